@@ -1,0 +1,162 @@
+"""`bertkit quickstart`: the whole idea of BERT, on a fresh machine, in about ten minutes.
+
+1. Corpus   — English prose that ships with Python (its reference docs + stdlib docstrings).
+2. Vocab    — a WordPiece vocab trained on it, with BERT's special tokens.
+3. Data     — sentence pairs for next-sentence prediction, masks drawn at batch time.
+4. Pretrain — a small BERT learns masked-LM + NSP; held-out MLM accuracy is printed as it rises.
+5. Use it   — fill-mask and next-sentence examples from the lecture notes.
+
+Nothing is downloaded. The time budget (`--minutes`, default 6 for the training part)
+is converted into a number of steps after timing a few steps on this machine, so
+the run is reproducible for a given step count and seed.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+
+SEED_FILL_MASK = [
+    "Love is like the [MASK]. You can't see it but you can feel it.",
+    "Where are you come from? I'm from [MASK].",
+]
+# Sentences in the style of the training text, where a small model can shine.
+DOC_FILL_MASK = [
+    "The [MASK] statement is used to raise an exception.",
+    "Return a new [MASK] containing the items of the list.",
+    "If the file does not exist, an [MASK] is raised.",
+]
+SEED_NSP = [
+    ("I am going outside", "I will be back after 6"),
+    ("I am going outside", "Where are you come from?"),
+]
+DOC_NSP = [
+    ("The function returns a list of strings.", "Each string is one line of the file."),
+    ("The function returns a list of strings.", "Our friends won't buy this analysis, let alone the next one."),
+]
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def run_quickstart(out_dir: str = "runs/quickstart", minutes: float = 6.0, seed: int = 0,
+                   size: str = "mini", vocab_size: int = 8000, steps: int | None = None) -> dict:
+    from bertkit.builtin_corpus import write_builtin_corpus
+    from bertkit.pretrain import PretrainSettings, run_pretraining
+
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), 8)))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+    say("bertkit quickstart — pretrain a small BERT from scratch on Python's own documentation\n")
+
+    corpus = out / "corpus.txt"
+    info = write_builtin_corpus(corpus)
+    say(f"[1/5] corpus: {info['documents']:,} documents, {info['sentences']:,} sentences "
+        f"({info['bytes'] / 1e6:.1f} MB) from Python's reference docs and standard-library docstrings")
+    say(f"      one sentence per line, a blank line between documents → {corpus}")
+
+    settings = PretrainSettings(files=[str(corpus)], out_dir=str(out / "bert"), size=size, vocab_size=vocab_size,
+                                steps=steps or 1, batch_size=32, learning_rate=1e-3, warmup_ratio=0.05,
+                                seed=seed, save_every=0, progress=False, eval_batches=8)
+    tokenizer = _show_vocab(settings, out)
+    settings.steps = steps or _steps_for_budget(settings, tokenizer, minutes)
+    _show_data(settings, tokenizer)
+
+    from bertkit.config import BertConfig
+    cfg = BertConfig.preset(size, vocab_size=tokenizer.vocab_size)
+    say(f"[4/5] pretraining BERT-{size.capitalize()} (L={cfg.num_hidden_layers}, H={cfg.hidden_size}, "
+        f"A={cfg.num_attention_heads}) for {settings.steps} steps of {settings.batch_size} sequences × "
+        f"{settings.max_seq_length} tokens; loss = masked-LM + next-sentence")
+    say("      held-out accuracy is measured on documents the model never trains on.")
+    say(f"      {'step':>6} {'loss':>8} {'MLM acc':>8} {'NSP acc':>8} {'tokens/s':>9}")
+    result = run_pretraining(settings, on_log=_print_row)
+    say(f"      model saved to {result['model_dir']} (config.json, model.safetensors, vocab.txt)")
+
+    _show_predictions(Path(result["model_dir"]))
+    elapsed = time.perf_counter() - t_start
+    say(f"\ndone in {elapsed / 60:.1f} min. Next: `bertkit fill-mask \"...[MASK]...\" --model {result['model_dir']}`,"
+        f" `bertkit pretrain your_corpus.txt --out runs/mine`, and the README's tour.")
+    return {**result, "seconds": elapsed}
+
+
+def _show_vocab(settings, out: Path):
+    from bertkit.pretrain import ensure_split, prepare_tokenizer
+
+    t0 = time.perf_counter()
+    train_file, _ = ensure_split(settings, Path(settings.out_dir))
+    tok = prepare_tokenizer(settings, Path(settings.out_dir), train_file)
+    specials = ", ".join(f"{t}={tok.convert_tokens_to_ids(t)}" for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"))
+    say(f"[2/5] WordPiece vocab: {tok.vocab_size:,} tokens in {time.perf_counter() - t0:.0f} s ({specials})")
+    for text in ("I love Paris", "Tokenization splits unbelievably long words into pieces."):
+        tokens = tok.convert_ids_to_tokens(tok(text)["input_ids"])
+        say(f"      {text!r} → {' '.join(tokens)}")
+    return tok
+
+
+def _steps_for_budget(settings, tokenizer, minutes: float) -> int:
+    """Time a few training steps of a scratch model and fit the step count to the budget."""
+    from bertkit.pretrain import build_model, make_datasets
+
+    train_set, _, collate = make_datasets(settings, tokenizer, Path(settings.out_dir))
+    model = build_model(settings, tokenizer)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    samples = [train_set[i] for i in range(settings.batch_size)]
+    batch = collate(samples)
+    times = []
+    for _ in range(4):
+        t0 = time.perf_counter()
+        model(**batch).loss.backward()
+        opt.step()
+        opt.zero_grad()
+        times.append(time.perf_counter() - t0)
+    per_step = sorted(times)[1] * 1.08        # evaluation and logging overhead
+    return int(max(50, min(20000, minutes * 60 / per_step)))
+
+
+def _show_data(settings, tokenizer) -> None:
+    from bertkit.pretrain import make_datasets
+
+    train_set, eval_set, collate = make_datasets(settings, tokenizer, Path(settings.out_dir))
+    say(f"[3/5] pretraining data: {len(train_set):,} training and {len(eval_set):,} held-out sentence pairs "
+        "(50% true next sentence, 50% random)")
+    example = collate([train_set[0]])
+    ids = example["input_ids"][0]
+    labels = example["labels"][0]
+    shown = []
+    for i, token in enumerate(tokenizer.convert_ids_to_tokens(ids.tolist())):
+        if token == "[PAD]":
+            break
+        shown.append(f"{token}→{tokenizer.convert_ids_to_tokens([int(labels[i])])[0]}" if labels[i] != -100 else token)
+    say("      one training input (masked positions show input→answer; 15% of tokens, 80% [MASK] / 10% random /"
+        " 10% kept):")
+    say("      " + " ".join(shown[:60]) + (" ..." if len(shown) > 60 else ""))
+
+
+def _print_row(row: dict) -> None:
+    if "mlm_accuracy" not in row:
+        return
+    nsp = f"{row['nsp_accuracy']:.1%}" if "nsp_accuracy" in row else "-"
+    say(f"      {row['step']:>6} {row['loss']:>8.3f} {row['mlm_accuracy']:>8.1%} {nsp:>8} "
+        f"{row['tokens_per_s']:>9.0f}")
+
+
+def _show_predictions(model_dir: Path) -> None:
+    from bertkit.pipelines import pipeline
+
+    say("[5/5] try the model")
+    fill = pipeline("fill-mask", model=model_dir, device="cpu")
+    say("      fill-mask, the lecture notes' examples (a model this small, trained minutes on Python docs,"
+        " knows little about love — compare its guesses with BERT-large's 'sun, moon, wind'):")
+    for text in SEED_FILL_MASK + DOC_FILL_MASK:
+        if text == DOC_FILL_MASK[0]:
+            say("      fill-mask, sentences like its training text:")
+        top = fill(text, top_k=5)
+        say(f"        {text}\n          → " + ", ".join(f"{r['token_str']} ({r['score']:.2f})" for r in top))
+    nsp = pipeline("next-sentence", model=model_dir, device="cpu")
+    say("      next-sentence prediction (P(IsNext)):")
+    for a, b in SEED_NSP + DOC_NSP:
+        r = nsp((a, b))
+        say(f"        {a!r} → {b!r}: {r['label']} ({r['is_next_probability']:.2f})")
