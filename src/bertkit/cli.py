@@ -189,7 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text, epilog=EPILOG.get(name),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         p.add_argument("--json", action="store_true", help="print JSON (for scripts)")
-        p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show full tracebacks on errors")
         p.set_defaults(func=func)
         return p
 

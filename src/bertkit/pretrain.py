@@ -165,6 +165,7 @@ def ensure_split(s: PretrainSettings, out: Path) -> tuple[Path, Path]:
     train_file, eval_file = out / "corpus.train.txt", out / "corpus.heldout.txt"
     marker = out / "split.json"
     if not marker.exists():
+        out.mkdir(parents=True, exist_ok=True)
         counts = split_held_out(s.files, train_file, eval_file, one_doc_per_line=s.one_doc_per_line)
         marker.write_text(json.dumps(counts))
     return train_file, eval_file

@@ -63,8 +63,8 @@ class TrainConfig:
     log_every: int = 10
     save_every: int = 0                 # 0: only at the end
     keep_checkpoints: int = 2
-    num_workers: int = 0
     progress: bool = True
+    eval_at_start: bool = True          # evaluate the untrained model once (curves start at step 0)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)
@@ -377,11 +377,12 @@ class Trainer:
             (self.run_dir / "train_config.json").write_text(cfg.to_json())
         self.model.train()
         logger = _Logger(self.run_dir, self.dist.is_main and cfg.progress, self.total_steps, self.state.step)
-        if self.state.step == 0 and self.evaluate and self.eval_every:
+        if self.state.step == 0 and self.evaluate and self.eval_every and cfg.eval_at_start:
             self._log_initial_evaluation(logger)
         batches = self.micro_batches()
         window = _Window()
-        while self.state.step < self.total_steps:
+        self.stop_requested = False
+        while self.state.step < self.total_steps and not self.stop_requested:
             window.add(*self._optimizer_step(batches))
             if self.state.step % cfg.log_every == 0 or self.state.step == self.total_steps:
                 row = {"step": self.state.step, "loss": window.mean_loss(),
@@ -398,6 +399,10 @@ class Trainer:
         self.save()
         logger.close()
         return self.state
+
+    def request_stop(self) -> None:
+        """Ask the loop to end after the current step (early stopping); a final checkpoint is saved."""
+        self.stop_requested = True
 
     def _optimizer_step(self, batches) -> tuple[float, int]:
         cfg = self.cfg

@@ -1,0 +1,82 @@
+"""`bertkit pretrain` end to end on a small corpus, including a real SIGKILL and resume."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from bertkit.builtin_corpus import iter_documents
+
+ARGS = ["--size", "tiny", "--steps", "24", "--save-every", "4", "--max-seq-length", "32", "--batch-size", "8",
+        "--vocab-size", "400", "--workers", "1", "--lr", "1e-3", "--seed", "7"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    """~250 real documents from the built-in corpus (Python's docs), one sentence per line."""
+    path = tmp_path_factory.mktemp("corpus") / "docs.txt"
+    docs = []
+    for doc in iter_documents(include_docstrings=False):
+        docs.append("\n".join(doc))
+        if len(docs) == 250:
+            break
+    path.write_text("\n\n".join(docs) + "\n", encoding="utf-8")
+    return path
+
+
+def bertkit(*args, **kwargs) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "bertkit.cli", *map(str, args)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def history(run_dir: Path) -> list[float]:
+    from bertkit.train import latest_checkpoint
+    state = torch.load(latest_checkpoint(run_dir) / "trainer_state.pt", weights_only=False)["state"]
+    return [row["loss"] for row in state["history"] if not math.isnan(row["loss"])]
+
+
+def test_pretrain_then_sigkill_and_resume_matches_uninterrupted(corpus, tmp_path):
+    full = bertkit("pretrain", corpus, "--out", tmp_path / "full", *ARGS, "--json")
+    out, err = full.communicate(timeout=600)
+    assert full.returncode == 0, err
+    summary = json.loads(out[out.index("{"):])
+    assert summary["steps"] == 24 and 0.0 <= summary["mlm_accuracy"] <= 1.0
+    model_dir = tmp_path / "full" / "model"
+    for name in ("config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json"):
+        assert (model_dir / name).exists()
+    assert (tmp_path / "full" / "run" / "train_log.csv").exists()
+
+    victim = bertkit("pretrain", corpus, "--out", tmp_path / "killed", *ARGS)
+    run_dir = tmp_path / "killed" / "run"
+    deadline = time.time() + 600
+    while not (run_dir / "step-8").exists():
+        assert victim.poll() is None, victim.communicate()[1]
+        assert time.time() < deadline
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    assert not (run_dir / "step-24").exists(), "the run finished before it could be killed"
+
+    resumed = bertkit("pretrain", corpus, "--out", tmp_path / "killed", *ARGS, "--json")
+    out, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err
+    assert json.loads(out[out.index("{"):])["resumed"] is True
+    a, b = history(tmp_path / "full" / "run"), history(run_dir)
+    assert len(a) == len(b) > 0
+    assert max(abs(x - y) for x, y in zip(a, b)) <= 1e-6, (a, b)
+
+
+def test_pretrain_rejects_missing_file(tmp_path):
+    proc = bertkit("pretrain", tmp_path / "nope.txt", "--out", tmp_path / "o")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    assert "no such file" in err and "Traceback" not in err
