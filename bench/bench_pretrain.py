@@ -1,0 +1,155 @@
+"""Pretraining, side by side: bertkit vs the reference `transformers.BertForPreTraining` (sdpa).
+
+Same config, same initial weights, same batches (real text, BERT's 30,522-token
+uncased vocab, seq 128, dynamic MLM 15% + NSP), same AdamW and LR schedule, in
+one process, steps interleaved so that machine load hits both alike.  Prints:
+
+- tokens/s of a full training step (forward + backward + AdamW) for each, and the ratio;
+- the two loss curves (max |difference|) — they must match: same maths, different code;
+- peak RSS; a PNG of both curves (bench/results/pretrain_loss_<size>.png).
+
+    python bench/bench_pretrain.py --sizes mini small --steps 60 --threads 2
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import markdown_table, peak_rss_mb, set_threads  # noqa: E402
+
+import torch  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def make_batches(tokenizer, n_batches: int, batch_size: int, seq_len: int, workdir: Path) -> list[dict]:
+    """Real pretraining batches from the built-in corpus (Python's docs), masked once, reused by both."""
+    from bertkit.builtin_corpus import write_builtin_corpus
+    from bertkit.data.masking import MlmCollator
+    from bertkit.data.nsp import PretrainingDataset
+    from bertkit.data.shards import build_shards
+
+    corpus = workdir / "corpus.txt"
+    write_builtin_corpus(corpus, include_docstrings=True)
+    build_shards([corpus], tokenizer, workdir / "shards", num_workers=2)
+    dataset = PretrainingDataset(workdir / "shards", max_seq_length=seq_len, seed=0)
+    collate = MlmCollator(tokenizer, seed=0)
+    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0)).tolist()
+    return [collate([dataset[i] for i in order[b * batch_size:(b + 1) * batch_size]]) for b in range(n_batches)]
+
+
+def make_models(size: str, vocab_size: int, workdir: Path):
+    from transformers import BertForPreTraining as HFBertForPreTraining
+
+    from bertkit import BertConfig, BertForPreTraining
+
+    torch.manual_seed(0)
+    config = BertConfig.preset(size, vocab_size=vocab_size, hidden_dropout_prob=0.0,
+                               attention_probs_dropout_prob=0.0)
+    ours = BertForPreTraining(config)
+    ours.save_pretrained(workdir / size)
+    theirs = HFBertForPreTraining.from_pretrained(workdir / size, attn_implementation="sdpa")
+    return ours.train(), theirs.train()
+
+
+def make_optimizer(model, lr: float, steps: int):
+    from bertkit.train import linear_warmup_decay, param_groups
+    opt = torch.optim.AdamW(param_groups(model, 0.01), lr=lr, eps=1e-6)
+    return opt, linear_warmup_decay(opt, max(1, steps // 10), steps)
+
+
+def train_step(model, opt, sched, batch) -> float:
+    loss = model(**batch).loss
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    sched.step()
+    opt.zero_grad(set_to_none=True)
+    return float(loss.detach())
+
+
+def run_size(size: str, batches: list[dict], vocab_size: int, workdir: Path, lr: float, warmup: int) -> dict:
+    ours, theirs = make_models(size, vocab_size, workdir)
+    steps = len(batches)
+    opt_a, sched_a = make_optimizer(ours, lr, steps)
+    opt_b, sched_b = make_optimizer(theirs, lr, steps)
+    losses = {"bertkit": [], "reference": []}
+    times = {"bertkit": [], "reference": []}
+    for i, batch in enumerate(batches):
+        for name, model, opt, sched in (("bertkit", ours, opt_a, sched_a), ("reference", theirs, opt_b, sched_b)):
+            t0 = time.perf_counter()
+            losses[name].append(train_step(model, opt, sched, batch))
+            if i >= warmup:
+                times[name].append(time.perf_counter() - t0)
+    tokens = sum(int(b["attention_mask"].sum()) for b in batches[warmup:])
+    tps = {name: tokens / sum(t) for name, t in times.items()}
+    diffs = [abs(a - b) for a, b in zip(losses["bertkit"], losses["reference"])]
+    plot_curves(size, losses)
+    return {"size": size, "tps": tps, "losses": losses, "max_diff": max(diffs),
+            "first10_max_diff": max(diffs[:10]), "params": sum(p.numel() for p in ours.parameters())}
+
+
+def plot_curves(size: str, losses: dict) -> None:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    RESULTS.mkdir(exist_ok=True)
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, values in losses.items():
+        ax.plot(values, label=name, linestyle="-" if name == "bertkit" else "--")
+    ax.set_title(f"BERT-{size} pretraining loss, same batches and init")
+    ax.set_xlabel("step")
+    ax.set_ylabel("MLM + NSP loss")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(RESULTS / f"pretrain_loss_{size}.png", dpi=100)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", nargs="+", default=["mini", "small"])
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--warmup", type=int, default=3, help="untimed first steps")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--seq-len", type=int, default=128)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--lr", type=float, default=1e-4)
+    args = parser.parse_args()
+    set_threads(args.threads)
+    from bertkit import BertTokenizer
+    from bertkit.checkpoint import find_minilm
+
+    tokenizer = BertTokenizer.from_pretrained(find_minilm())
+    rows, curves = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        batches = make_batches(tokenizer, args.steps, args.batch_size, args.seq_len, Path(tmp))
+        for size in args.sizes:
+            r = run_size(size, batches, tokenizer.vocab_size, Path(tmp), args.lr, args.warmup)
+            rows.append([f"BERT-{size} ({r['params'] / 1e6:.1f}M)", f"{r['tps']['bertkit']:,.0f}",
+                         f"{r['tps']['reference']:,.0f}", f"{r['tps']['bertkit'] / r['tps']['reference']:.2f}x",
+                         f"{r['first10_max_diff']:.1e}", f"{r['max_diff']:.1e}"])
+            curves.append(r)
+    print(f"\npretraining step (fwd+bwd+AdamW), seq {args.seq_len}, batch {args.batch_size}, vocab "
+          f"{tokenizer.vocab_size}, {args.threads} threads, {args.steps} steps ({args.warmup} untimed), "
+          f"torch {torch.__version__}, {os.cpu_count()} CPUs")
+    print(markdown_table(["model", "bertkit tokens/s", "reference tokens/s", "ratio",
+                          "max |Δloss| first 10 steps", f"max |Δloss| {args.steps} steps"], rows))
+    for r in curves:
+        pairs = list(zip(r["losses"]["bertkit"], r["losses"]["reference"]))
+        shown = ", ".join(f"{a:.3f}/{b:.3f}" for a, b in pairs[:: max(1, len(pairs) // 8)])
+        print(f"loss curve BERT-{r['size']} (bertkit/reference): {shown}")
+    print(f"peak RSS of this process: {peak_rss_mb():,.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
