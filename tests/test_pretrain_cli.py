@@ -80,3 +80,37 @@ def test_pretrain_rejects_missing_file(tmp_path):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 2
     assert "no such file" in err and "Traceback" not in err
+
+
+CRASH_ARGS = [a if a != "4" else "1" for a in ARGS]      # checkpoint after every step: kills land in writes
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(corpus, tmp_path_factory) -> list[float]:
+    out = tmp_path_factory.mktemp("reference")
+    proc = bertkit("pretrain", corpus, "--out", out, *CRASH_ARGS)
+    _, err = proc.communicate(timeout=900)
+    assert proc.returncode == 0, err
+    return history(out / "run")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("trial", range(20))
+def test_random_sigkill_always_resumes_identically(corpus, uninterrupted, tmp_path, trial):
+    """Kill at a random moment (often inside a checkpoint write), resume, compare with no kill."""
+    import random
+    rng = random.Random(trial)
+    out = tmp_path / "run"
+    for _ in range(2):                                    # two kills per trial
+        victim = bertkit("pretrain", corpus, "--out", out, *CRASH_ARGS)
+        time.sleep(rng.uniform(1.0, 12.0))
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        leftovers = [p.name for p in (out / "run").glob("step-*") if not (p / "trainer_state.pt").exists()]
+        assert not leftovers, f"half-written checkpoint directories visible: {leftovers}"
+    proc = bertkit("pretrain", corpus, "--out", out, *CRASH_ARGS)
+    _, err = proc.communicate(timeout=900)
+    assert proc.returncode == 0, err
+    resumed = history(out / "run")
+    assert len(resumed) == len(uninterrupted)
+    assert max(abs(a - b) for a, b in zip(resumed, uninterrupted)) <= 1e-6

@@ -87,10 +87,15 @@ def prepare_tokenizer(s: PretrainSettings, out: Path, train_file: Path):
     if s.vocab:
         return BertTokenizer.from_pretrained(s.vocab)
     vocab_dir = out / "vocab"
-    if (vocab_dir / "vocab.txt").exists():
-        return BertTokenizer.from_pretrained(vocab_dir)
-    return train_vocab([train_file], vocab_size=s.vocab_size, lowercase=s.lowercase,
-                       morpheme_splitter="kiwi" if s.morphemes else None, out_dir=vocab_dir)
+    if not (vocab_dir / "vocab.txt").exists():
+        # Written to a temporary directory and renamed: a crash never leaves half a vocab.
+        tmp = out / ".tmp-vocab"
+        shutil.rmtree(tmp, ignore_errors=True)
+        train_vocab([train_file], vocab_size=s.vocab_size, lowercase=s.lowercase,
+                    morpheme_splitter="kiwi" if s.morphemes else None, out_dir=tmp)
+        shutil.rmtree(vocab_dir, ignore_errors=True)
+        tmp.rename(vocab_dir)
+    return BertTokenizer.from_pretrained(vocab_dir)
 
 
 def prepare_shards(files: list[Path], tokenizer, shards_dir: Path, workers: int) -> Path:
