@@ -1,0 +1,112 @@
+"""Fine-tuning tasks: the data side of the four task families of the BERT paper.
+
+    family           model head                       tasks here
+    classification   BertForSequenceClassification    sst2, cola, nsmc; mrpc, rte (pairs)
+    regression       BertForSequenceClassification    stsb (num_labels=1, MSE loss)
+    tagging          BertForTokenClassification       conll2003, ko_ner
+    qa               BertForQuestionAnswering         squad, korquad
+
+Generic tasks for your own data: "classification", "pair-classification", "regression"
+(TSV/CSV/JSONL with named columns), "tagging" (CoNLL columns or format="kmou"), "qa"
+(SQuAD JSON).
+
+The interface (the same for every family)::
+
+    task = get_task("sst2")                       # or get_task("classification", text_column="review")
+    train = task.read(path)                       # ExampleList; train.report.summary() says what was skipped
+    train, valid = task.train_valid_split(train, 0.1, seed=42)   # QA: by article
+    task.fit_labels(train)                        # generic tasks: labels from the training data
+    task.labels, task.num_labels, task.model_class, task.config_overrides()
+    model = BertForSequenceClassification.from_pretrained(ckpt, **task.config_overrides())
+    task.check_config(model.config)               # refuses a head that does not fit the labels
+
+    features = task.encode(train, tokenizer, max_length=128, training=True)   # list of dicts of lists
+    batch = task.collate(features[:32])           # dict of tensors: model(**batch).loss
+    # Trainer(model, features, task.collate, ...) — features are the dataset
+
+    outputs = task.run_model(model, valid_features)            # = task.gather(model(**inputs), batch) per batch
+    predictions = task.predict(outputs, valid_features, valid) # one dict per example
+    scores = task.metrics(predictions, valid)                  # scores[task.main_metric]
+    task.evaluate(model, valid, valid_features)                # the three lines above in one
+    task.format_prediction(predictions[0], valid[0])           # JSON record for `bertkit predict`
+
+Every reader, `encode` and `predict` returns a list with a `.report` (`ReadReport`):
+counts of skipped rows, unknown labels, truncated words, long contexts ... with the
+first places where they happen.  Nothing is dropped silently; print `report.summary()`.
+
+Feature keys: `input_ids`, `token_type_ids`, `example_index` always; `labels`
+(classification: id or float, tagging: per-piece ids with -100) or `start_positions` /
+`end_positions` (QA, None when unknown); bookkeeping: `word_starts` (tagging),
+`context_start`, `context_offsets` (QA).  `collate` turns only the model inputs and
+targets into tensors (padding to the longest feature; attention_mask from lengths).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from .base import FeatureList, PredictionList, Task
+from .classification import ClassificationTask, RegressionTask
+from .qa import QATask
+from .readers import (ExampleList, QAExample, ReadReport, TaggedExample, TextExample, read_conll,
+                      read_jsonl, read_kmou, read_squad, read_table, train_valid_split)
+from .tagging import CONLL2003_LABELS, KO_NER_LABELS, TaggingTask
+
+BINARY = ["0", "1"]
+
+_BUILDERS: dict[str, tuple[Callable, dict, str]] = {
+    "sst2": (ClassificationTask, dict(labels=BINARY, text_column="sentence", label_column="label"),
+             "GLUE SST-2 sentiment (TSV: sentence, label)"),
+    "cola": (ClassificationTask, dict(labels=BINARY, header=False, text_column=3, label_column=1,
+                                      metric_names=("mcc", "accuracy")),
+             "GLUE CoLA acceptability (TSV, no header: source, label, mark, sentence); Matthews corr."),
+    "nsmc": (ClassificationTask, dict(labels=BINARY, text_column="document", label_column="label",
+                                      guid_column="id"),
+             "Naver movie review sentiment (TSV: id, document, label)"),
+    "mrpc": (ClassificationTask, dict(labels=BINARY, text_column="#1 String", text_pair_column="#2 String",
+                                      label_column="Quality", metric_names=("f1", "accuracy")),
+             "GLUE MRPC paraphrase pairs (TSV: Quality, #1 ID, #2 ID, #1 String, #2 String)"),
+    "rte": (ClassificationTask, dict(labels=["entailment", "not_entailment"], text_column="sentence1",
+                                     text_pair_column="sentence2", label_column="label", guid_column="index"),
+            "GLUE RTE entailment pairs (TSV: index, sentence1, sentence2, label)"),
+    "stsb": (RegressionTask, dict(text_column="sentence1", text_pair_column="sentence2", label_column="score",
+                                  guid_column="index"),
+             "GLUE STS-B similarity 0-5 (TSV: ..., sentence1, sentence2, score); Pearson/Spearman"),
+    "conll2003": (TaggingTask, dict(labels=CONLL2003_LABELS, format="conll"),
+                  "CoNLL-2003 English NER (word ... tag columns, IOB2)"),
+    "ko_ner": (TaggingTask, dict(labels=KO_NER_LABELS, format="kmou"),
+               "KMOU Korean NER (morpheme rows; tags → IOB2 PS/LC/OG/DT/TI)"),
+    "squad": (QATask, dict(metric="squad"), "SQuAD v1.1 JSON; official EM/F1"),
+    "korquad": (QATask, dict(metric="korquad"), "KorQuAD 1.0 JSON; official EM/character F1"),
+    "classification": (ClassificationTask, dict(),
+                       "your single-text classification (text_column, label_column; labels from train data)"),
+    "pair-classification": (ClassificationTask, dict(text_column="text", text_pair_column="text_pair"),
+                            "your text-pair classification (text_column, text_pair_column, label_column)"),
+    "regression": (RegressionTask, dict(text_column="text", text_pair_column="text_pair"),
+                   "your (pair) regression, one number per example (set text_pair_column=None for single text)"),
+    "tagging": (TaggingTask, dict(), "your token tagging (CoNLL columns: word_column, tag_column; or format='kmou')"),
+    "qa": (QATask, dict(), "your extractive QA in SQuAD JSON (metric='squad' or 'korquad')"),
+}
+
+TASK_NAMES = tuple(_BUILDERS)
+_ALIASES = {"sst-2": "sst2", "sts-b": "stsb", "ko-ner": "ko_ner", "conll": "conll2003",
+            "pair_classification": "pair-classification"}
+
+
+def get_task(name: str, **options) -> Task:
+    """A fresh task object by name; `options` override its defaults (columns, labels, QA settings)."""
+    key = _ALIASES.get(name.lower(), name.lower())
+    if key not in _BUILDERS:
+        raise ValueError(f"unknown task {name!r}; choose one of: {', '.join(TASK_NAMES)}")
+    cls, defaults, _ = _BUILDERS[key]
+    return cls(key, **{**defaults, **options})
+
+
+def describe_tasks() -> dict[str, str]:
+    """Task name → one-line description (for `bertkit finetune --help`)."""
+    return {name: text for name, (_, _, text) in _BUILDERS.items()}
+
+
+__all__ = ["get_task", "describe_tasks", "TASK_NAMES", "Task", "ClassificationTask", "RegressionTask",
+           "TaggingTask", "QATask", "ExampleList", "FeatureList", "PredictionList", "ReadReport",
+           "TextExample", "TaggedExample", "QAExample", "read_table", "read_jsonl", "read_conll",
+           "read_kmou", "read_squad", "train_valid_split", "CONLL2003_LABELS", "KO_NER_LABELS"]

@@ -1,0 +1,460 @@
+"""Reading fine-tuning data: tables (TSV/CSV/JSONL), CoNLL columns, KMOU NER, SQuAD JSON.
+
+Every reader returns an `ExampleList` — a plain list of examples that also carries a
+`ReadReport`.  The report counts everything the reader did *not* take at face value
+(empty lines, rows with the wrong number of columns, labels that are not numbers,
+answers that are not where `answer_start` says ...), with the first few line numbers
+of each kind, so that nothing is dropped silently.  The CLI prints `report.summary()`.
+
+Three kinds of examples, one per task family:
+
+    TextExample    text (+ text_pair) (+ label)      single-text / pair classification, regression
+    TaggedExample  words (+ tags, one per word)      token tagging (NER)
+    QAExample      question, context (+ answers)     extractive QA (SQuAD / KorQuAD)
+
+Labels are kept as they appear in the file (strings; floats for regression); the task
+maps them to ids, so a label the model does not know is still scored (as an error).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import random
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))   # long documents in one cell are fine
+
+SAMPLES_PER_REASON = 3
+
+
+# ----------------------------------------------------------------------------- reports
+@dataclass
+class ReadReport:
+    """What happened while reading (or encoding) a data set.
+
+    `skipped[reason]`  rows/examples left out, by reason;
+    `notes[reason]`    rows kept but worth knowing about (e.g. unknown labels, truncation);
+    `where[reason]`    the first few places (``"line 12"``, ``"id 6548850-0"``) of each reason.
+    """
+
+    source: str = ""
+    examples: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    notes: Counter = field(default_factory=Counter)
+    where: dict = field(default_factory=dict)
+
+    def skip(self, reason: str, where: str = "") -> None:
+        self.skipped[reason] += 1
+        self._remember(reason, where)
+
+    def note(self, reason: str, where: str = "", count: int = 1) -> None:
+        self.notes[reason] += count
+        self._remember(reason, where)
+
+    def _remember(self, reason: str, where: str) -> None:
+        places = self.where.setdefault(reason, [])
+        if where and len(places) < SAMPLES_PER_REASON:
+            places.append(where)
+
+    def num_skipped(self) -> int:
+        """How many rows/examples were left out (all reasons together)."""
+        return sum(self.skipped.values())
+
+    def summary(self) -> str:
+        """Human-readable lines: one for the total, one per reason (with examples)."""
+        lines = [f"{self.source}: {self.examples:,} examples"
+                 + (f", {self.num_skipped():,} skipped" if self.skipped else "")]
+        for kind, counter in (("skipped", self.skipped), ("note", self.notes)):
+            for reason, n in counter.most_common():
+                places = ", ".join(self.where.get(reason, []))
+                lines.append(f"  {kind}: {n:,} × {reason}" + (f" (e.g. {places})" if places else ""))
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+class ExampleList(list):
+    """A list of examples with the `ReadReport` of how it was read (`.report`)."""
+
+    def __init__(self, items: Iterable = (), report: ReadReport | None = None):
+        super().__init__(items)
+        self.report = report if report is not None else ReadReport()
+
+
+# ---------------------------------------------------------------------------- examples
+@dataclass
+class TextExample:
+    """One text (or text pair) with its label: a string, a float (regression) or None."""
+
+    text: str
+    text_pair: str | None = None
+    label: str | float | None = None
+    guid: str = ""
+
+
+@dataclass
+class TaggedExample:
+    """A sentence as words with one tag per word (IOB2, e.g. B-PER I-PER O); tags None when unlabelled."""
+
+    words: list[str]
+    tags: list[str] | None = None
+    guid: str = ""
+    text: str = ""            # the raw sentence when the format has one (KMOU)
+
+
+@dataclass
+class QAExample:
+    """A SQuAD question: answers are dicts {"text", "answer_start"} (character index into context).
+
+    `answer_ok[i]` says whether answers[i] really is `context[answer_start:answer_start+len(text)]`
+    (after the reader's repair, see `read_squad`); only usable answers give training positions.
+    """
+
+    id: str
+    question: str
+    context: str
+    answers: list[dict] = field(default_factory=list)
+    answer_ok: list[bool] = field(default_factory=list)
+    title: str = ""
+    article: int = 0          # index of the article in the file: the unit of train/valid splits
+
+
+# ----------------------------------------------------------------------- table readers
+def _delimiter_for(path: Path, delimiter: str | None) -> str:
+    if delimiter is not None:
+        return delimiter
+    return "," if path.suffix.lower() == ".csv" else "\t"
+
+
+def _column_index(column: str | int | None, header: list[str] | None, path: Path,
+                  required: bool) -> int | None:
+    """Turn a column name or index into an index; None when the column is absent and optional."""
+    if column is None:
+        return None
+    if isinstance(column, int) or (isinstance(column, str) and column.lstrip("-").isdigit()
+                                   and (header is None or column not in header)):
+        return int(column)
+    if header is None:
+        raise ValueError(f"{path}: column {column!r} is a name but the file is read without a header; "
+                         "give column numbers (0-based) or read with header=True")
+    if column in header:
+        return header.index(column)
+    if required:
+        raise ValueError(f"{path}: no column named {column!r}; the header has {header}. "
+                         "Pass the right name with --text-column / --label-column.")
+    return None
+
+
+def _parse_label(raw: str, label_type: type, report: ReadReport, where: str):
+    raw = raw.strip()
+    if raw == "":
+        report.skip("empty label", where)
+        return None
+    if label_type is float:
+        try:
+            return float(raw)
+        except ValueError:
+            report.skip("label is not a number", where)
+            return None
+    return raw
+
+
+def read_table(path: str | Path, text_column: str | int, text_pair_column: str | int | None = None,
+               label_column: str | int | None = None, *, delimiter: str | None = None,
+               header: bool = True, quoting: str = "auto", label_type: type = str,
+               guid_column: str | int | None = None, strip: bool = False) -> ExampleList:
+    """Read a TSV/CSV file (or JSONL, by extension) into `TextExample`s.
+
+    Columns are names (from the header) or 0-based numbers.  `quoting="auto"` reads TSV
+    with quoting disabled (`csv.QUOTE_NONE`: GLUE/NSMC contain bare `"` characters) and
+    CSV with standard quoting.  A UTF-8 BOM is ignored.  When `label_column` names a
+    column that the header does not have, the examples are unlabelled (for `predict`).
+    """
+    path = Path(path)
+    if path.suffix.lower() in (".jsonl", ".json"):
+        return read_jsonl(path, text_column, text_pair_column, label_column,
+                          label_type=label_type, guid_column=guid_column)
+    _check_file(path)
+    delim = _delimiter_for(path, delimiter)
+    if quoting == "auto":
+        quoting = "none" if delim == "\t" else "csv"
+    quote = csv.QUOTE_NONE if quoting == "none" else csv.QUOTE_MINIMAL
+    report = ReadReport(source=str(path))
+    out = ExampleList(report=report)
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        rows = csv.reader(f, delimiter=delim, quoting=quote)
+        names = next(rows, None) if header else None
+        if header and names is None:
+            raise ValueError(f"{path} is empty")
+        t = _column_index(text_column, names, path, required=True)
+        p = _column_index(text_pair_column, names, path, required=True)
+        y = _column_index(label_column, names, path, required=False)
+        g = _column_index(guid_column, names, path, required=False)
+        if label_column is not None and y is None:
+            report.note(f"no label column {label_column!r}: examples are unlabelled (can predict, cannot score)")
+        needed = max(i for i in (t, p, y, g, 0) if i is not None) + 1
+        first_line = 2 if header else 1
+        for n, row in enumerate(rows, start=first_line):
+            if not row or (len(row) == 1 and not row[0].strip()):
+                report.skip("empty line", f"line {n}")
+                continue
+            if len(row) < needed:
+                report.skip(f"fewer than {needed} columns", f"line {n}")
+                continue
+            label = None
+            if y is not None:
+                label = _parse_label(row[y], label_type, report, f"line {n}")
+                if label is None:
+                    continue
+            text = row[t].strip() if strip else row[t]
+            pair = None if p is None else (row[p].strip() if strip else row[p])
+            if not text.strip():
+                report.note("empty text (kept)", f"line {n}")
+            out.append(TextExample(text, pair, label, row[g] if g is not None else str(n)))
+    report.examples = len(out)
+    return out
+
+
+def read_jsonl(path: str | Path, text_column: str, text_pair_column: str | None = None,
+               label_column: str | None = None, *, label_type: type = str,
+               guid_column: str | None = None) -> ExampleList:
+    """Read JSON Lines (one object per line) with named fields into `TextExample`s."""
+    path = Path(path)
+    _check_file(path)
+    report = ReadReport(source=str(path))
+    out = ExampleList(report=report)
+    with open(path, encoding="utf-8-sig") as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                report.skip("empty line", f"line {n}")
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                report.skip("not valid JSON", f"line {n}: {e.msg}")
+                continue
+            if not isinstance(obj, dict) or text_column not in obj:
+                report.skip(f"no field {text_column!r}", f"line {n}")
+                continue
+            if text_pair_column is not None and text_pair_column not in obj:
+                report.skip(f"no field {text_pair_column!r}", f"line {n}")
+                continue
+            label = None
+            if label_column is not None:
+                if label_column not in obj:
+                    report.note(f"no field {label_column!r}: example unlabelled", f"line {n}")
+                else:
+                    label = _parse_label(str(obj[label_column]), label_type, report, f"line {n}")
+                    if label is None:
+                        continue
+            pair = None if text_pair_column is None else str(obj[text_pair_column])
+            guid = str(obj.get(guid_column, n)) if guid_column else str(n)
+            out.append(TextExample(str(obj[text_column]), pair, label, guid))
+    report.examples = len(out)
+    return out
+
+
+# ------------------------------------------------------------------------ tag readers
+def read_conll(path: str | Path, word_column: int = 0, tag_column: int | None = -1,
+               delimiter: str | None = None) -> ExampleList:
+    """Read the CoNLL column format: one word per line, blank line between sentences.
+
+    `-DOCSTART-` lines are document separators, not words.  Columns are split on
+    whitespace (or `delimiter`); `tag_column=None` reads unlabelled words (for predict).
+    """
+    path = Path(path)
+    _check_file(path)
+    report = ReadReport(source=str(path))
+    out = ExampleList(report=report)
+    words: list[str] = []
+    tags: list[str] = []
+    start_line = 1
+    need = max(_columns_needed(word_column), _columns_needed(tag_column))
+    if tag_column is not None:
+        need = max(need, 2)          # a word and its tag are never the same column
+
+    def flush():
+        if words:
+            out.append(TaggedExample(list(words), list(tags) if tag_column is not None else None,
+                                     f"line {start_line}"))
+            words.clear()
+            tags.clear()
+
+    with open(path, encoding="utf-8-sig") as f:
+        for n, line in enumerate(f, start=1):
+            cols = line.split(delimiter) if delimiter else line.split()
+            if not cols or not line.strip():
+                flush()
+                continue
+            if cols[0] == "-DOCSTART-":
+                flush()
+                report.note("-DOCSTART- document separators")
+                continue
+            if len(cols) < need:
+                report.skip(f"word line with fewer than {need} columns", f"line {n}")
+                continue
+            if not words:
+                start_line = n
+            words.append(cols[word_column].strip())
+            if tag_column is not None:
+                tags.append(cols[tag_column].strip())
+    flush()
+    report.examples = len(out)
+    return out
+
+
+def _columns_needed(column: int | None) -> int:
+    """How many columns a row needs for `column` (0-based, or negative from the end) to exist."""
+    if column is None:
+        return 0
+    return column + 1 if column >= 0 else -column
+
+
+def kmou_tag_to_iob2(tag: str, open_type: str | None) -> tuple[str, str | None]:
+    """KMOU tags (B_PS, I, O) → IOB2 (B-PS, I-PS, O); `I` takes the type of the open entity."""
+    if tag.startswith("B_"):
+        return "B-" + tag[2:], tag[2:]
+    if tag == "I":
+        return ("I-" + open_type, open_type) if open_type else ("O", None)
+    return "O", None
+
+
+def read_kmou(path: str | Path) -> ExampleList:
+    """Read the KMOU Korean NER format (2016klp): one block per sentence.
+
+    ``; raw sentence`` / ``$sentence with <entity:TYPE> marks`` / then one row per
+    morpheme ``eojeol_index<TAB>morpheme<TAB>POS<TAB>tag``.  The words of the example
+    are the morphemes; tags become IOB2 (the untyped ``I`` gets its entity's type).
+    """
+    path = Path(path)
+    _check_file(path)
+    report = ReadReport(source=str(path))
+    out = ExampleList(report=report)
+    words, tags, raw = [], [], ""
+    open_type = None
+    start_line = 1
+
+    def flush():
+        nonlocal words, tags, raw, open_type
+        if words:
+            out.append(TaggedExample(words, tags, f"line {start_line}", raw))
+        elif raw:
+            report.skip("sentence without morpheme rows", f"line {start_line}")
+        words, tags, raw, open_type = [], [], "", None
+
+    with open(path, encoding="utf-8-sig") as f:
+        for n, line in enumerate(f, start=1):
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                flush()
+                continue
+            if line.startswith(";"):
+                flush()
+                raw, start_line = line[1:].strip(), n
+                continue
+            if line.startswith("$"):
+                continue
+            cols = line.split("\t")
+            if len(cols) != 4:
+                report.skip("morpheme row without 4 tab-separated columns", f"line {n}")
+                continue
+            if cols[3] == "I" and open_type is None:
+                report.note("'I' tag with no open entity (read as O)", f"line {n}")
+            tag, open_type = kmou_tag_to_iob2(cols[3], open_type)
+            words.append(cols[1])
+            tags.append(tag)
+    flush()
+    report.examples = len(out)
+    return out
+
+
+# ------------------------------------------------------------------------- SQuAD JSON
+def _locate_answer(context: str, text: str, start: int) -> int | None:
+    """Where `text` really starts in `context`: at `start`, else the nearest occurrence, else None."""
+    if context[start:start + len(text)] == text:
+        return start
+    hits, i = [], context.find(text)
+    while i != -1 and text:
+        hits.append(i)
+        i = context.find(text, i + 1)
+    return min(hits, key=lambda h: abs(h - start)) if hits else None
+
+
+def read_squad(path: str | Path) -> ExampleList:
+    """Read SQuAD v1.1-format JSON (SQuAD, KorQuAD 1.0) into `QAExample`s.
+
+    Each answer is checked against its context: when the text is not at `answer_start`
+    the nearest occurrence is used (counted: "answer_start corrected"); when the text
+    does not occur at all the answer is kept for scoring but marked unusable for
+    training (counted).  SQuAD 2.0 unanswerable questions are skipped (counted).
+    """
+    path = Path(path)
+    _check_file(path)
+    report = ReadReport(source=str(path))
+    out = ExampleList(report=report)
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            data = json.load(f)["data"]
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise ValueError(f"{path} is not SQuAD-format JSON ({{'data': [{{'paragraphs': [...]}}]}}): {e}") from e
+    for a, article in enumerate(data):
+        for paragraph in article.get("paragraphs", []):
+            context = paragraph["context"]
+            for qa in paragraph.get("qas", []):
+                qid = str(qa.get("id", f"{a}-{len(out)}"))
+                if qa.get("is_impossible"):
+                    report.skip("unanswerable question (SQuAD 2.0; not supported)", f"id {qid}")
+                    continue
+                if not qa.get("question", "").strip():
+                    report.skip("empty question", f"id {qid}")
+                    continue
+                answers, ok = _check_answers(qa.get("answers", []), context, qid, report)
+                out.append(QAExample(qid, qa["question"], context, answers, ok,
+                                     article.get("title", ""), a))
+    report.examples = len(out)
+    return out
+
+
+def _check_answers(raw: list[dict], context: str, qid: str, report: ReadReport):
+    answers, ok = [], []
+    for ans in raw:
+        text, start = ans.get("text", ""), int(ans.get("answer_start", -1))
+        where = _locate_answer(context, text, start) if text.strip() else None
+        if where is None:
+            report.note("answer text not found in context (scored, not trained on)", f"id {qid}")
+        elif where != start:
+            report.note("answer_start corrected to the nearest occurrence of the text", f"id {qid}")
+        answers.append({"text": text, "answer_start": start if where is None else where})
+        ok.append(where is not None)
+    return answers, ok
+
+
+# --------------------------------------------------------------------------- splitting
+def train_valid_split(examples: Sequence, valid_fraction: float = 0.1, seed: int = 42,
+                      group: Callable | None = None) -> tuple[ExampleList, ExampleList]:
+    """Carve a validation set out of training data with a fixed seed.
+
+    `group(example)` keeps examples of one group together (QA: the article, so that no
+    paragraph is shared between train and validation).  Groups are shuffled with
+    `random.Random(seed)` and the first ⌈fraction × groups⌉ go to validation.
+    """
+    if not 0 < valid_fraction < 1:
+        raise ValueError(f"valid_fraction must be between 0 and 1, got {valid_fraction}")
+    keys = [group(ex) if group else i for i, ex in enumerate(examples)]
+    unique = list(dict.fromkeys(keys))
+    random.Random(seed).shuffle(unique)
+    n_valid = max(1, round(valid_fraction * len(unique)))
+    valid_keys = set(unique[:n_valid])
+    train = ExampleList((ex for ex, k in zip(examples, keys) if k not in valid_keys))
+    valid = ExampleList((ex for ex, k in zip(examples, keys) if k in valid_keys))
+    return train, valid
+
+
+def _check_file(path: Path) -> None:
+    if not path.is_file():
+        raise FileNotFoundError(f"data file not found: {path}")

@@ -1,0 +1,196 @@
+"""Token tagging (NER): one tag per *word*, while BERT sees word pieces.
+
+Alignment, word → pieces (as in the BERT paper, section 4.3):
+
+    words   EU        rejects      German   call
+    pieces  [CLS] eu  rejects   ge ##rman   call  [SEP]
+    labels  -100  B-ORG O       B-MISC -100 O     -100
+
+Only the first piece of each word carries the word's tag; the other pieces and the
+special tokens get -100, which the loss ignores.  Back from pieces to words, a word's
+tag is the prediction at its first piece (`word_starts` in each feature).
+
+Truncation: words whose first piece does not fit in `max_length` are counted in the
+encode report, predicted "O" and still scored — so a too-small `max_length` costs
+recall visibly instead of silently shrinking the test set.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from . import metrics as M
+from .base import (IGNORE_INDEX, FeatureList, PredictionList, Task, collate_inputs, pad_to_longest,
+                   real_lengths, to_numpy)
+from .readers import ExampleList, ReadReport, TaggedExample, read_conll, read_kmou
+
+
+CONLL2003_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
+KO_NER_LABELS = ["O", "B-PS", "I-PS", "B-LC", "I-LC", "B-OG", "I-OG", "B-DT", "I-DT", "B-TI", "I-TI"]
+
+
+class TaggingTask(Task):
+    """Word-level tagging read from CoNLL columns (`format="conll"`) or KMOU blocks (`format="kmou"`)."""
+
+    family = "tagging"
+    model_class = "BertForTokenClassification"
+    main_metric = "f1"
+
+    def __init__(self, name: str = "tagging", labels: Sequence[str] | None = None, *,
+                 format: str = "conll", word_column: int = 0, tag_column: int | None = -1,
+                 delimiter: str | None = None, pad_token_id: int = 0):
+        super().__init__(labels, pad_token_id)
+        if format not in ("conll", "kmou"):
+            raise ValueError(f"unknown tagging format {format!r}: use 'conll' or 'kmou'")
+        self.name = name
+        self.format = format
+        self.columns = dict(word_column=word_column, tag_column=tag_column, delimiter=delimiter)
+
+    # -- reading -----------------------------------------------------------------------
+    def read(self, path, **column_options) -> ExampleList:
+        if self.format == "kmou":
+            examples = read_kmou(path)
+        else:
+            examples = read_conll(path, **{**self.columns, **column_options})
+        self._note_unknown_tags(examples, examples.report)
+        return examples
+
+    def examples_from_texts(self, texts: Sequence[str]) -> ExampleList:
+        """Unlabelled examples from raw sentences, words split on whitespace (for `predict`)."""
+        return ExampleList(TaggedExample(t.split(), None, str(i), t) for i, t in enumerate(texts))
+
+    def fit_labels(self, examples) -> list[str]:
+        """Label set from training tags when the task has none: O, then B-/I- of each type (sorted)."""
+        if self.labels is None:
+            types, others = set(), set()
+            for ex in examples:
+                for tag in ex.tags or []:
+                    if tag[:2] in ("B-", "I-"):
+                        types.add(tag[2:])
+                    elif tag != "O":
+                        others.add(tag)
+            if not types and not others:
+                raise ValueError(f"task {self.name!r}: the training data has no tags other than O")
+            self.labels = ["O"] + [f"{p}-{t}" for t in sorted(types) for p in "BI"] + sorted(others)
+        return self.labels
+
+    def _note_unknown_tags(self, examples, report: ReadReport) -> int:
+        if self.labels is None:
+            return 0
+        known, unknown = self.label2id, 0
+        for ex in examples:
+            for tag in ex.tags or []:
+                if tag not in known:
+                    unknown += 1
+                    report.note(f"tag not in the task's labels (scored, ignored by the loss)", f"{ex.guid}: {tag!r}")
+        return unknown
+
+    # -- encoding ----------------------------------------------------------------------
+    def encode(self, examples: Sequence[TaggedExample], tokenizer, max_length: int = 128,
+               training: bool = False) -> FeatureList:
+        """Features {input_ids, token_type_ids, labels, word_starts, example_index}.
+
+        Each distinct word is split into pieces once (one batched tokenizer call).
+        """
+        report = ReadReport(source=f"{self.name} encode (max_length={max_length})")
+        unknown = self._note_unknown_tags(examples, report)
+        if training and unknown:
+            raise ValueError(f"task {self.name!r}: {unknown} training tag(s) are outside {self.labels}; "
+                             "use the generic 'tagging' task, whose labels come from the training data.")
+        pieces = word_pieces({w for ex in examples for w in ex.words}, tokenizer, report)
+        budget = max_length - 2                                 # room left by [CLS] and [SEP]
+        features = FeatureList(report=report)
+        for i, ex in enumerate(examples):
+            feature = self._align(ex, pieces, budget, tokenizer.cls_token_id, tokenizer.sep_token_id)
+            cut = len(ex.words) - len(feature["word_starts"])
+            if cut:
+                report.note("words cut off by max_length (predicted O, still scored)", ex.guid, count=cut)
+            feature["example_index"] = i
+            features.append(feature)
+        report.examples = len(features)
+        return features
+
+    def _align(self, ex: TaggedExample, pieces: dict, budget: int, cls_id: int, sep_id: int) -> dict:
+        ids, labels, starts = [cls_id], [IGNORE_INDEX], []
+        tag_ids = self.label2id
+        for w, word in enumerate(ex.words):
+            room = budget - (len(ids) - 1)
+            if room <= 0:
+                break
+            word_ids = pieces[word][:room]
+            starts.append(len(ids))
+            ids.extend(word_ids)
+            first = IGNORE_INDEX if ex.tags is None else tag_ids.get(ex.tags[w], IGNORE_INDEX)
+            labels.extend([first] + [IGNORE_INDEX] * (len(word_ids) - 1))
+        ids.append(sep_id)
+        labels.append(IGNORE_INDEX)
+        return {"input_ids": ids, "token_type_ids": [0] * len(ids),
+                "labels": labels if ex.tags is not None else None, "word_starts": starts}
+
+    def collate(self, features: Sequence[dict]) -> dict:
+        batch = collate_inputs(features, self.pad_token_id)
+        if all(f["labels"] is not None for f in features):
+            batch["labels"] = pad_to_longest([f["labels"] for f in features], IGNORE_INDEX)   # [B, T]
+        return batch
+
+    # -- prediction and scoring ----------------------------------------------------------
+    def gather(self, output, batch) -> list[np.ndarray]:
+        """Model output of one batch → one [T_i, C] logits array per feature (padding removed)."""
+        logits = to_numpy(output.logits)                        # [B, T, C]
+        return [logits[b, :n] for b, n in enumerate(real_lengths(batch))]
+
+    def predict(self, outputs: Sequence[np.ndarray], features, examples) -> PredictionList:
+        """{"tags": one tag per word, "entities": [{type, start, end, text}]} per example."""
+        report = ReadReport(source=f"{self.name} predict")
+        predictions = PredictionList([None] * len(examples), report)
+        for logits, feature in zip(outputs, features):
+            ex = examples[feature["example_index"]]
+            starts = feature["word_starts"]
+            tags = [self.labels[k] for k in logits[starts].argmax(-1)] if starts else []
+            missing = len(ex.words) - len(tags)
+            if missing:
+                report.note("words beyond max_length predicted O", ex.guid, count=missing)
+            tags += ["O"] * missing
+            predictions[feature["example_index"]] = {"tags": tags, "entities": entities_of(ex.words, tags)}
+        report.examples = len(predictions)
+        if any(p is None for p in predictions):
+            raise ValueError(f"task {self.name!r}: some examples have no feature; pass the features made "
+                             "by task.encode(examples, ...) for exactly these examples.")
+        return predictions
+
+    def metrics(self, predictions: Sequence[dict], examples: Sequence[TaggedExample]) -> dict:
+        """Entity-level precision/recall/F1 (seqeval's default reading) and token accuracy."""
+        if any(ex.tags is None for ex in examples):
+            raise ValueError(f"task {self.name!r}: unlabelled examples cannot be scored")
+        gold = [ex.tags for ex in examples]
+        pred = [p["tags"] for p in predictions]
+        out = M.entity_scores(pred, gold)
+        flat_pred = [t for s in pred for t in s]
+        flat_gold = [t for s in gold for t in s]
+        out["token_accuracy"] = M.accuracy(flat_pred, flat_gold)
+        out["num_examples"] = len(gold)
+        return out
+
+    def format_prediction(self, prediction: dict, example: TaggedExample) -> dict:
+        return {"words": example.words, **prediction}
+
+
+def word_pieces(words, tokenizer, report: ReadReport | None = None) -> dict[str, list[int]]:
+    """Each distinct word → its word-piece ids; a word with no pieces (e.g. only control chars) → [UNK]."""
+    words = sorted(words)
+    ids = tokenizer(words, add_special_tokens=False)["input_ids"] if words else []
+    pieces = {}
+    for word, word_ids in zip(words, ids):
+        if not word_ids:
+            word_ids = [tokenizer.unk_token_id]
+            if report is not None:
+                report.note("word with no word pieces (encoded as [UNK])", repr(word))
+        pieces[word] = list(word_ids)
+    return pieces
+
+
+def entities_of(words: Sequence[str], tags: Sequence[str]) -> list[dict]:
+    """Entities of one sentence as {type, start, end (inclusive word index), text}."""
+    return [{"type": t, "start": s, "end": e, "text": " ".join(words[s:e + 1])}
+            for t, s, e in M.get_entities(list(tags))]
