@@ -50,6 +50,7 @@ def cmd_vocab(args) -> None:
     from bertkit.vocab import train_vocab
     files = _existing_files(args.files)
     tok = train_vocab(files, vocab_size=args.size, lowercase=not args.cased,
+                      strip_accents=False if args.keep_accents else None,
                       morpheme_splitter="kiwi" if args.morphemes else None, out_dir=args.out)
     print(f"vocab of {tok.vocab_size} tokens written to {args.out} (vocab.txt + tokenizer_config.json)")
 
@@ -59,6 +60,7 @@ def cmd_pretrain(args) -> None:
     settings = PretrainSettings(
         files=[str(p) for p in _existing_files(args.files)], out_dir=args.out, size=args.size,
         vocab=args.vocab, vocab_size=args.vocab_size, lowercase=not args.cased,
+        strip_accents=False if args.keep_accents else None,
         morphemes=args.morphemes, max_seq_length=args.max_seq_length, steps=args.steps,
         batch_size=args.batch_size, grad_accum=args.grad_accum, learning_rate=args.lr,
         whole_word_mask=args.whole_word_mask, nsp=not args.no_nsp, bf16=args.bf16, seed=args.seed,
@@ -210,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=30522)
     p.add_argument("--out", required=True)
     p.add_argument("--cased", action="store_true")
+    p.add_argument("--keep-accents", action="store_true", help="keep accents when lower-casing (Korean: keeps syllables)")
     p.add_argument("--morphemes", action="store_true", help="Korean: split morphemes with kiwipiepy first")
 
     p = verb("pretrain", cmd_pretrain, "Pretrain BERT (MLM + NSP) on raw text files.")
@@ -219,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vocab", default=None, help="existing vocab dir (default: train one)")
     p.add_argument("--vocab-size", type=int, default=8000)
     p.add_argument("--cased", action="store_true")
+    p.add_argument("--keep-accents", action="store_true",
+                   help="do not strip accents when lower-casing (use for Korean: keeps Hangul syllables whole)")
     p.add_argument("--morphemes", action="store_true")
     p.add_argument("--max-seq-length", type=int, default=128)
     p.add_argument("--steps", type=int, default=1000)

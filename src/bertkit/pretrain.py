@@ -33,6 +33,7 @@ class PretrainSettings:
     vocab: str | None = None          # an existing vocab directory; None = train one
     vocab_size: int = 8000
     lowercase: bool = True
+    strip_accents: bool | None = None  # None: follow lowercase (BERT); False keeps Hangul syllables whole
     morphemes: bool = False
     max_seq_length: int = 128
     steps: int = 1000
@@ -91,7 +92,7 @@ def prepare_tokenizer(s: PretrainSettings, out: Path, train_file: Path):
         # Written to a temporary directory and renamed: a crash never leaves half a vocab.
         tmp = out / ".tmp-vocab"
         shutil.rmtree(tmp, ignore_errors=True)
-        train_vocab([train_file], vocab_size=s.vocab_size, lowercase=s.lowercase,
+        train_vocab([train_file], vocab_size=s.vocab_size, lowercase=s.lowercase, strip_accents=s.strip_accents,
                     morpheme_splitter="kiwi" if s.morphemes else None, out_dir=tmp)
         shutil.rmtree(vocab_dir, ignore_errors=True)
         tmp.rename(vocab_dir)

@@ -1,0 +1,246 @@
+"""WordPiece vocab training: layout, merge algorithm, agreement with the tokenizer and the reference trainer."""
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+
+import pytest
+
+from bertkit.data.corpus import CorpusError
+from bertkit.tokenizer import BertTokenizer
+from bertkit.vocab import (PREFIX, SPECIAL_TOKENS, count_words, learn_wordpieces, make_pretokenizer,
+                           special_token_layout, train_vocab)
+from conftest import data_file
+
+
+# ------------------------------------------------------------------ layout
+
+def test_bert_layout_matches_bert_base_uncased():
+    layout = special_token_layout(30522)
+    assert len(layout) == 999
+    assert layout[0] == "[PAD]" and layout[1] == "[unused0]" and layout[99] == "[unused98]"
+    assert layout[100:104] == ["[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    assert layout[104] == "[unused99]" and layout[998] == "[unused993]"
+
+
+def test_short_and_compact_layouts():
+    short = special_token_layout(8000)
+    assert len(short) == 104 and short[100:104] == ["[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    assert special_token_layout(500) == list(SPECIAL_TOKENS)
+    assert special_token_layout(500, "bert")[101] == "[CLS]"
+    with pytest.raises(ValueError, match="layout"):
+        special_token_layout(500, "weird")
+
+
+# ------------------------------------------------------------------ the merge algorithm
+
+def naive_wordpieces(word_counts, vocab_size, min_frequency=2, specials=SPECIAL_TOKENS):
+    """Textbook version: recount every pair after every merge. Same ids and tie-breaks as learn_wordpieces."""
+    pieces, ids = [], {}
+
+    def intern(p):
+        if p not in ids:
+            ids[p] = len(pieces)
+            pieces.append(p)
+        return ids[p]
+
+    chars = Counter()
+    for w, c in word_counts.items():
+        for ch in w:
+            chars[ch] += c
+    alphabet = [ch for ch, _ in sorted(chars.items(), key=lambda kv: (-kv[1], kv[0]))]
+    words = [([intern(w[0])] + [intern(PREFIX + ch) for ch in w[1:]], c) for w, c in word_counts.items()]
+    vocab = list(specials)
+    for ch in alphabet:
+        vocab.append(ch)
+    inside = {pieces[i] for symbols, _ in words for i in symbols[1:]}
+    vocab += [PREFIX + ch for ch in alphabet if PREFIX + ch in inside]
+    while len(vocab) < vocab_size:
+        pairs = Counter()
+        for symbols, c in words:
+            for p in zip(symbols, symbols[1:]):
+                pairs[p] += c
+        if not pairs:
+            break
+        best = min(pairs, key=lambda p: (-pairs[p], p))
+        if pairs[best] < min_frequency:
+            break
+        a, b = best
+        new = intern(pieces[a] + pieces[b][2:])
+        for symbols, _ in words:
+            i = 0
+            while i < len(symbols) - 1:
+                if symbols[i] == a and symbols[i + 1] == b:
+                    symbols[i:i + 2] = [new]
+                i += 1
+        if pieces[new] not in vocab:
+            vocab.append(pieces[new])
+    return vocab
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_incremental_counts_equal_recounting(seed):
+    rng = random.Random(seed)
+    letters = "abcde"[: 3 + seed % 3]
+    counts = Counter({"".join(rng.choice(letters) for _ in range(rng.randint(1, 9))): rng.randint(1, 20)
+                      for _ in range(300)})
+    for size in (20, 60, 400):
+        assert learn_wordpieces(counts, size, limit_alphabet=None) == naive_wordpieces(counts, size)
+
+
+def test_toy_example_merges():
+    # the Hugging Face course example: hug pug pun bun hugs
+    counts = Counter({"hug": 10, "pug": 5, "pun": 12, "bun": 4, "hugs": 5})
+    vocab = learn_wordpieces(counts, 100)
+    learned = vocab[len(SPECIAL_TOKENS):]
+    # the alphabet, most frequent character first (u: 36, g: 20, p: 17, n: 16, h: 15, s: 5, b: 4) ...
+    assert learned[:7] == ["u", "g", "p", "n", "h", "s", "b"]
+    # ... then the "##" forms of those seen inside a word, in the same order
+    assert learned[7:11] == ["##u", "##g", "##n", "##s"]
+    merges = learned[11:]
+    assert merges[0] == "##ug"                                      # ##u ##g: 10 + 5 + 5 = 20 times
+    assert {"hug", "pun", "hugs"} <= set(merges)
+
+
+def test_min_frequency_stops_merging():
+    counts = Counter({"abc": 1, "abd": 1})
+    vocab = learn_wordpieces(counts, 100, min_frequency=3)
+    assert not any(len(t.replace(PREFIX, "")) > 1 for t in vocab[len(SPECIAL_TOKENS):])
+    assert "##ab" not in learn_wordpieces(counts, 100, min_frequency=2) and "ab" in learn_wordpieces(counts, 100)
+
+
+def test_limit_alphabet_drops_rare_characters():
+    counts = Counter({"aaa": 50, "bab": 30, "xa": 1})
+    vocab = learn_wordpieces(counts, 100, limit_alphabet=2)
+    assert "x" not in vocab and "xa" not in vocab and "a" in vocab and "b" in vocab
+
+
+def test_vocab_never_exceeds_size_and_has_no_duplicates():
+    rng = random.Random(0)
+    counts = Counter({"".join(rng.choice("abcdefgh") for _ in range(rng.randint(1, 12))): rng.randint(1, 50)
+                      for _ in range(2000)})
+    vocab = learn_wordpieces(counts, 300)
+    assert len(vocab) == 300 and len(set(vocab)) == 300
+
+
+# ------------------------------------------------------------------ words are the tokenizer's words
+
+TRICKY = ("Héllo, WÖRLD!! naïve café — “quotes” 3.14 e.g. don't\x00 tab\there\u200b zero-width\n"
+          "中文字符 日本語のテキスト 한국어 문장입니다. Ａｂｃ ﬁne ǅ e\u0301\u0323 ῾Α x\u0300\u0315y\n")
+
+
+@pytest.mark.parametrize("lowercase,strip", [(True, None), (False, None), (True, False), (False, True)])
+def test_fast_word_count_equals_the_tokenizer_words(tmp_path, lowercase, strip):
+    path = tmp_path / "t.txt"
+    path.write_text(TRICKY * 3, encoding="utf-8")
+    pre = make_pretokenizer(lowercase, strip)
+    expected = Counter(w for line in (TRICKY * 3).splitlines() for w in pre(line))
+    assert count_words([path], lowercase, strip) == expected
+    tok = BertTokenizer(list(SPECIAL_TOKENS), do_lower_case=lowercase, strip_accents=strip)
+    assert sorted(expected) == sorted({w for line in TRICKY.splitlines() for w, *_ in tok.encode_words(line)})
+
+
+# ------------------------------------------------------------------ end to end
+
+ENGLISH = """The quick brown fox jumps over the lazy dog. The dog sleeps.
+Playing players played plays; the fox is playing with the dogs!
+Tokenization splits words into wordpieces, like token ##ization.
+"""
+
+
+def test_train_vocab_saves_and_reloads(tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text(ENGLISH * 20, encoding="utf-8")
+    tok = train_vocab([corpus], vocab_size=200, limit_alphabet=None, out_dir=tmp_path / "vocab")
+    assert len(tok) <= 200 and tok.ids_to_tokens[:5] == list(SPECIAL_TOKENS)
+    assert (tok.pad_token_id, tok.unk_token_id, tok.cls_token_id, tok.sep_token_id, tok.mask_token_id) == (0, 1, 2, 3, 4)
+    again = BertTokenizer.from_pretrained(tmp_path / "vocab")
+    assert again.ids_to_tokens == tok.ids_to_tokens and again.do_lower_case
+    ids = again.encode(ENGLISH, add_special_tokens=False)
+    assert tok.unk_token_id not in ids
+    assert len(ids) < 0.6 * sum(1 for _ in ENGLISH if _.isalpha())      # pieces are longer than characters
+    assert "playing" in tok.vocab and "the" in tok.vocab
+
+
+def test_cased_vocab_keeps_capitals(tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text(ENGLISH * 20, encoding="utf-8")
+    cased = train_vocab(corpus, vocab_size=200, lowercase=False)
+    uncased = train_vocab(corpus, vocab_size=200, lowercase=True)
+    assert "The" in cased.vocab and "T" in cased.vocab and not cased.do_lower_case
+    assert not any(any(c.isupper() for c in t) for t in uncased.ids_to_tokens if not t.startswith("["))
+
+
+def test_bert_layout_ids_in_trained_vocab(tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text(ENGLISH * 5, encoding="utf-8")
+    tok = train_vocab(corpus, vocab_size=1200, layout="bert")
+    assert (tok.pad_token_id, tok.unk_token_id, tok.cls_token_id, tok.sep_token_id, tok.mask_token_id) == (0, 100, 101, 102, 103)
+    assert tok.ids_to_tokens[998] == "[unused993]" and len(tok) <= 1200
+
+
+def test_cjk_characters_stay_single(tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("我爱自然语言处理。自然语言很有趣。\n" * 30, encoding="utf-8")
+    tok = train_vocab(corpus, vocab_size=100)
+    learned = tok.ids_to_tokens[len(SPECIAL_TOKENS):]
+    assert "自" in learned and not any(len(t) > 1 for t in learned)     # each ideograph is a word alone
+
+
+def test_korean_vocab_with_kiwi_morphemes(tmp_path):
+    pytest.importorskip("kiwipiepy")
+    corpus = tmp_path / "ko.txt"
+    corpus.write_text("나는 밥을 먹었다. 너는 빵을 먹었다. 우리는 학교에 갔다.\n" * 30, encoding="utf-8")
+    plain = train_vocab(corpus, vocab_size=300, strip_accents=False)
+    morph = train_vocab(corpus, vocab_size=300, strip_accents=False, morpheme_splitter="kiwi",
+                        out_dir=tmp_path / "vocab")
+    assert "먹었다" in plain.vocab                                       # whole eojeol when not split
+    assert "먹었다" not in morph.vocab and "먹" in morph.vocab           # morphemes: 먹 / 었 / 다
+    assert json.loads((tmp_path / "vocab" / "tokenizer_config.json").read_text())["morpheme_splitter"] == "kiwi"
+    again = BertTokenizer.from_pretrained(tmp_path / "vocab")
+    assert again.tokenize("우리는 빵을 먹었다") == morph.tokenize("우리는 빵을 먹었다")
+    assert morph.unk_token_id not in again.encode("우리는 빵을 먹었다", add_special_tokens=False)
+
+
+def test_user_errors(tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    with pytest.raises(CorpusError, match="empty.txt"):
+        train_vocab([empty], vocab_size=100)
+    blank = tmp_path / "blank.txt"
+    blank.write_text("\n \n", encoding="utf-8")
+    with pytest.raises(ValueError, match="only blank lines"):
+        train_vocab([blank], vocab_size=100)
+    with pytest.raises(ValueError, match="no room"):
+        train_vocab([blank], vocab_size=5)
+    with pytest.raises(ValueError, match="no input files"):
+        train_vocab([], vocab_size=100)
+
+
+def test_agrees_with_reference_trainer(tmp_path):
+    tokenizers = pytest.importorskip("tokenizers")
+    lines = data_file("wikitext2", "valid.txt").read_text(encoding="utf-8").splitlines()[:800]
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(lines), encoding="utf-8")
+    ours = train_vocab(corpus, vocab_size=2000)
+    ref = tokenizers.BertWordPieceTokenizer(lowercase=True)
+    ref.train([str(corpus)], vocab_size=2000, min_frequency=2, limit_alphabet=1000,
+              special_tokens=special_token_layout(2000), show_progress=False)
+    ref_tokens = set(ref.get_vocab())
+    overlap = len(set(ours.vocab) & ref_tokens) / len(ref_tokens)
+    assert overlap > 0.97
+
+
+def test_warns_when_accent_stripping_decomposes_hangul(tmp_path, caplog):
+    import logging
+    corpus = tmp_path / "ko.txt"
+    corpus.write_text("나는 밥을 먹었다. 너는 빵을 먹었다.\n" * 10, encoding="utf-8")
+    with caplog.at_level(logging.WARNING):
+        jamo = train_vocab(corpus, vocab_size=200)                      # lowercase → strip_accents → NFD
+    assert "strip_accents=False" in caplog.text
+    assert "\u1102" in jamo.vocab                                       # ᄂ, a conjoining jamo
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        syllables = train_vocab(corpus, vocab_size=200, strip_accents=False)
+    assert "jamo" not in caplog.text and "나" in syllables.vocab
