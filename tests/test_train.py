@@ -141,3 +141,13 @@ def test_resume_refuses_a_different_model(tmp_path):
     trainer = Trainer(other, RandomPretrainingData(), collate, cfg, device="cpu")
     with pytest.raises(ValueError, match="different model config"):
         trainer.resume()
+
+
+def test_evaluates_every_eval_every_steps_even_between_log_lines(tmp_path):
+    cfg = TrainConfig(output_dir=str(tmp_path), max_steps=12, batch_size=8, log_every=5, save_every=0,
+                      progress=False, eval_at_start=False)
+    seen = []
+    trainer = Trainer(tiny_model(), RandomPretrainingData(), collate, cfg, device="cpu", eval_every=3,
+                      evaluate=lambda m: seen.append(1) or {"metric": float(len(seen))})
+    state = trainer.train()
+    assert [r["step"] for r in state.history if "metric" in r] == [3, 6, 9, 12]

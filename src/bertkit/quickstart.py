@@ -12,6 +12,7 @@ the run is reproducible for a given step count and seed.
 """
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -47,6 +48,7 @@ def run_quickstart(out_dir: str = "runs/quickstart", minutes: float = 6.0, seed:
     from bertkit.pretrain import PretrainSettings, run_pretraining
 
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 8)))
+    logging.getLogger("bertkit.data.nsp").setLevel(logging.ERROR)   # the counts are shown in step 3
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
@@ -120,8 +122,10 @@ def _show_data(settings, tokenizer) -> None:
     from bertkit.pretrain import make_datasets
 
     train_set, eval_set, collate = make_datasets(settings, tokenizer, Path(settings.out_dir))
+    stats = getattr(train_set, "stats", {})
     say(f"[3/5] pretraining data: {len(train_set):,} training and {len(eval_set):,} held-out sentence pairs "
-        "(50% true next sentence, 50% random)")
+        f"(50% true next sentence, 50% random); {stats.get('skipped_single_sentence_documents', 0)} "
+        "one-sentence documents cannot give a pair and are used only as random second sentences")
     example = collate([train_set[0]])
     ids = example["input_ids"][0]
     labels = example["labels"][0]

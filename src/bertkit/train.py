@@ -384,7 +384,7 @@ class Trainer:
         self.stop_requested = False
         while self.state.step < self.total_steps and not self.stop_requested:
             window.add(*self._optimizer_step(batches))
-            if self.state.step % cfg.log_every == 0 or self.state.step == self.total_steps:
+            if self.state.step % cfg.log_every == 0 or self._evaluation_due():
                 row = {"step": self.state.step, "loss": window.mean_loss(),
                        "lr": self.scheduler.get_last_lr()[0],
                        "tokens_per_s": window.tokens_per_s() * self.dist.world}
@@ -433,12 +433,14 @@ class Trainer:
         if self.on_log:
             self.on_log(row)
 
+    def _evaluation_due(self) -> bool:
+        """Evaluate every `eval_every` steps and at the last step (a log row is written then too)."""
+        last = self.state.step == self.total_steps
+        return last or bool(self.evaluate and self.eval_every and self.state.step % self.eval_every == 0)
+
     def _maybe_evaluate(self, row: dict) -> None:
-        if not self.evaluate or not self.eval_every:
-            return
-        if self.state.step % self.eval_every and self.state.step != self.total_steps:
-            return
-        self._run_evaluation(row)
+        if self.evaluate and self.eval_every and self._evaluation_due():
+            self._run_evaluation(row)
 
     def _run_evaluation(self, row: dict) -> None:
         self.model.eval()
