@@ -23,7 +23,8 @@ _REGISTRY = {
     "sentence-similarity": "similarity:SentenceSimilarityPipeline",
 }
 _ALIASES = {"ner": "token-classification", "nsp": "next-sentence", "embed": "feature-extraction",
-            "sentiment-analysis": "text-classification", "qa": "question-answering"}
+            "sentiment-analysis": "text-classification", "qa": "question-answering",
+            "similarity": "sentence-similarity", "classify": "text-classification", "tag": "token-classification"}
 
 
 def available_tasks() -> list[str]:

@@ -1,0 +1,150 @@
+"""Question answering: find the span of the context that answers the question.
+
+BERT reads ``[CLS] question [SEP] context [SEP]`` and scores every context token as a
+possible answer start (S·R_i) and end (E·R_i).  A context longer than one window is cut
+into overlapping windows (`doc_stride` pieces apart), every window is read, and the
+best (start, end) pair over all windows wins — the lecture notes' KorQuAD example:
+"동숲 섬에 몇 명까지 살 수 있음?" → "8명" from the window with the highest logit.
+
+Window building and the span search are *the same code as fine-tuning evaluation*
+(`bertkit.tasks.qa.QATask`), so the pipeline's best answer is exactly the standard
+post-processing's answer.  For ``top_k > 1`` this module lists every valid span of the
+n-best grid (same rules) instead of only the best one.
+
+Each result: ``answer`` (the original characters of the context), ``score`` (probability:
+a softmax over the n-best candidates' start+end logits, as in the original BERT's
+nbest_predictions.json), ``logit`` (start logit + end logit), ``start``/``end`` (character
+offsets: ``context[start:end] == answer``).
+
+    >>> qa = pipeline("question-answering", model="runs/korquad/best")
+    >>> qa(question="면역 체계는 무엇입니까?", context="면역 체계는 질병으로부터 ...")
+    {'answer': '질병으로부터 보호하는 ...', 'score': 0.93, 'logit': 14.2, 'start': 7, 'end': 44}
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+
+from bertkit.pipelines.base import Pipeline
+
+
+class QuestionAnsweringPipeline(Pipeline):
+    """`pipe(question=..., context=..., top_k=1, max_seq_len=384, doc_stride=128,
+    max_answer_len=30, max_question_len=64, n_best=20)`.
+
+    Also `pipe({"question": q, "context": c})`, `pipe(q, c)`, or lists of questions and
+    contexts (one context per question, or one context shared by all questions).
+    One question → a dict (top_k=1) or a list of dicts; several → one such per question.
+    """
+
+    model_class = "BertForQuestionAnswering"
+
+    @torch.no_grad()
+    def __call__(self, *args, question=None, context=None, top_k: int = 1, max_seq_len: int = 384,
+                 doc_stride: int = 128, max_answer_len: int = 30, max_question_len: int = 64, n_best: int = 20):
+        questions, contexts, single = self._inputs(args, question, context)
+        if not isinstance(top_k, int) or top_k < 1:
+            raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+        task = self.task(max_seq_len, doc_stride, max_answer_len, max_question_len, max(n_best, top_k))
+        examples = [self._example(i, q, c) for i, (q, c) in enumerate(zip(questions, contexts))]
+        max_length = min(max_seq_len, self.max_length)
+        with warnings.catch_warnings():   # contexts are tokenized whole on purpose, then windowed
+            warnings.filterwarnings("ignore", message="Token indices sequence length is longer")
+            features = task.encode(examples, self.tokenizer, max_length=max_length)
+        outputs = task.run_model(self.model, features, batch_size=self.batch_size, device=self.device)
+        per_example: list[list] = [[] for _ in examples]
+        for output, feature in zip(outputs, features):
+            per_example[feature["example_index"]].append((output, feature))
+        results = [self._answers(task, windows, ex.context, top_k) for windows, ex in zip(per_example, examples)]
+        results = [r[0] if top_k == 1 else r for r in results]
+        return results[0] if single else results
+
+    # -- inputs
+    @staticmethod
+    def _inputs(args, question, context):
+        if args:
+            if len(args) == 2 and question is None and context is None:
+                question, context = args
+            elif len(args) == 1 and question is None and context is None:
+                items = args[0]
+                single = isinstance(items, dict)
+                items = [items] if single else list(items)
+                if not all(isinstance(x, dict) and {"question", "context"} <= set(x) for x in items):
+                    raise ValueError("pass question= and context=, or dicts {'question': ..., 'context': ...}")
+                return [x["question"] for x in items], [x["context"] for x in items], single
+            else:
+                raise ValueError("pass question= and context= (or one dict / a list of dicts)")
+        if question is None or context is None:
+            raise ValueError("question-answering needs both question= and context=")
+        single = isinstance(question, str)
+        questions = [question] if single else list(question)
+        contexts = [context] * len(questions) if isinstance(context, str) else list(context)
+        if len(contexts) != len(questions):
+            raise ValueError(f"got {len(questions)} question(s) but {len(contexts)} context(s); give one context "
+                             "per question, or a single context for all")
+        return questions, contexts, single
+
+    @staticmethod
+    def _example(i: int, question, context):
+        from bertkit.tasks.readers import QAExample
+        if not isinstance(question, str) or not question.strip():
+            raise ValueError(f"question #{i} is empty or not a string: {question!r}")
+        if not isinstance(context, str) or not context.strip():
+            raise ValueError(f"context #{i} is empty or not a string: give the passage to search for the answer")
+        return QAExample(id=str(i), question=question, context=context)
+
+    @staticmethod
+    def task(max_seq_len, doc_stride, max_answer_len, max_question_len, n_best):
+        """The fine-tuning task object that owns windowing and the span rules."""
+        from bertkit.tasks.qa import QATask
+        if doc_stride < 1:
+            raise ValueError(f"doc_stride must be ≥ 1 token, got {doc_stride}")
+        if max_answer_len < 1:
+            raise ValueError(f"max_answer_len must be ≥ 1 token, got {max_answer_len}")
+        return QATask("qa", max_query_length=max_question_len, doc_stride=doc_stride,
+                      n_best=n_best, max_answer_length=max_answer_len)
+
+    # -- logits → answers
+    def _answers(self, task, windows, context: str, top_k: int) -> list[dict]:
+        """All valid spans of every window (deduplicated by characters), best first."""
+        best: dict[tuple[int, int], float] = {}
+        for (start_logits, end_logits), feature in windows:
+            for score, char_start, char_end in span_candidates(task, start_logits, end_logits, feature):
+                key = (char_start, char_end)
+                if key not in best or score > best[key]:
+                    best[key] = score
+        if not best:
+            return [{"answer": "", "score": 0.0, "logit": None, "start": None, "end": None}]
+        ranked = sorted(best.items(), key=lambda kv: -kv[1])[:task.n_best]     # stable: ties keep order
+        logits = np.array([s for _, s in ranked], dtype=np.float64)
+        probs = np.exp(logits - logits.max())
+        probs /= probs.sum()
+        return [{"answer": context[s:e], "score": float(p), "logit": float(score), "start": int(s), "end": int(e)}
+                for ((s, e), score), p in zip(ranked[:top_k], probs)]
+
+
+def span_candidates(task, start_logits: np.ndarray, end_logits: np.ndarray, feature: dict):
+    """Every valid (score, char_start, char_end) of one window, best first.
+
+    The same grid as `QATask.best_span` (its n_best starts × n_best ends, both inside the
+    context, start ≤ end, at most max_answer_length pieces); its first element is
+    exactly `best_span`'s answer.
+    """
+    first, count = feature["context_start"], len(feature["context_offsets"])
+    starts = np.argsort(start_logits)[-1:-task.n_best - 1:-1]
+    ends = np.argsort(end_logits)[-1:-task.n_best - 1:-1]
+    s, e = starts[:, None], ends[None, :]
+    valid = ((s >= first) & (s < first + count) & (e >= first) & (e < first + count)
+             & (e >= s) & (e - s + 1 <= task.max_answer_length))
+    scores = np.where(valid, start_logits[starts][:, None] + end_logits[ends][None, :], -np.inf)
+    order = np.argsort(-scores, axis=None, kind="stable")
+    offsets = feature["context_offsets"]
+    out = []
+    for k in order:
+        if not np.isfinite(scores.flat[k]):
+            break
+        i, j = starts[k // len(ends)], ends[k % len(ends)]
+        out.append((float(scores.flat[k]), offsets[i - first][0], offsets[j - first][1]))
+    return out

@@ -1,0 +1,336 @@
+"""Semantic search: find the passages closest in meaning to a query.
+
+Two stages, the usual recipe:
+
+1. **Bi-encoder retrieval.**  Every passage is embedded once (BERT, mean pooling,
+   length 1 — see `bertkit.pipelines.similarity`) and stored as one row of a float32
+   matrix.  A query is embedded the same way; its cosine similarity with every passage
+   is one matrix-vector product, and the `top_k` largest win.  Fast: the passages were
+   read by BERT ahead of time, a query costs one short BERT call plus a dot product.
+
+2. **Cross-encoder re-ranking (optional).**  A `BertForSequenceClassification` reads
+   ``[CLS] query [SEP] passage [SEP]`` *together* — every query word can attend to every
+   passage word — and says how relevant the pair is.  Much more accurate, far too slow
+   for all passages, so it only re-orders the bi-encoder's top hits.  `train_reranker`
+   fine-tunes one from (question, passage) pairs: each true pair is a positive, the
+   question with random other passages are negatives (negative sampling).
+
+An index directory holds::
+
+    vectors.npy   [N,H] float32, each row of length 1 (row i = passage i)
+    texts.jsonl   one {"id": ..., "text": ...} per line, in the same order
+    meta.json     model directory, pooling, dimension, count, max_length, build time
+
+    >>> build_index(passages, model_dir, "runs/index")
+    >>> Index.load("runs/index").query("how many people can live on the island?", top_k=5)
+    [{'rank': 1, 'score': 0.71, 'id': '17', 'text': '...'}, ...]
+"""
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+VECTORS, TEXTS, META = "vectors.npy", "texts.jsonl", "meta.json"
+RERANKER_META = "reranker.json"
+
+
+# ----------------------------------------------------------------------------- reading passages
+
+def read_passages(path: str | Path) -> list[dict]:
+    """Passages from a file: `.jsonl` ({"text": ..., "id"?: ...} per line), `.json` (a list of
+    strings or of such dicts), otherwise plain text with one passage per non-empty line."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"passage file not found: {path} — give a .txt (one passage per line) "
+                                "or .jsonl ({\"text\": ...} per line) file")
+    if path.suffix == ".jsonl":
+        rows = []
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"{path}:{n}: not valid JSON ({exc.msg}); each line must be one JSON object") from None
+    elif path.suffix == ".json":
+        rows = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(rows, list):
+            raise ValueError(f"{path}: expected a JSON list of passages (strings or {{'text': ...}} objects)")
+    else:
+        rows = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return normalize_passages(rows, source=str(path))
+
+
+def normalize_passages(items: Iterable, source: str = "passages") -> list[dict]:
+    """Strings or dicts → [{"id": str, "text": str}] (ids default to the position)."""
+    out = []
+    for i, item in enumerate(items):
+        if isinstance(item, str):
+            item = {"text": item}
+        if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+            raise ValueError(f"{source}: passage #{i} has no text: expected a string or a dict with a 'text' string")
+        out.append({"id": str(item.get("id", i)), "text": item["text"]})
+    if not out:
+        raise ValueError(f"{source}: no passages to index")
+    return out
+
+
+# ----------------------------------------------------------------------------- building
+
+def build_index(texts: Sequence, model_dir, out_dir, batch_size: int = 64, max_length: int = 256,
+                progress: bool = True, device=None) -> "Index":
+    """Embed every passage with the model in `model_dir`; write the index to `out_dir`.
+
+    `texts` are strings or {"text", "id"} dicts.  Passages are batched by length (little
+    padding); the directory is written to a temporary sibling and renamed into place, so
+    an interrupted build never leaves a half index behind.
+    """
+    from bertkit.pipelines import pipeline
+    passages = normalize_passages(texts)
+    model_dir, out_dir = Path(model_dir), Path(out_dir)
+    encoder = pipeline("sentence-similarity", model=model_dir, device=device, batch_size=batch_size,
+                       max_length=max_length)
+    start = time.perf_counter()
+    vectors = encoder.embed([p["text"] for p in passages], progress=progress)       # [N,H]
+    seconds = time.perf_counter() - start
+    meta = {"model": str(model_dir.resolve()), "pooling": encoder.pooling, "normalized": True,
+            "count": len(passages), "dim": int(vectors.shape[1]), "max_length": encoder.max_length,
+            "build_seconds": round(seconds, 3), "passages_per_second": round(len(passages) / max(seconds, 1e-9), 1)}
+    _write_index(out_dir, vectors, passages, meta)
+    index = Index(out_dir, vectors, passages, meta)
+    index._encoder = encoder
+    return index
+
+
+def _write_index(out_dir: Path, vectors: np.ndarray, passages: list[dict], meta: dict) -> None:
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
+    try:
+        np.save(tmp / VECTORS, vectors.astype(np.float32, copy=False))
+        with open(tmp / TEXTS, "w", encoding="utf-8") as f:
+            for p in passages:
+                f.write(json.dumps(p, ensure_ascii=False) + "\n")
+        (tmp / META).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        if out_dir.exists():
+            if not (out_dir / META).exists() and any(out_dir.iterdir()):
+                raise FileExistsError(f"{out_dir} exists and is not a bertkit index; choose another --out")
+            shutil.rmtree(out_dir)
+        tmp.rename(out_dir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------- querying
+
+class Index:
+    """A built index: `Index.load(dir)`, then `query(text, top_k)` or `query_many(texts, top_k)`."""
+
+    def __init__(self, directory: Path, vectors: np.ndarray, passages: list[dict], meta: dict,
+                 model_dir: str | Path | None = None, device=None):
+        self.directory = Path(directory)
+        self.vectors = vectors                      # [N,H], rows of length 1
+        self.passages = passages
+        self.meta = meta
+        self.model_dir = Path(model_dir or meta["model"])
+        self.device = device
+        self._encoder = None
+
+    @classmethod
+    def load(cls, directory, model_dir=None, device=None, mmap: bool = True) -> "Index":
+        """Open an index directory.  `model_dir` overrides the model recorded at build time
+        (e.g. after moving the files); it must be the same model, or scores are meaningless."""
+        directory = Path(directory)
+        missing = [name for name in (VECTORS, TEXTS, META) if not (directory / name).is_file()]
+        if missing:
+            raise FileNotFoundError(f"{directory} is not a bertkit index (missing {', '.join(missing)}); "
+                                    "build one with `bertkit search index DOCS --model DIR --out DIR`")
+        meta = json.loads((directory / META).read_text(encoding="utf-8"))
+        vectors = np.load(directory / VECTORS, mmap_mode="r" if mmap else None)
+        with open(directory / TEXTS, encoding="utf-8") as f:
+            passages = [json.loads(line) for line in f if line.strip()]
+        if len(passages) != vectors.shape[0]:
+            raise ValueError(f"{directory}: {vectors.shape[0]} vectors but {len(passages)} passages — the index "
+                             "is damaged; build it again")
+        return cls(directory, vectors, passages, meta, model_dir=model_dir, device=device)
+
+    def __len__(self) -> int:
+        return len(self.passages)
+
+    @property
+    def encoder(self):
+        """The bi-encoder (loaded on first use)."""
+        if self._encoder is None:
+            from bertkit.pipelines import pipeline
+            if not self.model_dir.is_dir():
+                raise FileNotFoundError(f"the index was built with the model at {self.model_dir}, which is not "
+                                        "there any more; pass model_dir= (CLI: --model) pointing to the same model")
+            self._encoder = pipeline("sentence-similarity", model=self.model_dir, device=self.device,
+                                     max_length=self.meta.get("max_length"))
+            if self._encoder.model.config.hidden_size != self.vectors.shape[1]:
+                raise ValueError(f"model {self.model_dir} makes {self._encoder.model.config.hidden_size}-dim "
+                                 f"vectors but the index holds {self.vectors.shape[1]}-dim ones: use the "
+                                 "model the index was built with")
+        return self._encoder
+
+    def query(self, text: str, top_k: int = 10) -> list[dict]:
+        """The `top_k` passages most similar to `text`: [{"rank", "score", "id", "text"}], best first."""
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("the query is empty: give some text to search for")
+        return self.query_many([text], top_k)[0]
+
+    def query_many(self, texts: Sequence[str], top_k: int = 10, chunk_rows: int = 262_144) -> list[list[dict]]:
+        if not isinstance(top_k, int) or top_k < 1:
+            raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+        queries = self.encoder.embed(list(texts))                       # [Q,H]
+        top_k = min(top_k, len(self))
+        scores, rows = self.search_vectors(queries, top_k, chunk_rows)
+        return [[{"rank": r + 1, "score": float(s), **self.passages[int(i)]}
+                 for r, (s, i) in enumerate(zip(score_row, row))] for score_row, row in zip(scores, rows)]
+
+    def search_vectors(self, queries: np.ndarray, top_k: int, chunk_rows: int = 262_144):
+        """Exact top-k by cosine over all passages, in chunks (bounded memory for big indexes).
+
+        Returns (scores [Q,k], row indices [Q,k]), best first."""
+        best_scores = np.full((len(queries), 0), -np.inf, dtype=np.float32)
+        best_rows = np.zeros((len(queries), 0), dtype=np.int64)
+        for start in range(0, len(self), chunk_rows):
+            block = np.asarray(self.vectors[start:start + chunk_rows])          # [C,H]
+            sims = queries @ block.T                                            # [Q,C]
+            k = min(top_k, sims.shape[1])
+            part = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+            best_scores = np.concatenate([best_scores, np.take_along_axis(sims, part, 1)], axis=1)
+            best_rows = np.concatenate([best_rows, part + start], axis=1)
+            if best_scores.shape[1] > top_k:
+                keep = np.argpartition(-best_scores, top_k - 1, axis=1)[:, :top_k]
+                best_scores = np.take_along_axis(best_scores, keep, 1)
+                best_rows = np.take_along_axis(best_rows, keep, 1)
+        order = np.lexsort((best_rows, -best_scores), axis=1)                    # by score, then row
+        return np.take_along_axis(best_scores, order, 1), np.take_along_axis(best_rows, order, 1)
+
+
+# ----------------------------------------------------------------------------- re-ranking
+
+class CrossEncoder:
+    """A fine-tuned `BertForSequenceClassification` that scores (query, passage) pairs.
+
+    score = logit(relevant) - logit(irrelevant): the log-odds that the passage answers the query.
+    """
+
+    def __init__(self, model_dir, device=None, batch_size: int = 32, max_length: int = 256):
+        from bertkit.pipelines.classify import TextClassificationPipeline
+        self.pipe = TextClassificationPipeline(model=Path(model_dir), device=device, batch_size=batch_size,
+                                               max_length=max_length)
+        if self.pipe.model.config.num_labels != 2:
+            raise ValueError(f"{model_dir} is not a re-ranker: its head has {self.pipe.model.config.num_labels} "
+                             "outputs, a re-ranker has 2 (irrelevant, relevant); train one with train_reranker")
+
+    def score(self, query: str, passages: Sequence[str]) -> np.ndarray:
+        import torch
+        pipe = self.pipe
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(passages), pipe.batch_size):
+                chunk = list(passages[start:start + pipe.batch_size])
+                enc = pipe.encode([query] * len(chunk), chunk)
+                logits = pipe.model(**pipe.model_inputs(enc)).logits.float()      # [B,2]
+                out.append((logits[:, 1] - logits[:, 0]).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+
+
+_CROSS_ENCODERS: dict[str, CrossEncoder] = {}
+
+
+def rerank(query: str, hits: list[dict], model_dir, top_k: int | None = None, device=None) -> list[dict]:
+    """Re-order bi-encoder `hits` with a cross-encoder; each hit keeps its first-stage score as
+    `bi_score`, gets `score` = the re-ranker's score and a new `rank`."""
+    key = str(Path(model_dir).resolve())
+    if key not in _CROSS_ENCODERS:
+        _CROSS_ENCODERS.clear()                        # keep at most one re-ranker in memory
+        _CROSS_ENCODERS[key] = CrossEncoder(model_dir, device=device)
+    scores = _CROSS_ENCODERS[key].score(query, [h["text"] for h in hits])
+    order = sorted(range(len(hits)), key=lambda i: -scores[i])
+    out = [{**hits[i], "bi_score": hits[i]["score"], "score": float(scores[i])} for i in order]
+    for rank, hit in enumerate(out, 1):
+        hit["rank"] = rank
+    return out if top_k is None else out[:top_k]
+
+
+def reranker_examples(pairs: Sequence[tuple[str, str]], negatives: int = 3, seed: int = 0,
+                      pool: Sequence[str] | None = None) -> list[tuple[str, str, int]]:
+    """(question, passage, label): each true pair (label 1) plus `negatives` random other
+    passages from `pool` (default: all passages of `pairs`) for the same question (label 0)."""
+    rng = random.Random(seed)
+    pool = list(dict.fromkeys(pool if pool is not None else (p for _, p in pairs)))
+    if negatives and len(pool) < 2:
+        raise ValueError("negative sampling needs at least two different passages")
+    examples = []
+    for question, positive in pairs:
+        examples.append((question, positive, 1))
+        drawn = 0
+        while drawn < negatives:
+            other = pool[rng.randrange(len(pool))]
+            if other != positive:
+                examples.append((question, other, 0))
+                drawn += 1
+    return examples
+
+
+def train_reranker(pairs: Sequence[tuple[str, str]], model_dir, out_dir, negatives: int = 3,
+                   epochs: float = 1.0, batch_size: int = 16, learning_rate: float = 3e-5,
+                   max_length: int = 256, seed: int = 0, pool: Sequence[str] | None = None,
+                   max_steps: int | None = None, device=None, progress: bool = True) -> Path:
+    """Fine-tune a cross-encoder from (question, positive passage) pairs with random negatives.
+
+    Starts from the encoder in `model_dir` (e.g. MiniLM) with a new 2-way head, trains with
+    `bertkit.train.Trainer`, and saves a checkpoint directory usable by `rerank`.
+    """
+    import warnings
+
+    import torch
+
+    from bertkit import BertForSequenceClassification, BertTokenizer
+    from bertkit.tasks.base import collate_inputs
+    from bertkit.train import TrainConfig, Trainer
+
+    if not pairs:
+        raise ValueError("train_reranker needs (question, passage) pairs")
+    out_dir = Path(out_dir)
+    tok = BertTokenizer.from_pretrained(model_dir)
+    examples = reranker_examples(pairs, negatives, seed, pool)
+    enc = tok([q for q, _, _ in examples], text_pair=[p for _, p, _ in examples], truncation="only_second",
+              max_length=max_length)
+    features = [{"input_ids": ids, "token_type_ids": types, "label": label}
+                for ids, types, (_, _, label) in zip(enc["input_ids"], enc["token_type_ids"], examples)]
+
+    def collate(batch):
+        out = collate_inputs(batch, tok.pad_token_id)
+        out["labels"] = torch.tensor([f["label"] for f in batch])                   # [B]
+        return out
+
+    with warnings.catch_warnings():                    # the new head is expected to be untrained
+        warnings.simplefilter("ignore")
+        model = BertForSequenceClassification.from_pretrained(
+            model_dir, num_labels=2, id2label={0: "irrelevant", 1: "relevant"},
+            label2id={"irrelevant": 0, "relevant": 1}, problem_type="single_label_classification")
+    scratch = Path(tempfile.mkdtemp(prefix="bertkit-reranker-"))   # optimizer checkpoints: not kept
+    try:
+        config = TrainConfig(output_dir=str(scratch), learning_rate=learning_rate, num_epochs=epochs,
+                             max_steps=max_steps, batch_size=batch_size, seed=seed, progress=progress,
+                             warmup_ratio=0.1)
+        Trainer(model, features, collate, config, device=device).train()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    model.eval().cpu()
+    model.save_pretrained(out_dir, tokenizer=tok)
+    (out_dir / RERANKER_META).write_text(json.dumps(
+        {"base_model": str(Path(model_dir).resolve()), "pairs": len(pairs), "negatives_per_pair": negatives,
+         "examples": len(examples), "epochs": epochs, "max_steps": max_steps, "batch_size": batch_size,
+         "learning_rate": learning_rate, "max_length": max_length, "seed": seed}, indent=2), encoding="utf-8")
+    return out_dir

@@ -1,0 +1,192 @@
+"""Semantic search: the index files, exact top-k, queries, the re-ranker, the CLI."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from pipeline_fixtures import tiny_model_dir
+
+PASSAGES = [
+    "Paris is the capital and most populous city of France.",
+    "The Eiffel Tower is a wrought-iron lattice tower in Paris.",
+    "Up to eight players can live together on one island in the game.",
+    "Boil 550 ml of water, add the noodles and the soup powder, cook for four minutes.",
+    "The stock market fell sharply on Monday after the announcement.",
+    "Photosynthesis turns light, water and carbon dioxide into sugar and oxygen.",
+    "The immune system protects the organism from disease.",
+    "A cat sat on the mat and watched the birds outside.",
+]
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory, minilm_path):
+    from bertkit.search import build_index
+    out = tmp_path_factory.mktemp("idx") / "index"
+    build_index([{"id": f"p{i}", "text": t} for i, t in enumerate(PASSAGES)], minilm_path, out,
+                batch_size=3, progress=False)
+    return out
+
+
+def test_index_files(index, minilm_path):
+    from bertkit.search import Index
+    vectors = np.load(index / "vectors.npy")
+    assert vectors.dtype == np.float32 and vectors.shape == (len(PASSAGES), 384)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    lines = (index / "texts.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(x)["text"] for x in lines] == PASSAGES
+    meta = json.loads((index / "meta.json").read_text())
+    assert meta["count"] == len(PASSAGES) and meta["dim"] == 384 and meta["normalized"] is True
+    from bertkit import pipeline
+    direct = pipeline("sentence-similarity", model=minilm_path).embed(PASSAGES[2:3])
+    np.testing.assert_allclose(vectors[2:3], direct, atol=1e-5)
+    assert len(Index.load(index)) == len(PASSAGES)
+
+
+@pytest.mark.parametrize("query,expected", [
+    ("What is the capital of France?", "p0"),
+    ("How many people can live on an island?", "p2"),
+    ("how do I cook ramen noodles", "p3"),
+    ("What protects the body from illness?", "p6"),
+])
+def test_queries_find_the_right_passage(index, query, expected):
+    from bertkit.search import Index
+    hits = Index.load(index).query(query, top_k=3)
+    assert [h["rank"] for h in hits] == [1, 2, 3]
+    assert hits[0]["id"] == expected
+    assert hits[0]["score"] >= hits[1]["score"] >= hits[2]["score"]
+
+
+def test_top_k_capped_and_many_queries(index):
+    from bertkit.search import Index
+    idx = Index.load(index)
+    assert len(idx.query("anything", top_k=100)) == len(PASSAGES)
+    many = idx.query_many(["capital of France", "a cat on a mat"], top_k=2)
+    assert [m[0]["id"] for m in many] == ["p0", "p7"]
+    with pytest.raises(ValueError, match="empty"):
+        idx.query("  ")
+    with pytest.raises(ValueError, match="top_k"):
+        idx.query("x", top_k=0)
+
+
+def test_chunked_exact_top_k_equals_brute_force(tmp_path):
+    from bertkit.search import Index
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(1000, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    idx = Index(tmp_path, vectors, [{"id": str(i), "text": str(i)} for i in range(1000)], {"model": str(tmp_path)})
+    queries = rng.normal(size=(5, 16)).astype(np.float32)
+    for chunk in (7, 100, 10_000):
+        scores, rows = idx.search_vectors(queries, 10, chunk_rows=chunk)
+        want = np.argsort(-(queries @ vectors.T), axis=1, kind="stable")[:, :10]
+        np.testing.assert_array_equal(rows, want)
+        np.testing.assert_allclose(scores, np.take_along_axis(queries @ vectors.T, want, 1), rtol=1e-6)
+
+
+def test_passage_files(tmp_path):
+    from bertkit.search import read_passages
+    (tmp_path / "a.txt").write_text("first passage\n\nsecond passage\n", encoding="utf-8")
+    assert [p["text"] for p in read_passages(tmp_path / "a.txt")] == ["first passage", "second passage"]
+    (tmp_path / "b.jsonl").write_text('{"id": "x", "text": "one"}\n{"text": "two"}\n', encoding="utf-8")
+    assert read_passages(tmp_path / "b.jsonl") == [{"id": "x", "text": "one"}, {"id": "1", "text": "two"}]
+    (tmp_path / "c.jsonl").write_text('{"id": "x"}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="no text"):
+        read_passages(tmp_path / "c.jsonl")
+    (tmp_path / "d.jsonl").write_text('{"text": \n', encoding="utf-8")
+    with pytest.raises(ValueError, match="d.jsonl:1"):
+        read_passages(tmp_path / "d.jsonl")
+    with pytest.raises(FileNotFoundError, match="one passage per line"):
+        read_passages(tmp_path / "missing.txt")
+
+
+def test_index_refuses_to_overwrite_other_directories(tmp_path, minilm_path):
+    from bertkit.search import Index, build_index
+    (tmp_path / "precious").mkdir()
+    (tmp_path / "precious" / "thesis.tex").write_text("do not delete")
+    with pytest.raises(FileExistsError, match="not a bertkit index"):
+        build_index(PASSAGES[:2], minilm_path, tmp_path / "precious", progress=False)
+    assert (tmp_path / "precious" / "thesis.tex").read_text() == "do not delete"
+    with pytest.raises(FileNotFoundError, match="not a bertkit index"):
+        Index.load(tmp_path / "precious")
+
+
+def test_negative_sampling():
+    from bertkit.search import reranker_examples
+    pairs = [(f"q{i}", f"passage {i}") for i in range(10)]
+    examples = reranker_examples(pairs, negatives=3, seed=1)
+    assert len(examples) == 40 and sum(label for *_, label in examples) == 10
+    for q, p, label in examples:
+        assert (p == f"passage {q[1:]}") == bool(label)
+    assert reranker_examples(pairs, negatives=3, seed=1) == examples
+    with pytest.raises(ValueError, match="two different passages"):
+        reranker_examples([("q", "p")], negatives=1)
+
+
+def test_train_reranker_and_rerank(tmp_path, minilm_path):
+    from bertkit.search import CrossEncoder, rerank
+    from bertkit.search import train_reranker
+    base = tiny_model_dir(tmp_path / "base", "BertModel", minilm_path)
+    pairs = [("capital of france?", PASSAGES[0]), ("island players?", PASSAGES[2]), ("ramen?", PASSAGES[3])]
+    out = train_reranker(pairs, base, tmp_path / "rr", negatives=2, max_steps=3, batch_size=4, progress=False)
+    assert (out / "config.json").is_file() and (out / "reranker.json").is_file()
+    assert not any(p.name.startswith("step-") for p in out.rglob("*"))      # no optimizer checkpoints left
+    hits = [{"rank": i + 1, "score": 1.0 - i / 10, "id": str(i), "text": t} for i, t in enumerate(PASSAGES[:5])]
+    ranked = rerank("capital of france?", hits, out)
+    scores = CrossEncoder(out).score("capital of france?", PASSAGES[:5])
+    assert [h["text"] for h in ranked] == [PASSAGES[i] for i in np.argsort(-scores, kind="stable")]
+    assert [h["rank"] for h in ranked] == [1, 2, 3, 4, 5]
+    assert {h["id"]: h["bi_score"] for h in ranked} == {h["id"]: h["score"] for h in hits}
+    with pytest.raises(ValueError, match="re-ranker"):
+        CrossEncoder(tiny_model_dir(tmp_path / "three", "BertForSequenceClassification", minilm_path, num_labels=3))
+
+
+@pytest.mark.slow
+def test_reranker_learns_relevance(tmp_path, minilm_path):
+    from bertkit.search import CrossEncoder, train_reranker
+    pairs = [("What is the capital of France?", PASSAGES[0]), ("What is the Eiffel tower made of?", PASSAGES[1]),
+             ("How many can live on the island?", PASSAGES[2]), ("How do I cook the noodles?", PASSAGES[3]),
+             ("What did the stock market do?", PASSAGES[4]), ("What does photosynthesis make?", PASSAGES[5]),
+             ("What does the immune system do?", PASSAGES[6]), ("Where did the cat sit?", PASSAGES[7])]
+    out = train_reranker(pairs * 4, minilm_path, tmp_path / "rr", negatives=3, epochs=4, batch_size=16,
+                         learning_rate=2e-4, progress=False)
+    enc = CrossEncoder(out)
+    pos = [enc.score(q, [p])[0] for q, p in pairs]
+    neg = [enc.score(q, [PASSAGES[(i + 3) % 8]])[0] for i, (q, _) in enumerate(pairs)]
+    assert np.mean(pos) > np.mean(neg) + 1.0
+    assert sum(p > n for p, n in zip(pos, neg)) >= 7
+
+
+def test_cli_index_and_query(tmp_path, minilm_path, capsys):
+    from bertkit.cli import main
+    docs = tmp_path / "docs.txt"
+    docs.write_text("\n".join(PASSAGES), encoding="utf-8")
+    assert main(["search", "index", str(docs), "--model", str(minilm_path), "--out", str(tmp_path / "i"),
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["count"] == len(PASSAGES)
+    assert main(["search", "query", "capital of France", "--index", str(tmp_path / "i"), "--top-k", "2",
+                 "--json"]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    assert len(hits) == 2 and hits[0]["text"] == PASSAGES[0]
+    assert main(["search", "query", "x", "--index", str(tmp_path / "nowhere")]) == 2
+    assert "not a bertkit index" in capsys.readouterr().err
+
+
+def test_an_index_of_100k_passages_loads_and_searches_fast(tmp_path):
+    """Storage and exact search at the 100k scale (vectors made up; the bench embeds real text)."""
+    import time
+
+    from bertkit.search import Index, _write_index
+    rng = np.random.default_rng(0)
+    n, dim = 100_000, 384
+    vectors = rng.standard_normal((n, dim), dtype=np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    passages = [{"id": str(i), "text": f"passage {i}"} for i in range(n)]
+    _write_index(tmp_path / "big", vectors, passages, {"model": str(tmp_path), "count": n, "dim": dim})
+    index = Index.load(tmp_path / "big")
+    assert len(index) == n and isinstance(index.vectors, np.memmap)
+    query = vectors[[12_345, 99_999]] + 0.01 * rng.standard_normal((2, dim), dtype=np.float32)
+    start = time.perf_counter()
+    scores, rows = index.search_vectors(query, 10)
+    assert time.perf_counter() - start < 5.0
+    assert rows[:, 0].tolist() == [12_345, 99_999] and scores.shape == (2, 10)
