@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import markdown_table, peak_rss_mb, set_threads  # noqa: E402
+from _common import bert_training_flops, markdown_table, matmul_peak_gflops, peak_rss_mb, set_threads  # noqa: E402
 
 import torch  # noqa: E402
 
@@ -89,9 +89,13 @@ def run_size(size: str, batches: list[dict], vocab_size: int, workdir: Path, lr:
                 times[name].append(time.perf_counter() - t0)
     tokens = sum(int(b["attention_mask"].sum()) for b in batches[warmup:])
     tps = {name: tokens / sum(t) for name, t in times.items()}
+    flops = sum(bert_training_flops(ours.config, int(b["attention_mask"].sum()), b["input_ids"].shape[1],
+                                    int((b["labels"] != -100).sum()), b["input_ids"].shape[0])
+                for b in batches[warmup:])
+    gflops = {name: flops / sum(t) / 1e9 for name, t in times.items()}
     diffs = [abs(a - b) for a, b in zip(losses["bertkit"], losses["reference"])]
     plot_curves(size, losses)
-    return {"size": size, "tps": tps, "losses": losses, "max_diff": max(diffs),
+    return {"size": size, "tps": tps, "gflops": gflops, "losses": losses, "max_diff": max(diffs),
             "first10_max_diff": max(diffs[:10]), "params": sum(p.numel() for p in ours.parameters())}
 
 
@@ -126,6 +130,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-4)
     args = parser.parse_args()
     set_threads(args.threads)
+    peak = matmul_peak_gflops()
     from bertkit import BertTokenizer
     from bertkit.checkpoint import find_minilm
 
@@ -137,12 +142,15 @@ def main() -> None:
             r = run_size(size, batches, tokenizer.vocab_size, Path(tmp), args.lr, args.warmup)
             rows.append([f"BERT-{size} ({r['params'] / 1e6:.1f}M)", f"{r['tps']['bertkit']:,.0f}",
                          f"{r['tps']['reference']:,.0f}", f"{r['tps']['bertkit'] / r['tps']['reference']:.2f}x",
+                         f"{r['gflops']['bertkit'] / peak:.0%}", f"{r['gflops']['reference'] / peak:.0%}",
                          f"{r['first10_max_diff']:.1e}", f"{r['max_diff']:.1e}"])
             curves.append(r)
     print(f"\npretraining step (fwd+bwd+AdamW), seq {args.seq_len}, batch {args.batch_size}, vocab "
           f"{tokenizer.vocab_size}, {args.threads} threads, {args.steps} steps ({args.warmup} untimed), "
           f"torch {torch.__version__}, {os.cpu_count()} CPUs")
-    print(markdown_table(["model", "bertkit tokens/s", "reference tokens/s", "ratio",
+    print(f"matmul peak (fp32 1024², {args.threads} threads): {peak:,.1f} GFLOP/s; MFU = useful model FLOPs "
+          "(MLM head at masked positions only, same count for both) / peak")
+    print(markdown_table(["model", "bertkit tokens/s", "reference tokens/s", "ratio", "bertkit MFU", "reference MFU",
                           "max |Δloss| first 10 steps", f"max |Δloss| {args.steps} steps"], rows))
     for r in curves:
         pairs = list(zip(r["losses"]["bertkit"], r["losses"]["reference"]))
