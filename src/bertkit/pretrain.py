@@ -51,6 +51,7 @@ class PretrainSettings:
     resume: bool = True
     workers: int = 2
     one_doc_per_line: bool = False
+    held_out_every: int = HELD_OUT_EVERY
     progress: bool = True
     model_overrides: dict = field(default_factory=dict)
 
@@ -172,7 +173,8 @@ def ensure_split(s: PretrainSettings, out: Path) -> tuple[Path, Path]:
     marker = out / "split.json"
     if not marker.exists():
         out.mkdir(parents=True, exist_ok=True)
-        counts = split_held_out(s.files, train_file, eval_file, one_doc_per_line=s.one_doc_per_line)
+        counts = split_held_out(s.files, train_file, eval_file, every=s.held_out_every,
+                                one_doc_per_line=s.one_doc_per_line)
         marker.write_text(json.dumps(counts))
     return train_file, eval_file
 

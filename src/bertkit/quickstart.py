@@ -61,8 +61,9 @@ def run_quickstart(out_dir: str = "runs/quickstart", minutes: float = 6.0, seed:
     say(f"      one sentence per line, a blank line between documents → {corpus}")
 
     settings = PretrainSettings(files=[str(corpus)], out_dir=str(out / "bert"), size=size, vocab_size=vocab_size,
-                                steps=steps or 1, batch_size=32, learning_rate=1e-3, warmup_ratio=0.05,
-                                seed=seed, save_every=0, progress=False, eval_batches=8)
+                                steps=steps or 1, batch_size=32, max_seq_length=64, learning_rate=1e-3,
+                                warmup_ratio=0.05, seed=seed, save_every=0, progress=False, eval_batches=8,
+                                held_out_every=20)
     tokenizer = _show_vocab(settings, out)
     settings.steps = steps or _steps_for_budget(settings, tokenizer, minutes)
     _show_data(settings, tokenizer)
@@ -108,13 +109,13 @@ def _steps_for_budget(settings, tokenizer, minutes: float) -> int:
     samples = [train_set[i] for i in range(settings.batch_size)]
     batch = collate(samples)
     times = []
-    for _ in range(4):
+    for _ in range(5):                         # the first step warms up and is not counted
         t0 = time.perf_counter()
         model(**batch).loss.backward()
         opt.step()
         opt.zero_grad()
         times.append(time.perf_counter() - t0)
-    per_step = sorted(times)[1] * 1.08        # evaluation and logging overhead
+    per_step = sorted(times[1:])[1] * 1.1      # + evaluation and logging overhead
     return int(max(50, min(20000, minutes * 60 / per_step)))
 
 

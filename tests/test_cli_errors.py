@@ -1,0 +1,57 @@
+"""Every verb: `--help` shows an example; wrong paths and arguments give one clear line, exit 2, no traceback."""
+from __future__ import annotations
+
+import pytest
+
+from bertkit.cli import build_parser, main
+
+VERBS = sorted(build_parser()._subparsers._group_actions[0].choices)
+
+BAD_CALLS = {
+    "tokenize": ["tokenize", "hi", "--model", "{missing}"],
+    "vocab": ["vocab", "{missing}/corpus.txt", "--out", "{tmp}/v"],
+    "pretrain": ["pretrain", "{missing}/corpus.txt", "--out", "{tmp}/p"],
+    "fill-mask": ["fill-mask", "a [MASK]", "--model", "{missing}"],
+    "nsp": ["nsp", "a", "b", "--model", "{missing}"],
+    "embed": ["embed", "a", "--model", "{missing}"],
+    "finetune": ["finetune", "--task", "sst2", "--model", "{missing}", "--train", "{missing}/t.tsv", "--out", "{tmp}/f"],
+    "eval": ["eval", "--model", "{missing}", "--data", "{missing}/d.tsv"],
+    "predict": ["predict", "--model", "{missing}", "text"],
+    "search": ["search", "query", "q", "--index", "{missing}"],
+    "attention": ["attention", "a", "--model", "{missing}", "--out", "{tmp}/a"],
+    "serve": ["serve", "--model", "{missing}"],
+    "similarity": ["similarity", "a", "b", "--model", "{missing}"],
+    "classify": ["classify", "a", "--model", "{missing}"],
+    "tag": ["tag", "a", "--model", "{missing}"],
+    "answer": ["answer", "q?", "--context", "c", "--model", "{missing}"],
+}
+
+
+@pytest.mark.parametrize("verb", VERBS)
+def test_help_has_an_example(verb, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([verb, "--help"])
+    assert exit_info.value.code == 0
+    assert "example" in capsys.readouterr().out.lower()
+
+
+@pytest.mark.parametrize("verb", [v for v in VERBS if v != "quickstart"])
+def test_wrong_path_is_one_clear_line(verb, tmp_path, capsys):
+    assert verb in BAD_CALLS, f"add a bad call for the new verb {verb!r} to this test"
+    argv = [a.format(missing=tmp_path / "does-not-exist", tmp=tmp_path) for a in BAD_CALLS[verb]]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("bertkit: error:"), err
+    assert "does-not-exist" in err[0] or "not found" in err[0] or "no such" in err[0].lower(), err
+
+
+def test_unknown_option_exits_with_usage(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fill-mask", "x", "--model", "m", "--top-kk", "3"])
+    assert exit_info.value.code == 2
+    assert "unrecognized arguments: --top-kk" in capsys.readouterr().err
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    with pytest.raises(Exception):
+        main(["--debug", "embed", "a", "--model", str(tmp_path / "does-not-exist")])
