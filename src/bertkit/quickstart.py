@@ -43,7 +43,7 @@ def say(text: str = "") -> None:
 
 
 def run_quickstart(out_dir: str = "runs/quickstart", minutes: float = 6.0, seed: int = 0,
-                   size: str = "mini", vocab_size: int = 8000, steps: int | None = None) -> dict:
+                   size: str = "tiny", vocab_size: int = 8000, steps: int | None = None) -> dict:
     from bertkit.builtin_corpus import write_builtin_corpus
     from bertkit.pretrain import PretrainSettings, run_pretraining
 
