@@ -23,6 +23,7 @@ BAD_CALLS = {
     "similarity": ["similarity", "a", "b", "--model", "{missing}"],
     "classify": ["classify", "a", "--model", "{missing}"],
     "tag": ["tag", "a", "--model", "{missing}"],
+    "bench": ["bench", "no-such-benchmark"],
     "answer": ["answer", "q?", "--context", "c", "--model", "{missing}"],
 }
 
@@ -42,7 +43,7 @@ def test_wrong_path_is_one_clear_line(verb, tmp_path, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("bertkit: error:"), err
-    assert "does-not-exist" in err[0] or "not found" in err[0] or "no such" in err[0].lower(), err
+    assert any(m in err[0].lower() for m in ("does-not-exist", "not found", "no such", "no benchmark")), err
 
 
 def test_unknown_option_exits_with_usage(capsys):

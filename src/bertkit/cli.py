@@ -22,6 +22,7 @@ EPILOG = {
     "finetune": "example: bertkit finetune --task sst2 --model DIR --train train.tsv --out runs/sst2",
     "eval": "example: bertkit eval --model runs/sst2/best --task sst2 --data dev.tsv",
     "predict": 'example: bertkit predict --model runs/sst2/best "a gorgeous, witty film"',
+    "bench": "example: bertkit bench inference --threads 2   (runs bench/bench_inference.py of the checkout)",
 }
 
 
@@ -64,7 +65,8 @@ def cmd_pretrain(args) -> None:
         morphemes=args.morphemes, max_seq_length=args.max_seq_length, steps=args.steps,
         batch_size=args.batch_size, grad_accum=args.grad_accum, learning_rate=args.lr,
         whole_word_mask=args.whole_word_mask, nsp=not args.no_nsp, bf16=args.bf16, seed=args.seed,
-        save_every=args.save_every, resume=not args.no_resume, workers=args.workers)
+        save_every=args.save_every, resume=not args.no_resume, workers=args.workers,
+        one_doc_per_line=args.one_doc_per_line)
     result = run_pretraining(settings)
     if args.json:
         print(json.dumps(result, indent=2))
@@ -139,6 +141,18 @@ def cmd_predict(args) -> None:
     from bertkit.finetune import predict_from_args
     for row in predict_from_args(args):
         print(json.dumps(row, ensure_ascii=False) if args.json else row)
+
+
+def cmd_bench(args) -> None:
+    import runpy
+    bench_dir = Path(__file__).resolve().parents[2] / "bench"
+    script = bench_dir / f"bench_{args.name}.py"
+    if not script.exists():
+        names = sorted(p.stem[len("bench_"):] for p in bench_dir.glob("bench_*.py")) if bench_dir.is_dir() else []
+        raise UserError(f"no benchmark {args.name!r}" + (f"; choose one of: {', '.join(names)}" if names else
+                        " (benchmarks live in bench/ of a source checkout: git clone, pip install -e '.[test]')"))
+    sys.argv = [str(script), *args.bench_args]
+    runpy.run_path(str(script), run_name="__main__")
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -237,6 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-every", type=int, default=200)
     p.add_argument("--no-resume", action="store_true", help="start over even if the output dir has a checkpoint")
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--one-doc-per-line", action="store_true",
+                   help="every line is a document (cut into sentences), e.g. one review per line")
 
     p = verb("fill-mask", cmd_fill_mask, "Predict the words hidden behind [MASK].")
     p.add_argument("text")
@@ -257,6 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--normalize", action="store_true")
 
     _add_task_verbs(verb)
+    p = verb("bench", cmd_bench, "Run a side-by-side benchmark against the reference implementation.")
+    p.add_argument("name", help="tokenizer|inference|pretrain|finetune|data|vocab|search|serve")
+    p.add_argument("bench_args", nargs=argparse.REMAINDER, help="passed to the benchmark script")
     _add_optional_verbs(sub, verb)
     return parser
 
