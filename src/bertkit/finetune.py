@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,8 @@ from pathlib import Path
 import torch
 
 TASK_FILE = "task.json"
-COLUMN_OPTIONS = ("text_column", "text_pair_column", "label_column")
+COLUMN_OPTIONS = {"text_column": "text_column", "pair_column": "text_pair_column",   # CLI dest → task option
+                  "label_column": "label_column"}
 
 
 @dataclass
@@ -112,7 +114,7 @@ def run_finetune(s: FinetuneSettings) -> dict:
     config = TrainConfig(output_dir=str(out / "run"), learning_rate=s.learning_rate, warmup_ratio=s.warmup_ratio,
                          weight_decay=s.weight_decay, max_steps=int(s.epochs * steps_per_epoch),
                          batch_size=s.batch_size, seed=s.seed, bf16=s.bf16, save_every=0, keep_checkpoints=1,
-                         log_every=max(1, min(50, steps_per_epoch // 4)), progress=s.progress,
+                         log_every=log_interval(steps_per_epoch), progress=s.progress,
                          eval_at_start=False)
     trainer = Trainer(model, train_features, task.collate, config, eval_every=steps_per_epoch)
     trainer.evaluate = lambda m: keeper.evaluate(m, valid, valid_features, trainer)
@@ -129,6 +131,13 @@ def run_finetune(s: FinetuneSettings) -> dict:
     (out / "results.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
     _print_reports(reports)
     return result
+
+
+def log_interval(steps_per_epoch: int) -> int:
+    """Log about 4 times per epoch, every d steps with d dividing the epoch: the trainer
+    evaluates only on logging steps, so every epoch end must be one."""
+    target = max(1, min(50, steps_per_epoch // 4))
+    return max(d for d in range(1, target + 1) if steps_per_epoch % d == 0)
 
 
 class BestKeeper:
@@ -169,7 +178,7 @@ def save_finetuned(model, tokenizer, task, settings: FinetuneSettings, out_dir: 
 def _print_reports(reports: dict) -> None:
     for name, text in reports.items():
         if text and "nothing" not in text.lower():
-            print(f"[{name}] {text}")
+            print(f"[{name}] {text}", file=sys.stderr)
 
 
 # ----------------------------------------------------------------------------- eval / predict
@@ -180,11 +189,17 @@ def load_finetuned(model_dir: str, task_name: str | None = None):
     from bertkit.tokenizer import BertTokenizer
 
     path = Path(model_dir)
+    if not path.is_dir():
+        raise FileNotFoundError(f"model directory not found: {path} (give the best/ directory written by finetune)")
     info = json.loads((path / TASK_FILE).read_text()) if (path / TASK_FILE).exists() else {}
     name = task_name or info.get("task")
     if not name:
         raise ValueError(f"{path} has no {TASK_FILE}: pass --task to say what the model was fine-tuned for")
     task = load_task(name, info.get("options"))
+    if info.get("family") and info["family"] != task.family:
+        raise ValueError(f"task/model mismatch: {path} was fine-tuned for {info.get('task')!r} ({info['family']}) "
+                         f"but task {task.name!r} is {task.family}; leave out --task, or use a model "
+                         f"fine-tuned for {task.name!r}.")
     model = getattr(bertkit, task.model_class).from_pretrained(path)
     task.use_labels_from_config(model.config)
     tokenizer = BertTokenizer.from_pretrained(path)
@@ -231,7 +246,8 @@ def _qa_examples(inputs: list[str]):
 # ----------------------------------------------------------------------------- CLI adapters
 
 def finetune_from_args(args) -> dict:
-    options = {k: getattr(args, k) for k in COLUMN_OPTIONS if getattr(args, k, None) is not None}
+    options = {option: getattr(args, arg) for arg, option in COLUMN_OPTIONS.items()
+               if getattr(args, arg, None) is not None}
     settings = FinetuneSettings(
         task=args.task, model=args.model, train=args.train, out=args.out, eval=args.eval,
         eval_fraction=args.eval_fraction, epochs=args.epochs, batch_size=args.batch_size,
@@ -239,7 +255,7 @@ def finetune_from_args(args) -> dict:
         max_eval_examples=args.max_eval_examples, patience=args.patience, seed=args.seed, task_options=options)
     result = run_finetune(settings)
     best = result["best"] or {}
-    print(f"best: {json.dumps({k: v for k, v in best.items()})} → {result['best_dir']}")
+    print(f"best: {json.dumps(best)} → {result['best_dir']}", file=sys.stderr)
     return result
 
 
