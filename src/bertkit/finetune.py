@@ -114,7 +114,7 @@ def run_finetune(s: FinetuneSettings) -> dict:
     config = TrainConfig(output_dir=str(out / "run"), learning_rate=s.learning_rate, warmup_ratio=s.warmup_ratio,
                          weight_decay=s.weight_decay, max_steps=int(s.epochs * steps_per_epoch),
                          batch_size=s.batch_size, seed=s.seed, bf16=s.bf16, save_every=0, keep_checkpoints=1,
-                         log_every=log_interval(steps_per_epoch), progress=s.progress,
+                         log_every=max(1, min(50, steps_per_epoch // 4)), progress=s.progress,
                          eval_at_start=False)
     trainer = Trainer(model, train_features, task.collate, config, eval_every=steps_per_epoch)
     trainer.evaluate = lambda m: keeper.evaluate(m, valid, valid_features, trainer)
@@ -131,13 +131,6 @@ def run_finetune(s: FinetuneSettings) -> dict:
     (out / "results.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
     _print_reports(reports)
     return result
-
-
-def log_interval(steps_per_epoch: int) -> int:
-    """Log about 4 times per epoch, every d steps with d dividing the epoch: the trainer
-    evaluates only on logging steps, so every epoch end must be one."""
-    target = max(1, min(50, steps_per_epoch // 4))
-    return max(d for d in range(1, target + 1) if steps_per_epoch % d == 0)
 
 
 class BestKeeper:
