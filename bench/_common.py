@@ -159,3 +159,14 @@ def bert_training_flops(config, tokens: int, seq_len: int, masked: int, nsp_rows
     per_token_layer = 2 * (4 * h * h + 2 * h * ffn) + 4 * seq_len * h
     forward = tokens * layers * per_token_layer + masked * (2 * h * h + 2 * h * v) + nsp_rows * 2 * h * (h + 2)
     return 3.0 * forward
+
+
+def pyplot():
+    """matplotlib.pyplot with a file-only backend, or None when matplotlib is not installed."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    return plt

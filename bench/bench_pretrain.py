@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import bert_training_flops, markdown_table, matmul_peak_gflops, peak_rss_mb, set_threads  # noqa: E402
+from _common import (bert_training_flops, markdown_table, matmul_peak_gflops, peak_rss_mb,  # noqa: E402
+                     pyplot, set_threads)
 
 import torch  # noqa: E402
 
@@ -100,11 +101,8 @@ def run_size(size: str, batches: list[dict], vocab_size: int, workdir: Path, lr:
 
 
 def plot_curves(size: str, losses: dict) -> None:
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
     RESULTS.mkdir(exist_ok=True)
     fig, ax = plt.subplots(figsize=(6, 3.5))

@@ -17,7 +17,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import interleaved, markdown_table, matmul_peak_gflops, real_sentences, set_threads  # noqa: E402
+from _common import (interleaved, markdown_table, matmul_peak_gflops, pyplot, real_sentences,  # noqa: E402
+                     set_threads)
 from bench_inference import load_pair  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -72,11 +73,8 @@ def main() -> None:
 
 
 def plot(curves: dict, args) -> None:
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
     RESULTS.mkdir(exist_ok=True)
     fig, ax = plt.subplots(figsize=(6.5, 4))
