@@ -34,3 +34,17 @@ def minilm_dir() -> Path:
 @pytest.fixture(scope="session")
 def minilm_path() -> Path:
     return minilm_dir()
+
+
+@pytest.fixture(scope="session")
+def tokenizer(minilm_path):
+    """bertkit's tokenizer with the real MiniLM vocab (uncased)."""
+    from bertkit.tokenizer import BertTokenizer
+    return BertTokenizer.from_pretrained(minilm_path)
+
+
+@pytest.fixture(scope="session")
+def hf_tokenizer(minilm_path):
+    """The reference fast tokenizer with the same vocab and settings."""
+    transformers = pytest.importorskip("transformers")
+    return transformers.BertTokenizerFast.from_pretrained(str(minilm_path))

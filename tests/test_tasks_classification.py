@@ -12,34 +12,11 @@ from bertkit.tasks.classification import IGNORE_INDEX
 from conftest import data_file
 
 
-@pytest.fixture(scope="module")
-def hf_tokenizer(minilm_path):
-    transformers = pytest.importorskip("transformers")
-    return transformers.BertTokenizerFast.from_pretrained(str(minilm_path))
-
-
-@pytest.fixture(scope="module")
-def tokenizer(minilm_path):
-    """bertkit's tokenizer when it exists (the CLI uses it), else the HF reference."""
-    try:
-        from bertkit.tokenizer import BertTokenizer
-        return BertTokenizer.from_pretrained(str(minilm_path))
-    except ImportError:
-        transformers = pytest.importorskip("transformers")
-        return transformers.BertTokenizerFast.from_pretrained(str(minilm_path))
-
-
 def tiny_classifier(num_labels: int, vocab_size: int = 30522):
+    from bertkit import BertConfig, BertForSequenceClassification
     torch.manual_seed(0)
-    try:
-        from bertkit import BertConfig, BertForSequenceClassification
-        config = BertConfig.preset("tiny", vocab_size=vocab_size, num_labels=num_labels)
-        return BertForSequenceClassification(config).eval()
-    except ImportError:
-        transformers = pytest.importorskip("transformers")
-        config = transformers.BertConfig(vocab_size=vocab_size, hidden_size=128, num_hidden_layers=2,
-                                         num_attention_heads=2, intermediate_size=512, num_labels=num_labels)
-        return transformers.BertForSequenceClassification(config).eval()
+    config = BertConfig.preset("tiny", vocab_size=vocab_size, num_labels=num_labels)
+    return BertForSequenceClassification(config).eval()
 
 
 def test_encode_equals_the_reference_tokenizer_on_mrpc_pairs(tokenizer, hf_tokenizer):

@@ -15,22 +15,6 @@ from conftest import data_file
 
 
 @pytest.fixture(scope="module")
-def hf_tokenizer(minilm_path):
-    transformers = pytest.importorskip("transformers")
-    return transformers.BertTokenizerFast.from_pretrained(str(minilm_path))
-
-
-@pytest.fixture(scope="module")
-def tokenizer(minilm_path):
-    try:
-        from bertkit.tokenizer import BertTokenizer
-        return BertTokenizer.from_pretrained(str(minilm_path))
-    except ImportError:
-        transformers = pytest.importorskip("transformers")
-        return transformers.BertTokenizerFast.from_pretrained(str(minilm_path))
-
-
-@pytest.fixture(scope="module")
 def conll():
     return get_task("conll2003").read(data_file("conll2003", "train.txt"))
 
@@ -101,12 +85,8 @@ def test_korean_ner_alignment_and_round_trip(tmp_path):
     trainer = tokenizers.BertWordPieceTokenizer(lowercase=False, strip_accents=False)
     trainer.train_from_iterator([ex.text for ex in examples], vocab_size=4000, show_progress=False)
     trainer.save_model(str(tmp_path))
-    try:
-        from bertkit.tokenizer import BertTokenizer
-        tok = BertTokenizer(str(tmp_path / "vocab.txt"), do_lower_case=False, strip_accents=False)
-    except ImportError:
-        from transformers import BertTokenizerFast
-        tok = BertTokenizerFast(vocab=str(tmp_path / "vocab.txt"), do_lower_case=False, strip_accents=False)
+    from bertkit.tokenizer import BertTokenizer
+    tok = BertTokenizer(str(tmp_path / "vocab.txt"), do_lower_case=False, strip_accents=False)
     features = task.encode(examples, tok, max_length=256, training=True)
     assert features.report.notes["words cut off by max_length (predicted O, still scored)"] == 0
     first = features[0]
