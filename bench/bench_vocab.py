@@ -26,9 +26,10 @@ from pathlib import Path
 os.environ.setdefault("RAYON_NUM_THREADS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import DATA, REPO  # noqa: E402  (one definition of where the data lives)
+
 sys.path.insert(0, str(REPO / "src"))
-DATA = Path(os.environ.get("BERTKIT_DATA", REPO.parent / "shared" / "data"))
 
 from bertkit.tokenizer import BertTokenizer  # noqa: E402
 from bertkit.vocab import count_words, special_token_layout, train_vocab  # noqa: E402
