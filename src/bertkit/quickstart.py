@@ -45,7 +45,7 @@ def say(text: str = "") -> None:
 def run_quickstart(out_dir: str = "runs/quickstart", minutes: float = 6.0, seed: int = 0,
                    size: str = "tiny", vocab_size: int = 8000, steps: int | None = None) -> dict:
     from bertkit.builtin_corpus import write_builtin_corpus
-    from bertkit.pretrain import PretrainSettings, run_pretraining
+    from bertkit.pretrain import PretrainSettings, make_datasets, run_pretraining
 
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 8)))
     logging.getLogger("bertkit.data.nsp").setLevel(logging.ERROR)   # the counts are shown in step 3
@@ -65,8 +65,9 @@ def run_quickstart(out_dir: str = "runs/quickstart", minutes: float = 6.0, seed:
                                 warmup_ratio=0.05, seed=seed, save_every=0, progress=False, eval_batches=8,
                                 held_out_every=20)
     tokenizer = _show_vocab(settings, out)
-    settings.steps = steps or _steps_for_budget(settings, tokenizer, minutes)
-    _show_data(settings, tokenizer)
+    datasets = make_datasets(settings, tokenizer, Path(settings.out_dir))
+    settings.steps = steps or _steps_for_budget(settings, tokenizer, datasets, minutes)
+    _show_data(tokenizer, datasets)
 
     from bertkit.config import BertConfig
     cfg = BertConfig.preset(size, vocab_size=tokenizer.vocab_size)
@@ -99,11 +100,11 @@ def _show_vocab(settings, out: Path):
     return tok
 
 
-def _steps_for_budget(settings, tokenizer, minutes: float) -> int:
+def _steps_for_budget(settings, tokenizer, datasets, minutes: float) -> int:
     """Time a few training steps of a scratch model and fit the step count to the budget."""
-    from bertkit.pretrain import build_model, make_datasets
+    from bertkit.pretrain import build_model
 
-    train_set, _, collate = make_datasets(settings, tokenizer, Path(settings.out_dir))
+    train_set, _, collate = datasets
     model = build_model(settings, tokenizer)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     samples = [train_set[i] for i in range(settings.batch_size)]
@@ -119,10 +120,8 @@ def _steps_for_budget(settings, tokenizer, minutes: float) -> int:
     return int(max(50, min(20000, minutes * 60 / per_step)))
 
 
-def _show_data(settings, tokenizer) -> None:
-    from bertkit.pretrain import make_datasets
-
-    train_set, eval_set, collate = make_datasets(settings, tokenizer, Path(settings.out_dir))
+def _show_data(tokenizer, datasets) -> None:
+    train_set, eval_set, collate = datasets
     stats = getattr(train_set, "stats", {})
     say(f"[3/5] pretraining data: {len(train_set):,} training and {len(eval_set):,} held-out sentence pairs "
         f"(50% true next sentence, 50% random); {stats.get('skipped_single_sentence_documents', 0)} "
