@@ -26,6 +26,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -90,29 +91,70 @@ def bench_model(name: str, args, workdir: Path) -> list[list]:
     ours, ref, tokenizer = load_pair(name, workdir)
     workloads = make_workloads(tokenizer, args.batch, args.seq, args.mixed_batches)
     torch.save(workloads["mixed"], workdir / f"{name}-mixed.pt")  # for the peak-RSS subprocesses
+    extra = techniques(ours, ref, args.techniques)
     rows = []
     for threads in args.threads:
         torch.set_num_threads(threads)
         for workload, encodings in workloads.items():
-            contestants = {"bertkit": lambda: run_all(ours, encodings), "ref": lambda: run_all(ref, encodings)}
-            if workload == "mixed":
-                contestants["bertkit per-seq attn"] = lambda: run_per_sequence(ours, encodings)
+            runners = contestants(workload, ours, ref, extra)
             with torch.inference_mode():
                 expected = run_all(ref, encodings)
-                diff = max_real_diff(run_all(ours, encodings), expected, encodings)
-                diff_ps = max_real_diff(run_per_sequence(ours, encodings), expected, encodings)
+                diffs = {who: first_call(who, fn, encodings, expected) for who, (fn, _) in runners.items()}
                 repeats = args.repeats * (5 if workload == "batch1" else 1)
-                t = interleaved(contestants, warmup=args.warmup, repeats=repeats)
-            for who in contestants:
-                if who == "ref":
+                t = interleaved({who: (lambda fn=fn: fn(encodings)) for who, (fn, _) in runners.items()},
+                                warmup=args.warmup, repeats=repeats)
+            for who, (_, baseline) in runners.items():
+                if baseline is None:
                     continue
-                rows.append(row(name, workload, who, threads, encodings, t[who]["median"], t["ref"]["median"],
-                                diff if who == "bertkit" else diff_ps))
+                rows.append(row(name, workload, who, threads, encodings, t[who]["median"], t[baseline]["median"],
+                                diffs[who], baseline))
                 print(f"  {rows[-1]}", file=sys.stderr, flush=True)
     return rows
 
 
-def row(name, workload, who, threads, encodings, ours_s, ref_s, diff) -> list:
+def first_call(who: str, fn, encodings, expected) -> float:
+    """Run once (this is when torch.compile compiles: its time is printed) and return the max diff."""
+    start = time.perf_counter()
+    diff = max_real_diff(fn(encodings), expected, encodings)
+    if "compile" in who:
+        print(f"  {who}: first call (compilation) {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    return diff
+
+
+def techniques(ours, ref, wanted: list[str]) -> dict:
+    """Optional variants (each timed next to the plain runs and reported with its error vs fp32)."""
+    from bertkit.quantize import quantize_dynamic_int8
+    out = {}
+    if "int8" in wanted:
+        out["int8"] = quantize_dynamic_int8(ours)
+    if "compile" in wanted:
+        out["compile"] = torch.compile(ours, dynamic=False)
+    if "bf16" in wanted:
+        out["bf16"] = True
+    return out
+
+
+def contestants(workload: str, ours, ref, extra: dict) -> dict:
+    """who -> (function of the encodings, name of the contestant its speed is compared with)."""
+    def bf16(model):
+        def run(encodings):
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return [h.float() for h in run_all(model, encodings)]
+        return run
+    out = {"ref": (lambda e: run_all(ref, e), None), "bertkit": (lambda e: run_all(ours, e), "ref")}
+    if workload == "mixed":
+        out["bertkit per-seq attn"] = (lambda e: run_per_sequence(ours, e), "ref")
+    if "int8" in extra:
+        out["bertkit int8"] = (lambda e: run_all(extra["int8"], e), "ref")
+    if "compile" in extra and workload == "fixed":      # one static shape: what compile is good at
+        out["bertkit torch.compile"] = (lambda e: run_all(extra["compile"], e), "ref")
+    if "bf16" in extra and workload != "batch1":
+        out["ref bf16"] = (bf16(ref), None)
+        out["bertkit bf16"] = (bf16(ours), "ref bf16")
+    return out
+
+
+def row(name, workload, who, threads, encodings, ours_s, ref_s, diff, baseline="ref") -> list:
     sentences = sum(enc["input_ids"].shape[0] for enc in encodings)
     tokens = sum(int(enc["attention_mask"].sum()) for enc in encodings)
     padded = sum(enc["input_ids"].numel() for enc in encodings)
@@ -121,6 +163,8 @@ def row(name, workload, who, threads, encodings, ours_s, ref_s, diff) -> list:
     else:
         shape = "x".join(map(str, encodings[0]["input_ids"].shape))
     label = workload if who == "bertkit" else f"{workload} ({who.removeprefix('bertkit ')})"
+    if baseline != "ref":
+        label += f" vs {baseline}"
     return [name, label, shape, f"{1 - tokens / padded:.0%}", threads,
             sentences / ours_s, sentences / ref_s, tokens / ours_s, tokens / ref_s,
             1000 * ours_s / len(encodings), 1000 * ref_s / len(encodings),
@@ -137,9 +181,8 @@ def measure_rss(name: str, args, workdir: Path) -> dict[str, float]:
     return out
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", default="minilm,base", help="comma list of minilm, base")
+def add_workload_args(p: argparse.ArgumentParser) -> None:
+    """The options that shape the workloads (shared with bench_onnx.py)."""
     p.add_argument("--threads", default="1,2", help="comma list of thread counts")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--seq", type=int, default=128, help="T of the fixed batch; truncation of the mixed ones")
@@ -147,6 +190,15 @@ def parse_args(argv=None):
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--quick", action="store_true", help="smoke run: 2 repeats, B=8, T=64, 2 mixed batches")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", default="minilm,base", help="comma list of minilm, base")
+    add_workload_args(p)
+    p.add_argument("--techniques", default="int8,compile,bf16",
+                   help="comma list of extra rows: int8 (bertkit.quantize), compile (torch.compile, fixed "
+                        "shapes only), bf16 (CPU autocast on both sides); '' for none")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-RSS subprocesses")
     p.add_argument("--workdir", default=None, help=argparse.SUPPRESS)
     p.add_argument("--rss-probe", default=None, help=argparse.SUPPRESS)
@@ -155,6 +207,7 @@ def parse_args(argv=None):
         args.repeats, args.batch, args.seq, args.mixed_batches = 2, 8, 64, 2
     args.threads = [int(t) for t in args.threads.split(",")]
     args.models = args.models.split(",")
+    args.techniques = [t for t in args.techniques.split(",") if t]
     return args
 
 

@@ -75,15 +75,19 @@ def train_step(model, opt, sched, batch) -> float:
     return float(loss.detach())
 
 
-def run_size(size: str, batches: list[dict], vocab_size: int, workdir: Path, lr: float, warmup: int) -> dict:
+def run_size(size: str, batches: list[dict], vocab_size: int, workdir: Path, lr: float, warmup: int,
+             ablate_unpad: bool = False) -> dict:
     ours, theirs = make_models(size, vocab_size, workdir)
+    models = {"bertkit": ours, "reference": theirs}
+    if ablate_unpad:            # bertkit with every pad token computed, as the reference does
+        models["bertkit padded"] = copy.deepcopy(ours)
+        models["bertkit padded"].bert.unpad = False
     steps = len(batches)
-    opt_a, sched_a = make_optimizer(ours, lr, steps)
-    opt_b, sched_b = make_optimizer(theirs, lr, steps)
-    losses = {"bertkit": [], "reference": []}
-    times = {"bertkit": [], "reference": []}
+    contestants = [(name, model, *make_optimizer(model, lr, steps)) for name, model in models.items()]
+    losses = {name: [] for name in models}
+    times = {name: [] for name in models}
     for i, batch in enumerate(batches):
-        for name, model, opt, sched in (("bertkit", ours, opt_a, sched_a), ("reference", theirs, opt_b, sched_b)):
+        for name, model, opt, sched in contestants:
             t0 = time.perf_counter()
             losses[name].append(train_step(model, opt, sched, batch))
             if i >= warmup:
@@ -126,6 +130,8 @@ def main() -> None:
     parser.add_argument("--seq-len", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--ablate-unpad", action="store_true",
+                        help="also time bertkit with unpad=False (what skipping the pad tokens is worth)")
     args = parser.parse_args()
     set_threads(args.threads)
     peak = matmul_peak_gflops()
@@ -137,12 +143,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         batches = make_batches(tokenizer, args.steps, args.batch_size, args.seq_len, Path(tmp))
         for size in args.sizes:
-            r = run_size(size, batches, tokenizer.vocab_size, Path(tmp), args.lr, args.warmup)
+            r = run_size(size, batches, tokenizer.vocab_size, Path(tmp), args.lr, args.warmup, args.ablate_unpad)
             rows.append([f"BERT-{size} ({r['params'] / 1e6:.1f}M)", f"{r['tps']['bertkit']:,.0f}",
                          f"{r['tps']['reference']:,.0f}", f"{r['tps']['bertkit'] / r['tps']['reference']:.2f}x",
                          f"{r['gflops']['bertkit'] / peak:.0%}", f"{r['gflops']['reference'] / peak:.0%}",
                          f"{r['first10_max_diff']:.1e}", f"{r['max_diff']:.1e}"])
             curves.append(r)
+            if args.ablate_unpad:
+                padded = r["tps"]["bertkit padded"]
+                print(f"BERT-{size}: bertkit padded (unpad=False) {padded:,.0f} tokens/s = "
+                      f"{padded / r['tps']['reference']:.2f}x the reference; unpadding adds "
+                      f"{r['tps']['bertkit'] / padded:.2f}x", flush=True)
+        real = sum(int(b["attention_mask"].sum()) for b in batches)
+        print(f"padding in these batches: {1 - real / sum(b['input_ids'].numel() for b in batches):.1%} of positions")
     print(f"\npretraining step (fwd+bwd+AdamW), seq {args.seq_len}, batch {args.batch_size}, vocab "
           f"{tokenizer.vocab_size}, {args.threads} threads, {args.steps} steps ({args.warmup} untimed), "
           f"torch {torch.__version__}, {os.cpu_count()} CPUs")

@@ -1,7 +1,7 @@
 """Semantic search on real data: recall@10 with and without re-ranking, build rate, query latency, 100k scale.
 
     python bench/bench_search.py [--threads 2] [--queries 500] [--reranker DIR | --train-reranker]
-                                 [--scale 100000]
+                                 [--scale 100000] [--int8] [--scale-int8]
 
 Retrieval sets (real data from ../shared/data):
   * KorQuAD 1.0 (half of dev): each question → the paragraph it was asked about, among all
@@ -14,6 +14,10 @@ Re-ranking: a cross-encoder re-orders the bi-encoder's top `--candidates`; with
 `--train-reranker` one is fine-tuned from MiniLM on a disjoint half of each set (split by
 KorQuAD article / by MRPC pair) and both columns are measured on the other half.
 Latency: one query at a time (embed + exact search), `--threads` torch threads.
+Windows: `--window 128` indexes each passage as overlapping 128-token windows (a passage
+scores as its best window; the re-ranker reads that window).
+int8: `--int8` repeats each set with the int8 dynamic-quantized encoder (bertkit.quantize):
+its recall next to fp32's is the accuracy change, its build rate the speed-up.
 Scale: `--scale N` synthetic passages (2–3 real sentences each, from SST-2/NSMC/WikiText)
 are indexed and queried; 0 skips it.
 """
@@ -68,11 +72,13 @@ def percentile(values, q):
     return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
 
 
-def evaluate(name, passages, queries, args, model, work: Path, rows: list, latency_rows: list):
+def evaluate(name, passages, queries, args, model, work: Path, rows: list, latency_rows: list, quantize=None):
     from bertkit.search import Index, build_index, rerank, train_reranker
     rng = random.Random(args.seed)
     t0 = time.perf_counter()
-    index = build_index(passages, model, work / f"{name}-index", batch_size=64, max_length=256, progress=False)
+    index = build_index(passages, model, work / f"{name}-{quantize}-index", batch_size=64, max_length=256,
+                        progress=False, quantize=quantize, window=args.window or None)
+    name = f"{name} (int8)" if quantize else name
     build_s = time.perf_counter() - t0
     groups = sorted({g for _, _, g in queries})
     eval_groups = set(groups[len(groups) // 2:]) if args.train_reranker else set(groups)
@@ -92,7 +98,9 @@ def evaluate(name, passages, queries, args, model, work: Path, rows: list, laten
     latency_rows.append([name, len(passages), f"{len(passages) / build_s:.1f}", f"{1000 * statistics.median(latencies):.1f}",
                          f"{1000 * percentile(latencies, 99):.1f}"])
     reranker = Path(args.reranker) if args.reranker else None
-    if args.train_reranker:
+    if quantize:                                       # re-ranking is measured once, on the fp32 rows
+        reranker = None
+    elif args.train_reranker:
         train_pairs = [(q, passages[g]) for q, g, grp in queries if grp not in eval_groups]
         rng.shuffle(train_pairs)
         t = time.perf_counter()
@@ -116,7 +124,8 @@ def scale_test(n: int, model, work: Path, args) -> list:
     rng = random.Random(args.seed)
     passages = [" ".join(rng.sample(sentences, rng.choice((2, 3)))) for _ in range(n)]
     t0 = time.perf_counter()
-    build_index(passages, model, work / "scale-index", batch_size=256, max_length=64, progress=True)
+    build_index(passages, model, work / "scale-index", batch_size=256, max_length=64, progress=True,
+                quantize="int8" if args.scale_int8 else None)
     build_s = time.perf_counter() - t0
     index = Index.load(work / "scale-index")
     queries = [rng.choice(sentences) for _ in range(args.latency_queries)]
@@ -127,7 +136,7 @@ def scale_test(n: int, model, work: Path, args) -> list:
         index.query(q, top_k=10)
         latencies.append(time.perf_counter() - t)
     size_mb = sum(p.stat().st_size for p in (work / "scale-index").iterdir()) / 2**20
-    return [n, f"{build_s:.0f}", f"{n / build_s:.1f}", f"{size_mb:.0f}", f"{1000 * statistics.median(latencies):.1f}",
+    return [n, "int8" if args.scale_int8 else "fp32", f"{build_s:.0f}", f"{n / build_s:.1f}", f"{size_mb:.0f}", f"{1000 * statistics.median(latencies):.1f}",
             f"{1000 * percentile(latencies, 99):.1f}"]
 
 
@@ -144,6 +153,10 @@ def main() -> None:
     p.add_argument("--reranker-pairs", type=int, default=2000)
     p.add_argument("--scale", type=int, default=100_000, help="synthetic passages for the scale test (0: skip)")
     p.add_argument("--sets", default="korquad,mrpc")
+    p.add_argument("--window", type=int, default=0,
+                   help="index passages as overlapping windows of this many tokens (0: whole passages)")
+    p.add_argument("--int8", action="store_true", help="also measure each set with the int8-quantized encoder")
+    p.add_argument("--scale-int8", action="store_true", help="build the scale index with the int8 encoder")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     set_threads(args.threads)
@@ -158,13 +171,16 @@ def main() -> None:
                 print(f"{name}: data not found under {DATA}; skipped")
                 continue
             evaluate(name, *data, args, model, work, rows, latency_rows)
-        print(f"\n## Retrieval (all-MiniLM-L6-v2 bi-encoder, {args.threads} threads)\n")
+            if args.int8:
+                evaluate(name, *data, args, model, work, rows, latency_rows, quantize="int8")
+        windows = f", passages split into {args.window}-token windows" if args.window else ""
+        print(f"\n## Retrieval (all-MiniLM-L6-v2 bi-encoder, {args.threads} threads{windows})\n")
         print(markdown_table(["set", "passages", "queries", "recall@10", f"recall@10 re-ranked (top {args.candidates})"], rows))
         print("\n## Index build and query latency (one query at a time: embed + exact search)\n")
         print(markdown_table(["set", "passages", "build passages/s", "query p50 ms", "query p99 ms"], latency_rows))
         if args.scale:
             print(f"\n## Scale: {args.scale:,} synthetic passages (max_length 64)\n")
-            print(markdown_table(["passages", "build s", "passages/s", "index MB", "query p50 ms", "query p99 ms"],
+            print(markdown_table(["passages", "encoder", "build s", "passages/s", "index MB", "query p50 ms", "query p99 ms"],
                                  [scale_test(args.scale, model, work, args)]))
     finally:
         shutil.rmtree(work, ignore_errors=True)

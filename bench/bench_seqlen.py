@@ -1,4 +1,4 @@
-"""How inference cost grows with sequence length, batch size and model size — bertkit vs reference.
+"""How inference cost grows with sequence length — bertkit vs reference, with and without padding.
 
 For T in 64…512 (fixed-length batches, no padding) and for real mixed-length
 batches truncated at T, measures tokens/s of `BertModel` forward for both
@@ -6,6 +6,9 @@ implementations (interleaved), the model FLOPs utilization against this machine'
 matmul peak, and draws bench/results/seqlen.png.
 
     python bench/bench_seqlen.py --model minilm --threads 2
+    python bench/bench_seqlen.py --quick          # smoke run: T 64,128, 1024 tokens per batch, 1 repeat
+
+Batch size and model size sweeps (and the FLOPs formula): bench/bench_scaling.py.
 """
 from __future__ import annotations
 
@@ -21,13 +24,9 @@ from _common import (interleaved, markdown_table, matmul_peak_gflops, pyplot, re
                      set_threads)
 from bench_inference import load_pair  # noqa: E402
 
+from bench_scaling import forward_flops  # noqa: E402  (L·(24·H² + 4·T·H) per token; derived there)
+
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def forward_flops(config, tokens: int, seq_len: int) -> float:
-    """Forward FLOPs of the encoder: 24·H²+… per token and layer (projections) + 4·T·H (attention)."""
-    h, ffn, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
-    return tokens * layers * (2 * (4 * h * h + 2 * h * ffn) + 4 * seq_len * h)
 
 
 def measure(ours, theirs, batch: dict, repeats: int) -> dict:
@@ -44,7 +43,10 @@ def main() -> None:
     p.add_argument("--lengths", default="64,128,256,512")
     p.add_argument("--tokens-per-batch", type=int, default=4096)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--quick", action="store_true", help="smoke run: T 64,128, 1024 tokens per batch, 1 repeat")
     args = p.parse_args()
+    if args.quick:
+        args.lengths, args.tokens_per_batch, args.repeats = "64,128", 1024, 1
     set_threads(args.threads)
     peak = matmul_peak_gflops()
     with tempfile.TemporaryDirectory() as tmp:
@@ -69,7 +71,10 @@ def main() -> None:
     print(f"\n{args.model}, {args.threads} threads, fp32, matmul peak {peak:,.1f} GFLOP/s")
     print(markdown_table(["batch", "T", "B", "padding", "bertkit tok/s", "reference tok/s", "ratio",
                           "bertkit MFU", "reference MFU"], rows))
-    plot(curves, args)
+    if args.quick:
+        print("(--quick: smoke run, bench/results/seqlen.png left as it was)")
+    else:
+        plot(curves, args)
 
 
 def plot(curves: dict, args) -> None:

@@ -1,7 +1,9 @@
 """Shared test fixtures: paths to the real data and the real MiniLM checkpoint."""
 from __future__ import annotations
 
+import importlib
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,20 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("BERTKIT_DATA", REPO.parent / "shared" / "data"))
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+def import_bench(name: str):
+    """Import bench/NAME.py without leaving bench/ or its `_common` module behind:
+    examples/ has a `_common` of its own, and whichever was imported first would win."""
+    bench, saved = str(REPO / "bench"), sys.modules.pop("_common", None)
+    sys.path.insert(0, bench)
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path[:] = [p for p in sys.path if p != bench]
+        sys.modules.pop("_common", None)
+        if saved is not None:
+            sys.modules["_common"] = saved
 
 
 def data_file(*parts: str) -> Path:

@@ -25,6 +25,7 @@ BAD_CALLS = {
     "tag": ["tag", "a", "--model", "{missing}"],
     "bench": ["bench", "no-such-benchmark"],
     "answer": ["answer", "q?", "--context", "c", "--model", "{missing}"],
+    "export-onnx": ["export-onnx", "{missing}", "{tmp}/m.onnx"],
 }
 
 

@@ -170,6 +170,13 @@ def test_cli_index_and_query(tmp_path, minilm_path, capsys):
     assert len(hits) == 2 and hits[0]["text"] == PASSAGES[0]
     assert main(["search", "query", "x", "--index", str(tmp_path / "nowhere")]) == 2
     assert "not a bertkit index" in capsys.readouterr().err
+    assert main(["search", "index", str(docs), "--model", str(minilm_path), "--out", str(tmp_path / "w"),
+                 "--window", "8", "--overlap", "2", "--int8", "--json"]) == 0
+    meta = json.loads(capsys.readouterr().out)
+    assert meta["window"] == 8 and meta["quantize"] == "int8" and meta["vectors"] > len(PASSAGES)
+    assert main(["search", "query", "capital of France", "--index", str(tmp_path / "w"), "--json"]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    assert hits[0]["text"] == PASSAGES[0] and hits[0]["window"] in PASSAGES[0]
 
 
 def test_an_index_of_100k_passages_loads_and_searches_fast(tmp_path):
@@ -190,3 +197,40 @@ def test_an_index_of_100k_passages_loads_and_searches_fast(tmp_path):
     scores, rows = index.search_vectors(query, 10)
     assert time.perf_counter() - start < 5.0
     assert rows[:, 0].tolist() == [12_345, 99_999] and scores.shape == (2, 10)
+
+
+LONG = ("Bread needs flour, water, salt and yeast. The dough rests for an hour before it is shaped. "
+        "Ovens should be hot when the loaf goes in. A crust forms in the first minutes of baking. "
+        "The Eiffel Tower was built in Paris for the world's fair of 1889.")
+
+
+def test_windows_cover_each_passage_with_overlap(tokenizer):
+    from bertkit.search import passage_windows
+    texts = [LONG, "Cats sleep a lot.", ""]
+    windows = passage_windows(texts, tokenizer, window=16, overlap=4, max_length=256)
+    rows = windows[:, 0].tolist()
+    assert rows == sorted(rows) and set(rows) == {0, 1, 2}        # every passage, in order
+    long = windows[windows[:, 0] == 0]
+    assert len(long) > 3 and long[0, 1] == 0 and long[-1, 2] == len(LONG)
+    assert all(nxt_start < prev_end for (_, _, prev_end), (_, nxt_start, _) in zip(long[:-1], long[1:]))
+    for _, start, end in long.tolist():                           # windows end at token boundaries
+        assert len(tokenizer(LONG[start:end], add_special_tokens=False)["input_ids"]) <= 16
+    with pytest.raises(ValueError, match="window=300"):
+        passage_windows(texts, tokenizer, window=300, overlap=4, max_length=256)
+    with pytest.raises(ValueError, match="overlap=16"):
+        passage_windows(texts, tokenizer, window=16, overlap=16, max_length=256)
+
+
+def test_windowed_index_scores_a_passage_by_its_best_window(tmp_path, minilm_path):
+    from bertkit.search import Index, build_index
+    passages = [LONG, "Cats sleep for most of the day.", "The stock market fell on Monday."]
+    build_index(passages, minilm_path, tmp_path / "idx", window=16, overlap=4, progress=False)
+    index = Index.load(tmp_path / "idx")
+    assert index.windows is not None and len(index.vectors) == len(index.windows) > len(passages)
+    hits = index.query("In which city is the Eiffel Tower?", top_k=3)
+    assert [h["id"] for h in hits][0] == "0" and len({h["id"] for h in hits}) == 3
+    assert "Eiffel" in hits[0]["window"] and hits[0]["text"] == LONG
+    start, end = hits[0]["window_span"]
+    assert LONG[start:end] == hits[0]["window"]
+    whole = build_index(passages, minilm_path, tmp_path / "whole", progress=False)
+    assert whole.query("In which city is the Eiffel Tower?", top_k=1)[0]["score"] < hits[0]["score"]

@@ -205,6 +205,13 @@ def _check_tensor(key: str, value: Tensor, target: Tensor, source: str) -> None:
     if not value.is_floating_point():
         raise CheckpointError(f"{source}: weight {key!r} has dtype {value.dtype}, expected a floating-point "
                               f"tensor like the model's {target.dtype}; the file is damaged or not BERT weights.")
+    if value.shape != target.shape and key.startswith(("classifier.", "qa_outputs.")):
+        raise CheckpointError(
+            f"{source}: the task head {key!r} has shape {tuple(value.shape)} but the model expects "
+            f"{tuple(target.shape)}: the checkpoint was fine-tuned for {value.shape[0]} labels and the "
+            f"model is built for {target.shape[0]}. To use the head as trained, leave num_labels out "
+            f"(or pass num_labels={value.shape[0]}); to train a fresh head for another label set, start "
+            f"from the pretrained (not fine-tuned) checkpoint.")
     if value.shape != target.shape:
         raise CheckpointError(
             f"{source}: weight {key!r} has shape {tuple(value.shape)} but the model expects "
@@ -235,6 +242,10 @@ def load_pretrained(cls, directory: str | os.PathLike, output_loading_info: bool
 # ------------------------------------------------------------------- writing
 def state_for_saving(model: nn.Module) -> dict[str, Tensor]:
     """The model's tensors as safetensors wants them: no tied aliases, contiguous, unshared."""
+    from bertkit.quantize import is_quantized
+    if is_quantized(model):
+        raise ValueError("this model is int8-quantized (bertkit.quantize), which is not a checkpoint format "
+                         "other tools can load; save the fp32 model and quantize again after loading.")
     out, seen = {}, set()
     for key, value in own_keys(model).items():
         value = value.detach().cpu().contiguous()

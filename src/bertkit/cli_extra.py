@@ -1,4 +1,4 @@
-"""More `bertkit` verbs: search, attention, serve, similarity, classify, tag, answer.
+"""More `bertkit` verbs: search, attention, serve, similarity, classify, tag, answer, export-onnx.
 
 `bertkit.cli` calls `register(verb)`; each verb gets --json and --debug from there.
 """
@@ -12,6 +12,8 @@ from bertkit.cli import UserError
 EPILOG = {
     "search": ("examples:\n"
                "  bertkit search index passages.txt --model DIR --out runs/index\n"
+               "  bertkit search index passages.txt --model DIR --out runs/index --int8   # faster on CPU\n"
+               "  bertkit search index long_docs.jsonl --model DIR --out runs/index --window 128\n"
                '  bertkit search query "how many people live there?" --index runs/index --top-k 10\n'
                '  bertkit search query "..." --index runs/index --rerank runs/reranker\n'
                "  bertkit search train-reranker korquad.json --model DIR --out runs/reranker\n"
@@ -23,6 +25,7 @@ EPILOG = {
     "classify": 'example: bertkit classify "a gorgeous, witty film" --model runs/sst2/best --top-k 2',
     "tag": 'example: bertkit tag "Jeremy lives in Paris" --model runs/conll/best',
     "answer": 'example: bertkit answer "How many can live on an island?" --context-file passage.txt --model DIR',
+    "export-onnx": "example: bertkit export-onnx runs/sst2/best sst2.onnx --check   (inputs int64 [batch, seq])",
 }
 
 
@@ -56,7 +59,8 @@ def _search_index(args) -> None:
     if args.out is None:
         raise UserError("pass --out DIR: where to write the index")
     index = build_index(passages, _model(args.model), args.out, batch_size=args.batch_size,
-                        max_length=args.max_length, progress=not args.json)
+                        max_length=args.max_length, progress=not args.json,
+                        quantize="int8" if args.int8 else None, window=args.window, overlap=args.overlap)
     meta = index.meta
     _print(args, {"out": str(args.out), **meta},
            f"indexed {meta['count']} passages ({meta['dim']}-dim) in {meta['build_seconds']:.1f} s "
@@ -180,6 +184,11 @@ def cmd_answer(args) -> None:
     _print(args, answers, "\n".join(f"{a['score']:.3f}  {a['answer']!r} [{a['start']}:{a['end']}]" for a in answers))
 
 
+def cmd_export_onnx(args) -> None:
+    from bertkit.onnx_export import cmd_export_onnx as export   # imports torch: only when used
+    export(args)
+
+
 # ----------------------------------------------------------------------------- registration
 
 def register(verb) -> None:
@@ -196,6 +205,11 @@ def register(verb) -> None:
     p.add_argument("--candidates", type=int, default=50, help="hits handed to the re-ranker")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--max-length", type=int, default=256)
+    p.add_argument("--int8", action="store_true", help="index: embed with the int8-quantized encoder (CPU, faster)")
+    p.add_argument("--window", type=int, default=None,
+                   help="index: split long passages into windows of this many tokens (e.g. 128); "
+                        "a passage scores as its best window")
+    p.add_argument("--overlap", type=int, default=32, help="index: tokens shared by neighbouring windows")
     p.add_argument("--negatives", type=int, default=3, help="random negatives per positive (train-reranker)")
     p.add_argument("--epochs", type=float, default=1.0)
     p.add_argument("--max-steps", type=int, default=None)
@@ -247,3 +261,12 @@ def register(verb) -> None:
     p.add_argument("--top-k", type=int, default=1)
     p.add_argument("--max-seq-len", type=int, default=384)
     p.add_argument("--doc-stride", type=int, default=128)
+
+    p = verb("export-onnx", cmd_export_onnx, "Export a model to ONNX for onnxruntime (pip install 'bertkit[onnx]').")
+    p.epilog = EPILOG["export-onnx"]
+    p.add_argument("model_dir", help="checkpoint directory (config.json + weights)")
+    p.add_argument("out", help="the .onnx file to write")
+    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--exporter", choices=["torchscript", "dynamo"], default="torchscript")
+    p.add_argument("--architecture", default=None, help="class to export (default: the checkpoint's)")
+    p.add_argument("--check", action="store_true", help="print max abs diff of onnxruntime vs bertkit")

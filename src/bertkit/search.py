@@ -20,6 +20,14 @@ An index directory holds::
     vectors.npy   [N,H] float32, each row of length 1 (row i = passage i)
     texts.jsonl   one {"id": ..., "text": ...} per line, in the same order
     meta.json     model directory, pooling, dimension, count, max_length, build time
+    windows.npy   (only with `window=`) [W,3] int64: passage row, char start, char end of
+                  each window; vectors.npy then has one row per window, not per passage
+
+Long passages: BERT reads at most `max_length` tokens, so a long passage embedded whole is
+judged by its first few sentences only.  `window=128` cuts each passage into overlapping
+windows of 128 tokens (`overlap` tokens shared by neighbours, as the notes' stride for long
+QA documents), embeds every window, and scores a passage by its best window — which is
+also handed to the re-ranker, so it reads the part that matched.
 
     >>> build_index(passages, model_dir, "runs/index")
     >>> Index.load("runs/index").query("how many people can live on the island?", top_k=5)
@@ -37,7 +45,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-VECTORS, TEXTS, META = "vectors.npy", "texts.jsonl", "meta.json"
+VECTORS, TEXTS, META, WINDOWS = "vectors.npy", "texts.jsonl", "meta.json", "windows.npy"
 RERANKER_META = "reranker.json"
 
 
@@ -84,35 +92,71 @@ def normalize_passages(items: Iterable, source: str = "passages") -> list[dict]:
 # ----------------------------------------------------------------------------- building
 
 def build_index(texts: Sequence, model_dir, out_dir, batch_size: int = 64, max_length: int = 256,
-                progress: bool = True, device=None) -> "Index":
+                progress: bool = True, device=None, quantize: str | None = None,
+                window: int | None = None, overlap: int = 32) -> "Index":
     """Embed every passage with the model in `model_dir`; write the index to `out_dir`.
 
     `texts` are strings or {"text", "id"} dicts.  Passages are batched by length (little
     padding); the directory is written to a temporary sibling and renamed into place, so
-    an interrupted build never leaves a half index behind.
+    an interrupted build never leaves a half index behind.  `quantize="int8"` embeds with
+    the int8 dynamic-quantized encoder (CPU; faster, vectors differ slightly — queries then
+    use the same encoder, recorded in meta.json).
     """
     from bertkit.pipelines import pipeline
     passages = normalize_passages(texts)
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     encoder = pipeline("sentence-similarity", model=model_dir, device=device, batch_size=batch_size,
-                       max_length=max_length)
+                       max_length=max_length, quantize=quantize)
     start = time.perf_counter()
-    vectors = encoder.embed([p["text"] for p in passages], progress=progress)       # [N,H]
+    windows = None
+    if window:
+        windows = passage_windows([p["text"] for p in passages], encoder.tokenizer, window, overlap,
+                                  encoder.max_length)                                # [W,3]
+        texts_to_embed = [passages[row]["text"][a:b] for row, a, b in windows.tolist()]
+    else:
+        texts_to_embed = [p["text"] for p in passages]
+    vectors = encoder.embed(texts_to_embed, progress=progress)                      # [N,H] or [W,H]
     seconds = time.perf_counter() - start
     meta = {"model": str(model_dir.resolve()), "pooling": encoder.pooling, "normalized": True,
             "count": len(passages), "dim": int(vectors.shape[1]), "max_length": encoder.max_length,
+            "quantize": quantize, "window": window, "overlap": overlap if window else None,
+            "vectors": int(vectors.shape[0]),
             "build_seconds": round(seconds, 3), "passages_per_second": round(len(passages) / max(seconds, 1e-9), 1)}
-    _write_index(out_dir, vectors, passages, meta)
-    index = Index(out_dir, vectors, passages, meta)
+    _write_index(out_dir, vectors, passages, meta, windows)
+    index = Index(out_dir, vectors, passages, meta, windows=windows)
     index._encoder = encoder
     return index
 
 
-def _write_index(out_dir: Path, vectors: np.ndarray, passages: list[dict], meta: dict) -> None:
+def passage_windows(texts: Sequence[str], tokenizer, window: int, overlap: int, max_length: int) -> np.ndarray:
+    """[W,3] (passage row, char start, char end) of overlapping token windows, in passage order.
+
+    Every passage gets at least one window; windows start every `window - overlap` tokens
+    and are cut at token boundaries (the tokenizer's offsets), so no word is split."""
+    if not 0 < window <= max_length - 2:
+        raise ValueError(f"window={window} must be between 1 and max_length - 2 = {max_length - 2} tokens")
+    if not 0 <= overlap < window:
+        raise ValueError(f"overlap={overlap} must be at least 0 and smaller than window={window}")
+    offsets = tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    rows = []
+    for row, spans in enumerate(offsets):
+        if not spans:
+            rows.append((row, 0, len(texts[row])))
+            continue
+        for first in range(0, max(1, len(spans) - overlap), window - overlap):
+            last = min(first + window, len(spans)) - 1
+            rows.append((row, spans[first][0], spans[last][1]))
+    return np.asarray(rows, dtype=np.int64).reshape(-1, 3)
+
+
+def _write_index(out_dir: Path, vectors: np.ndarray, passages: list[dict], meta: dict,
+                 windows: np.ndarray | None = None) -> None:
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
     try:
         np.save(tmp / VECTORS, vectors.astype(np.float32, copy=False))
+        if windows is not None:
+            np.save(tmp / WINDOWS, windows)
         with open(tmp / TEXTS, "w", encoding="utf-8") as f:
             for p in passages:
                 f.write(json.dumps(p, ensure_ascii=False) + "\n")
@@ -133,9 +177,10 @@ class Index:
     """A built index: `Index.load(dir)`, then `query(text, top_k)` or `query_many(texts, top_k)`."""
 
     def __init__(self, directory: Path, vectors: np.ndarray, passages: list[dict], meta: dict,
-                 model_dir: str | Path | None = None, device=None):
+                 model_dir: str | Path | None = None, device=None, windows: np.ndarray | None = None):
         self.directory = Path(directory)
-        self.vectors = vectors                      # [N,H], rows of length 1
+        self.vectors = vectors                      # [N,H] (or [W,H] with windows), rows of length 1
+        self.windows = windows                      # None, or [W,3]: passage row, char start, char end
         self.passages = passages
         self.meta = meta
         self.model_dir = Path(model_dir or meta["model"])
@@ -155,10 +200,12 @@ class Index:
         vectors = np.load(directory / VECTORS, mmap_mode="r" if mmap else None)
         with open(directory / TEXTS, encoding="utf-8") as f:
             passages = [json.loads(line) for line in f if line.strip()]
-        if len(passages) != vectors.shape[0]:
-            raise ValueError(f"{directory}: {vectors.shape[0]} vectors but {len(passages)} passages — the index "
+        windows = np.load(directory / WINDOWS) if (directory / WINDOWS).is_file() else None
+        rows = len(windows) if windows is not None else len(passages)
+        if rows != vectors.shape[0]:
+            raise ValueError(f"{directory}: {vectors.shape[0]} vectors but {rows} passages/windows — the index "
                              "is damaged; build it again")
-        return cls(directory, vectors, passages, meta, model_dir=model_dir, device=device)
+        return cls(directory, vectors, passages, meta, model_dir=model_dir, device=device, windows=windows)
 
     def __len__(self) -> int:
         return len(self.passages)
@@ -172,7 +219,7 @@ class Index:
                 raise FileNotFoundError(f"the index was built with the model at {self.model_dir}, which is not "
                                         "there any more; pass model_dir= (CLI: --model) pointing to the same model")
             self._encoder = pipeline("sentence-similarity", model=self.model_dir, device=self.device,
-                                     max_length=self.meta.get("max_length"))
+                                     max_length=self.meta.get("max_length"), quantize=self.meta.get("quantize"))
             if self._encoder.model.config.hidden_size != self.vectors.shape[1]:
                 raise ValueError(f"model {self.model_dir} makes {self._encoder.model.config.hidden_size}-dim "
                                  f"vectors but the index holds {self.vectors.shape[1]}-dim ones: use the "
@@ -190,9 +237,30 @@ class Index:
             raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
         queries = self.encoder.embed(list(texts))                       # [Q,H]
         top_k = min(top_k, len(self))
-        scores, rows = self.search_vectors(queries, top_k, chunk_rows)
-        return [[{"rank": r + 1, "score": float(s), **self.passages[int(i)]}
-                 for r, (s, i) in enumerate(zip(score_row, row))] for score_row, row in zip(scores, rows)]
+        if self.windows is None:
+            scores, rows = self.search_vectors(queries, top_k, chunk_rows)
+            return [[{"rank": r + 1, "score": float(s), **self.passages[int(i)]}
+                     for r, (s, i) in enumerate(zip(score_row, row))] for score_row, row in zip(scores, rows)]
+        # a passage scores as its best window: the top k passages are among the top
+        # k x (most windows of one passage) windows, so that many are enough (exact)
+        per_passage = int(np.bincount(self.windows[:, 0]).max())
+        scores, rows = self.search_vectors(queries, min(top_k * per_passage, len(self.vectors)), chunk_rows)
+        return [self._best_window_hits(score_row, row, top_k) for score_row, row in zip(scores, rows)]
+
+    def _best_window_hits(self, scores: np.ndarray, window_rows: np.ndarray, top_k: int) -> list[dict]:
+        """Window hits (best first) -> the first `top_k` distinct passages, each with its best window."""
+        hits, seen = [], set()
+        for score, w in zip(scores, window_rows):
+            row, start, end = (int(v) for v in self.windows[int(w)])
+            if row in seen:
+                continue
+            seen.add(row)
+            passage = self.passages[row]
+            hits.append({"rank": len(hits) + 1, "score": float(score), **passage,
+                         "window": passage["text"][start:end], "window_span": [start, end]})
+            if len(hits) == top_k:
+                break
+        return hits
 
     def search_vectors(self, queries: np.ndarray, top_k: int, chunk_rows: int = 262_144):
         """Exact top-k by cosine over all passages, in chunks (bounded memory for big indexes).
@@ -200,7 +268,7 @@ class Index:
         Returns (scores [Q,k], row indices [Q,k]), best first."""
         best_scores = np.full((len(queries), 0), -np.inf, dtype=np.float32)
         best_rows = np.zeros((len(queries), 0), dtype=np.int64)
-        for start in range(0, len(self), chunk_rows):
+        for start in range(0, len(self.vectors), chunk_rows):
             block = np.asarray(self.vectors[start:start + chunk_rows])          # [C,H]
             sims = queries @ block.T                                            # [Q,C]
             k = min(top_k, sims.shape[1])
@@ -254,7 +322,7 @@ def rerank(query: str, hits: list[dict], model_dir, top_k: int | None = None, de
     if key not in _CROSS_ENCODERS:
         _CROSS_ENCODERS.clear()                        # keep at most one re-ranker in memory
         _CROSS_ENCODERS[key] = CrossEncoder(model_dir, device=device)
-    scores = _CROSS_ENCODERS[key].score(query, [h["text"] for h in hits])
+    scores = _CROSS_ENCODERS[key].score(query, [h.get("window", h["text"]) for h in hits])
     order = sorted(range(len(hits)), key=lambda i: -scores[i])
     out = [{**hits[i], "bi_score": hits[i]["score"], "score": float(scores[i])} for i in order]
     for rank, hit in enumerate(out, 1):

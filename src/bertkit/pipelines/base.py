@@ -30,7 +30,8 @@ class Pipeline:
 
     model_class: str = "BertModel"
 
-    def __init__(self, model, tokenizer=None, device=None, batch_size: int = 32, max_length: int | None = None):
+    def __init__(self, model, tokenizer=None, device=None, batch_size: int = 32, max_length: int | None = None,
+                 quantize: str | None = None):
         import bertkit
 
         self.device = resolve_device(device)
@@ -45,11 +46,22 @@ class Pipeline:
                 tokenizer = bertkit.BertTokenizer.from_pretrained(path)
         if tokenizer is None:
             raise ValueError("pass tokenizer= when model is an already-loaded model object")
-        self.model = model.to(self.device).eval()
+        self.model = self.quantized(model.to(self.device).eval(), quantize)
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         limit = self.model.config.max_position_embeddings
         self.max_length = min(max_length or limit, limit)
+
+    def quantized(self, model, quantize: str | None):
+        """`quantize="int8"`: int8 dynamic quantization for CPU (see bertkit.quantize)."""
+        if quantize is None:
+            return model
+        if quantize != "int8":
+            raise ValueError(f"quantize={quantize!r} is not supported; use quantize='int8' or leave it out.")
+        if self.device.type != "cpu":
+            raise ValueError("quantize='int8' is for CPU inference; pass device='cpu' (on a GPU use bf16 instead).")
+        from bertkit.quantize import quantize_dynamic_int8
+        return quantize_dynamic_int8(model)
 
     def encode(self, texts: list[str], pairs: list[str] | None = None, **extra) -> dict:
         """Tokenize a batch (padded, truncated to the model's limit) into tensors on the device."""

@@ -115,7 +115,7 @@ class QATask(Task):
                 feature["start_positions"], feature["end_positions"] = _window_positions(
                     answer, start, length, len(prefix))
                 features.append(feature)
-        report.examples = len(features)
+        report.examples, report.unit = len(features), f"windows from {len(examples):,} questions"
         return features
 
     def collate(self, features: Sequence[dict]) -> dict:

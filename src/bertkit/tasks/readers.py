@@ -46,6 +46,7 @@ class ReadReport:
     skipped: Counter = field(default_factory=Counter)
     notes: Counter = field(default_factory=Counter)
     where: dict = field(default_factory=dict)
+    unit: str = "examples"           # what `examples` counts (QA encoding counts windows)
 
     def skip(self, reason: str, where: str = "") -> None:
         self.skipped[reason] += 1
@@ -66,7 +67,7 @@ class ReadReport:
 
     def summary(self) -> str:
         """Human-readable lines: one for the total, one per reason (with examples)."""
-        lines = [f"{self.source}: {self.examples:,} examples"
+        lines = [f"{self.source}: {self.examples:,} {self.unit}"
                  + (f", {self.num_skipped():,} skipped" if self.skipped else "")]
         for kind, counter in (("skipped", self.skipped), ("note", self.notes)):
             for reason, n in counter.most_common():
