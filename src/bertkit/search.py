@@ -40,6 +40,7 @@ import random
 import shutil
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -137,7 +138,9 @@ def passage_windows(texts: Sequence[str], tokenizer, window: int, overlap: int, 
         raise ValueError(f"window={window} must be between 1 and max_length - 2 = {max_length - 2} tokens")
     if not 0 <= overlap < window:
         raise ValueError(f"overlap={overlap} must be at least 0 and smaller than window={window}")
-    offsets = tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    with warnings.catch_warnings():           # whole passages may exceed the model's limit: that is
+        warnings.simplefilter("ignore")       # why they are cut into windows here
+        offsets = tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
     rows = []
     for row, spans in enumerate(offsets):
         if not spans:
