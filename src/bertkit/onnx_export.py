@@ -114,11 +114,6 @@ def load_model(model_dir: str | os.PathLike, architecture: str | None = None) ->
     return cls.from_pretrained(path).eval()
 
 
-def _encoder(model: nn.Module) -> nn.Module:
-    from bertkit.model import BertModel
-    return model if isinstance(model, BertModel) else model.bert
-
-
 class ExportView(nn.Module):
     """(input_ids, attention_mask, token_type_ids) -> tuple of the named outputs, padded path."""
 
