@@ -38,6 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATA, markdown_table, real_sentences, set_threads  # noqa: E402
 
 
+ANSWER_START: dict[str, int] = {}   # KorQuAD question -> character where its answer starts
+
+
 def korquad_set(seed: int = 0):
     path = DATA / "korquad1" / "KorQuAD_v1.0_dev_half_a.json"
     if not path.exists():
@@ -48,6 +51,7 @@ def korquad_set(seed: int = 0):
         for para in article["paragraphs"]:
             passages.append(para["context"])
             queries += [(qa["question"], len(passages) - 1, a) for qa in para["qas"]]
+            ANSWER_START.update({qa["question"]: qa["answers"][0]["answer_start"] for qa in para["qas"]})
     return passages, queries
 
 
@@ -101,12 +105,12 @@ def evaluate(name, passages, queries, args, model, work: Path, rows: list, laten
     if quantize:                                       # re-ranking is measured once, on the fp32 rows
         reranker = None
     elif args.train_reranker:
-        train_pairs = [(q, passages[g]) for q, g, grp in queries if grp not in eval_groups]
+        train_pairs, pool = training_pairs(queries, passages, eval_groups, index, args)
         rng.shuffle(train_pairs)
         t = time.perf_counter()
         reranker = train_reranker(train_pairs[:args.reranker_pairs], model, work / f"{name}-reranker",
                                   negatives=3, max_steps=args.reranker_steps, batch_size=16, max_length=192,
-                                  pool=passages, progress=False)
+                                  pool=pool, progress=False)
         print(f"{name}: re-ranker trained on {min(len(train_pairs), args.reranker_pairs)} pairs, "
               f"{args.reranker_steps} steps in {time.perf_counter() - t:.0f} s")
     rr = "—"
@@ -116,6 +120,24 @@ def evaluate(name, passages, queries, args, model, work: Path, rows: list, laten
         base = recall_at([[row_of[h["id"]] for h in hs] for hs in hits[:n]], gold[:n])
         rr = f"{recall_at([[row_of[h['id']] for h in hs] for hs in reranked], gold[:n]):.3f} (bi {base:.3f} on same {n})"
     rows.append([name, len(passages), len(eval_queries), f"{bi:.3f}", rr])
+
+
+def training_pairs(queries, passages, eval_groups, index, args):
+    """(question, positive text) pairs from the training half, and the pool negatives come from.
+
+    With windows the re-ranker is trained on what it will read: the window that holds the
+    answer (when the set says where the answer is), against random windows of other passages."""
+    train = [(q, g) for q, g, grp in queries if grp not in eval_groups]
+    if index.windows is None:
+        return [(q, passages[g]) for q, g in train], passages
+    windows = [(row, a, b) for row, a, b in index.windows.tolist()]
+    pairs = []
+    for q, g in train:
+        start = ANSWER_START.get(q, 0)
+        row, a, b = next(((r, a, b) for r, a, b in windows if r == g and a <= start < b),
+                          next(w for w in windows if w[0] == g))
+        pairs.append((q, passages[row][a:b]))
+    return pairs, [passages[row][a:b] for row, a, b in windows]
 
 
 def scale_test(n: int, model, work: Path, args) -> list:
