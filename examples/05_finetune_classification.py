@@ -9,30 +9,23 @@ classifier) is trained; a few steps are enough to fit these six sentences.
 """
 from __future__ import annotations
 
-import warnings
 
 import torch
 
-from _common import model_dir, parser, setup, train_steps
+from _common import finetune_args, model_dir, train_steps, with_new_head
 
 DATA = [("I love Paris", 1), ("Sam hated the movie", 0), ("It was a great day", 1),
         ("The song is not good", 0), ("We loved the game", 1), ("What a boring, awful film", 0)]
 
 
 def main(argv=None) -> dict:
-    p = parser(__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=30)
-    p.add_argument("--lr", type=float, default=1e-4)
-    args = p.parse_args(argv)
-    setup(args)
+    args = finetune_args(__doc__, argv, steps=30, lr=1e-4)
     from bertkit import BertForSequenceClassification, BertTokenizer, pipeline
 
     path = model_dir(args)
     tok = BertTokenizer.from_pretrained(path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")              # the classifier is new: expected
-        model = BertForSequenceClassification.from_pretrained(
-            path, num_labels=2, id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1})
+    model = with_new_head(BertForSequenceClassification, path, num_labels=2,
+                          id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1})
     batch = dict(tok([t for t, _ in DATA], padding=True, return_tensors="pt"))
     batch["labels"] = torch.tensor([y for _, y in DATA])                      # [B]
     print(f"input_ids {tuple(batch['input_ids'].shape)} → pooled [CLS] [B,{model.config.hidden_size}] "

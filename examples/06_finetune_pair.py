@@ -9,11 +9,10 @@ With one output (num_labels=1) the same head is a regression head (STS-B: simila
 """
 from __future__ import annotations
 
-import warnings
 
 import torch
 
-from _common import model_dir, parser, setup, train_steps
+from _common import finetune_args, model_dir, train_steps, with_new_head
 
 NLI = [("He is playing", "He is sleeping", "contradiction"),
        ("A soccer game with multiple males playing", "Some men are playing a sport", "entailment"),
@@ -27,11 +26,7 @@ STS = [("A man is playing a guitar", "A man plays the guitar", 4.8),
 
 
 def main(argv=None) -> dict:
-    p = parser(__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=30)
-    p.add_argument("--lr", type=float, default=1e-4)
-    args = p.parse_args(argv)
-    setup(args)
+    args = finetune_args(__doc__, argv, steps=30, lr=1e-4)
     from bertkit import BertForSequenceClassification, BertTokenizer, pipeline
 
     path = model_dir(args)
@@ -39,11 +34,9 @@ def main(argv=None) -> dict:
     enc = tok(NLI[0][0], text_pair=NLI[0][1])
     print("tokens:        ", tok.convert_ids_to_tokens(enc["input_ids"]))
     print("token_type_ids:", enc["token_type_ids"])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        nli = BertForSequenceClassification.from_pretrained(
-            path, num_labels=3, id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)})
-        sts = BertForSequenceClassification.from_pretrained(path, num_labels=1, problem_type="regression")
+    nli = with_new_head(BertForSequenceClassification, path, num_labels=3, id2label=dict(enumerate(LABELS)),
+                        label2id={l: i for i, l in enumerate(LABELS)})
+    sts = with_new_head(BertForSequenceClassification, path, num_labels=1, problem_type="regression")
     print("NLI (3 classes, cross-entropy):")
     batch = dict(tok([a for a, _, _ in NLI], text_pair=[b for _, b, _ in NLI], padding=True, return_tensors="pt"))
     batch["labels"] = torch.tensor([LABELS.index(y) for _, _, y in NLI])

@@ -9,11 +9,10 @@ are ignored by the loss (label -100) and the pipeline puts words back together.
 """
 from __future__ import annotations
 
-import warnings
 
 import torch
 
-from _common import model_dir, parser, setup, train_steps
+from _common import finetune_args, model_dir, train_steps, with_new_head
 
 LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 DATA = [("Jeremy lives in Paris", ["B-PER", "O", "O", "B-LOC"]),
@@ -34,19 +33,13 @@ def encode(tok, sentence: str, tags: list[str]) -> tuple[list[int], list[int]]:
 
 
 def main(argv=None) -> dict:
-    p = parser(__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=40)
-    p.add_argument("--lr", type=float, default=2e-4)
-    args = p.parse_args(argv)
-    setup(args)
+    args = finetune_args(__doc__, argv, steps=40, lr=2e-4)
     from bertkit import BertForTokenClassification, BertTokenizer, pipeline
 
     path = model_dir(args)
     tok = BertTokenizer.from_pretrained(path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = BertForTokenClassification.from_pretrained(
-            path, num_labels=len(LABELS), id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)})
+    model = with_new_head(BertForTokenClassification, path, num_labels=len(LABELS),
+                          id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)})
     rows = [encode(tok, s, t) for s, t in DATA]
     T = max(len(ids) for ids, _ in rows)
     batch = {"input_ids": torch.tensor([ids + [0] * (T - len(ids)) for ids, _ in rows]),

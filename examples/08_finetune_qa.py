@@ -12,9 +12,7 @@ MiniLM vocab splits Hangul into jamo pieces; a Korean vocab from `bertkit vocab`
 """
 from __future__ import annotations
 
-import warnings
-
-from _common import model_dir, parser, setup, train_steps
+from _common import finetune_args, model_dir, train_steps, with_new_head
 
 QUESTION = "면역 체계는 무엇입니까?"
 CONTEXT = ("면역 체계는 질병으로부터 보호하는 유기체 내의 다양한 생물학적 구조와 과정의 시스템입니다. "
@@ -24,19 +22,13 @@ ANSWER = "질병으로부터 보호하는 유기체 내의 다양한 생물학�
 
 
 def main(argv=None) -> dict:
-    p = parser(__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=60)
-    p.add_argument("--lr", type=float, default=2e-4)
-    args = p.parse_args(argv)
-    setup(args)
+    args = finetune_args(__doc__, argv, steps=60, lr=2e-4)
     from bertkit import BertForQuestionAnswering, BertTokenizer, pipeline
     from bertkit.tasks import QAExample, QATask
 
     path = model_dir(args)
     tok = BertTokenizer.from_pretrained(path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = BertForQuestionAnswering.from_pretrained(path, num_labels=2)
+    model = with_new_head(BertForQuestionAnswering, path, num_labels=2)
     start = CONTEXT.index(ANSWER)
     example = QAExample(id="immune", question=QUESTION, context=CONTEXT,
                         answers=[{"text": ANSWER, "answer_start": start}], answer_ok=[True])

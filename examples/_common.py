@@ -13,6 +13,7 @@ import atexit
 import shutil
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
@@ -31,6 +32,24 @@ def parser(description: str, model_help: str = "checkpoint directory (default: M
 def setup(args) -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+
+
+def finetune_args(doc: str, argv, steps: int, lr: float):
+    """The fine-tuning examples' options (--model, --threads, --seed, --steps, --lr), parsed and applied."""
+    p = parser(doc.splitlines()[0])
+    p.add_argument("--steps", type=int, default=steps)
+    p.add_argument("--lr", type=float, default=lr)
+    args = p.parse_args(argv)
+    setup(args)
+    return args
+
+
+def with_new_head(head_class, path, **config):
+    """`head_class.from_pretrained(path, **config)` without the "newly initialized" warning:
+    a fresh task head on a pretrained encoder is exactly what fine-tuning starts from."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return head_class.from_pretrained(path, **config)
 
 
 def minilm() -> Path:
