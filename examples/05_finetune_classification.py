@@ -9,7 +9,6 @@ classifier) is trained; a few steps are enough to fit these six sentences.
 """
 from __future__ import annotations
 
-
 import torch
 
 from _common import finetune_args, model_dir, train_steps, with_new_head

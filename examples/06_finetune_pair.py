@@ -9,7 +9,6 @@ With one output (num_labels=1) the same head is a regression head (STS-B: simila
 """
 from __future__ import annotations
 
-
 import torch
 
 from _common import finetune_args, model_dir, train_steps, with_new_head

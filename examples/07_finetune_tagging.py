@@ -9,7 +9,6 @@ are ignored by the loss (label -100) and the pipeline puts words back together.
 """
 from __future__ import annotations
 
-
 import torch
 
 from _common import finetune_args, model_dir, train_steps, with_new_head
