@@ -176,19 +176,27 @@ class BertSelfAttention(nn.Module):
         return self.dropout(probs) @ v, probs                          # [B, A, T, D]
 
 
-class BertSelfOutput(nn.Module):
-    """Project the attention result back to H, add the residual, LayerNorm (post-LN)."""
+class ResidualLayerNorm(nn.Module):
+    """Project back to H, dropout, add the residual, LayerNorm (post-LN): the end of both
+    sub-layers.  Subclassed once per place in the checkpoint layout (below)."""
 
-    def __init__(self, config: BertConfig):
+    def __init__(self, config: BertConfig, in_features: int):
         super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dense = nn.Linear(in_features, config.hidden_size)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
-    def forward(self, context: Tensor, residual: Tensor) -> Tensor:
+    def forward(self, h: Tensor, residual: Tensor) -> Tensor:
         # add_ writes the residual into the fresh projection output instead of allocating a
         # third [N, H] tensor (autograd allows it: neither dense nor dropout saves its output)
-        return self.LayerNorm(self.dropout(self.dense(context)).add_(residual))
+        return self.LayerNorm(self.dropout(self.dense(h)).add_(residual))
+
+
+class BertSelfOutput(ResidualLayerNorm):
+    """After attention: H -> H, residual, LayerNorm.  (Checkpoint name: `attention.output`.)"""
+
+    def __init__(self, config: BertConfig):
+        super().__init__(config, config.hidden_size)
 
 
 class BertAttention(nn.Module):
@@ -233,17 +241,11 @@ class BertIntermediate(nn.Module):
         return buffer.view(*x.shape[:-1], F_)
 
 
-class BertFFNOutput(nn.Module):
-    """Second FFN layer: F -> H, dropout, residual, LayerNorm.  (Checkpoint name: `output`.)"""
+class BertFFNOutput(ResidualLayerNorm):
+    """Second FFN layer: F -> H, residual, LayerNorm.  (Checkpoint name: `output`.)"""
 
     def __init__(self, config: BertConfig):
-        super().__init__()
-        self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
-
-    def forward(self, h: Tensor, residual: Tensor) -> Tensor:
-        return self.LayerNorm(self.dropout(self.dense(h)).add_(residual))     # add_: see BertSelfOutput
+        super().__init__(config, config.intermediate_size)
 
 
 class BertLayer(nn.Module):
