@@ -184,6 +184,8 @@ class Index:
         self.directory = Path(directory)
         self.vectors = vectors                      # [N,H] (or [W,H] with windows), rows of length 1
         self.windows = windows                      # None, or [W,3]: passage row, char start, char end
+        # most windows any one passage has (how many window hits can hide a passage's best one)
+        self.windows_per_passage = 1 if windows is None else int(np.bincount(windows[:, 0]).max())
         self.passages = passages
         self.meta = meta
         self.model_dir = Path(model_dir or meta["model"])
@@ -246,8 +248,8 @@ class Index:
                      for r, (s, i) in enumerate(zip(score_row, row))] for score_row, row in zip(scores, rows)]
         # a passage scores as its best window: the top k passages are among the top
         # k x (most windows of one passage) windows, so that many are enough (exact)
-        per_passage = int(np.bincount(self.windows[:, 0]).max())
-        scores, rows = self.search_vectors(queries, min(top_k * per_passage, len(self.vectors)), chunk_rows)
+        scores, rows = self.search_vectors(queries, min(top_k * self.windows_per_passage, len(self.vectors)),
+                                           chunk_rows)
         return [self._best_window_hits(score_row, row, top_k) for score_row, row in zip(scores, rows)]
 
     def _best_window_hits(self, scores: np.ndarray, window_rows: np.ndarray, top_k: int) -> list[dict]:
