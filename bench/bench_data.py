@@ -47,7 +47,7 @@ CORPORA = {
 def child(args) -> None:
     """Build shards once and print a JSON line with the time taken and the counts."""
     from bertkit.data.shards import build_shards
-    from bertkit.tokenizer import BertTokenizer
+    from bertkit.text.tokenizer import BertTokenizer
     tok = BertTokenizer.from_pretrained(args.vocab)
     t0, c0 = time.perf_counter(), os.times()
     manifest = build_shards([args.file], tok, args.out, num_workers=args.workers, one_doc_per_line=True)
@@ -122,7 +122,7 @@ def main() -> None:
     if args.child:
         return child(args)
 
-    from bertkit.vocab import train_vocab
+    from bertkit.text.vocab import train_vocab
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         rows, files, vocabs = [], {}, {}

@@ -6,7 +6,7 @@ reference's), and are trained in one process, in the same loop, on the same batc
 
 * data: the task's reader, a validation split carved from train (`task.train_valid_split`,
   10 %, seed 42), then fixed-seed subsamples — exactly what `bertkit finetune` does
-  (`bertkit.finetune.read_splits`), so the printed CLI command trains on the same examples;
+  (`bertkit.training.finetune.read_splits`), so the printed CLI command trains on the same examples;
 * features: bertkit's `task.encode` and `task.collate` (padding to the longest in the batch);
 * batches: the order of bertkit's `Trainer` (a permutation per epoch from (seed, epoch));
 * optimisation: AdamW as BERT (no decay on biases/LayerNorm, eps 1e-6), linear warm-up
@@ -67,7 +67,7 @@ LABEL = {"sst2": "SST-2 accuracy", "cola": "CoLA MCC", "stsb": "STS-B Pearson", 
 
 def settings_for(name: str, args, checkpoint: Path):
     """The `FinetuneSettings` of the bertkit side (also turned into the CLI command)."""
-    from bertkit.finetune import FinetuneSettings
+    from bertkit.training.finetune import FinetuneSettings
     path, _, max_length, default_n = TASKS[name]
     n_train = args.train_examples or default_n
     return FinetuneSettings(
@@ -88,7 +88,7 @@ def cli_command(s) -> str:
 
 def load_data(name: str, s, tokenizer):
     """(task, train examples, valid examples, train features, valid features) as `bertkit finetune` makes them."""
-    from bertkit.finetune import load_task, read_splits
+    from bertkit.training.finetune import load_task, read_splits
     task = load_task(name)
     task.pad_token_id = tokenizer.pad_token_id
     train, valid, _ = read_splits(task, s)
@@ -132,7 +132,7 @@ def check_same_start(ours, theirs, task, features) -> float:
 
 def make_optimizer(model, lr: float, total_steps: int, warmup_ratio: float, weight_decay: float):
     """Exactly the `Trainer`'s optimizer and schedule."""
-    from bertkit.train import linear_warmup_decay, param_groups
+    from bertkit.training.trainer import linear_warmup_decay, param_groups
     opt = torch.optim.AdamW(param_groups(model, weight_decay), lr=lr, betas=(0.9, 0.999), eps=1e-6)
     return opt, linear_warmup_decay(opt, int(warmup_ratio * total_steps), total_steps)
 
@@ -185,7 +185,7 @@ def padding_fraction(batches: list[dict]) -> float:
 
 
 def run_task(name: str, args, checkpoint: Path, tokenizer) -> dict:
-    from bertkit.train import epoch_order
+    from bertkit.training.trainer import epoch_order
     s = settings_for(name, args, checkpoint)
     metric = TASKS[name][1]
     t_start = time.perf_counter()
@@ -282,8 +282,8 @@ def main() -> None:
     parser.add_argument("--out", default=str(RESULTS / "finetune.json"))
     args = parser.parse_args()
     set_threads(args.threads)
-    from bertkit.checkpoint import find_minilm
-    from bertkit.tokenizer import BertTokenizer
+    from bertkit.modeling.checkpoint import find_minilm
+    from bertkit.text.tokenizer import BertTokenizer
 
     checkpoint = find_minilm()
     tokenizer = BertTokenizer.from_pretrained(checkpoint)

@@ -38,9 +38,9 @@ from _common import interleaved, markdown_table, peak_rss_mb, ratio, real_senten
 def load_pair(name: str, workdir: Path):
     """(bertkit model, reference model, tokenizer) with identical weights, eval mode."""
     import transformers
-    from bertkit.checkpoint import find_minilm
-    from bertkit.config import BertConfig
-    from bertkit.model import BertModel
+    from bertkit.modeling.checkpoint import find_minilm
+    from bertkit.modeling.config import BertConfig
+    from bertkit.modeling import BertModel
     minilm = find_minilm()
     tokenizer = transformers.BertTokenizerFast.from_pretrained(minilm)
     if name == "minilm":
@@ -123,7 +123,7 @@ def first_call(who: str, fn, encodings, expected) -> float:
 
 def techniques(ours, ref, wanted: list[str]) -> dict:
     """Optional variants (each timed next to the plain runs and reported with its error vs fp32)."""
-    from bertkit.quantize import quantize_dynamic_int8
+    from bertkit.modeling.quantize import quantize_dynamic_int8
     out = {}
     if "int8" in wanted:
         out["int8"] = quantize_dynamic_int8(ours)
@@ -197,7 +197,7 @@ def parse_args(argv=None):
     p.add_argument("--models", default="minilm,base", help="comma list of minilm, base")
     add_workload_args(p)
     p.add_argument("--techniques", default="int8,compile,bf16",
-                   help="comma list of extra rows: int8 (bertkit.quantize), compile (torch.compile, fixed "
+                   help="comma list of extra rows: int8 (bertkit.modeling.quantize), compile (torch.compile, fixed "
                         "shapes only), bf16 (CPU autocast on both sides); '' for none")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-RSS subprocesses")
     p.add_argument("--workdir", default=None, help=argparse.SUPPRESS)
@@ -238,8 +238,8 @@ def main(argv=None) -> None:
 def rss_probe_main(args) -> None:
     """Child process: load one implementation, run the mixed workload once, print peak RSS (MiB)."""
     set_threads(1)
-    from bertkit.checkpoint import find_minilm
-    from bertkit.model import BertModel
+    from bertkit.modeling.checkpoint import find_minilm
+    from bertkit.modeling import BertModel
     name = args.models[0]
     path = find_minilm() if name == "minilm" else Path(args.workdir) / "base"
     encodings = torch.load(Path(args.workdir) / f"{name}-mixed.pt", weights_only=True)

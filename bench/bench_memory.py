@@ -6,7 +6,7 @@
 
 Paths (CPU, fp32, `--threads` torch threads, default 2)
   tokenizer        encode 20,000 real lines (SST-2 + NSMC) in batches of 1,000 with the MiniLM vocab:
-                   bertkit.tokenizer.BertTokenizer vs transformers.BertTokenizerFast (Rust)
+                   bertkit.text.tokenizer.BertTokenizer vs transformers.BertTokenizerFast (Rust)
   inference-fixed  all-MiniLM-L6-v2 (real weights), 32 x 128 random ids, 3 forward passes, inference mode
   inference-mixed  all-MiniLM-L6-v2 on real sentences, batches of 32 padded to the longest (<= 128)
   pretrain         BertForPreTraining, BERT-Mini shape (L4 H256, vocab 30,522), real batches of 32 x 128
@@ -87,8 +87,8 @@ def prepare(paths, workdir: Path, args) -> None:
     """Build every input the children need, once, and save it under workdir."""
     import torch
 
-    from bertkit.checkpoint import find_minilm
-    from bertkit.tokenizer import BertTokenizer
+    from bertkit.modeling.checkpoint import find_minilm
+    from bertkit.text.tokenizer import BertTokenizer
     minilm = find_minilm()
     (workdir / "spec.json").write_text(json.dumps({"minilm": str(minilm)}))
     tokenizer = BertTokenizer.from_pretrained(minilm)
@@ -157,7 +157,7 @@ def prepare_finetune(tokenizer, minilm: Path, workdir: Path, args) -> None:
 def load_tokenizer_path(impl: str, workdir: Path, spec: dict, args):
     texts = json.loads((workdir / "texts.json").read_text())
     if impl == "bertkit":
-        from bertkit.tokenizer import BertTokenizer
+        from bertkit.text.tokenizer import BertTokenizer
         tok = BertTokenizer.from_pretrained(spec["minilm"])
     else:
         from transformers import BertTokenizerFast
@@ -175,7 +175,7 @@ def load_tokenizer_path(impl: str, workdir: Path, spec: dict, args):
 
 def _encoder(impl: str, path: str):
     if impl == "bertkit":
-        from bertkit.model import BertModel
+        from bertkit.modeling import BertModel
         return BertModel.from_pretrained(path).eval()
     import torch
     import transformers
@@ -238,8 +238,8 @@ def _load_training(impl: str, workdir: Path, name: str, class_name: str):
     import torch
     batches = torch.load(workdir / f"{name}.pt", weights_only=True)
     if impl == "bertkit":
-        import bertkit.model
-        model = getattr(bertkit.model, class_name).from_pretrained(workdir / f"{name}-model")
+        import bertkit.modeling.encoder
+        model = getattr(bertkit.modeling.encoder, class_name).from_pretrained(workdir / f"{name}-model")
     else:
         import transformers
         model = getattr(transformers, class_name).from_pretrained(

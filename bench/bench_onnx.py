@@ -4,7 +4,7 @@
     python bench/bench_onnx.py --quick       # smoke run: fewer repeats, smaller batches
 
 Does the optional `[onnx]` extra pay?  The real all-MiniLM-L6-v2 weights are exported
-once with `bertkit.onnx_export.export_onnx` (the padded graph, dynamic batch and
+once with `bertkit.modeling.onnx_export.export_onnx` (the padded graph, dynamic batch and
 sequence axes) and run with onnxruntime's CPUExecutionProvider.
 Workloads (inference, fp32, CPU; the same encodings for every contestant)
   fixed   B x T random token ids, no padding (default 32 x 128)
@@ -39,8 +39,8 @@ def run_onnx(runner, encodings) -> list[np.ndarray]:
 
 
 def bench(args, workdir: Path) -> tuple[list[list], dict]:
-    from bertkit.checkpoint import find_minilm
-    from bertkit.onnx_export import OnnxBert, export_onnx
+    from bertkit.modeling.checkpoint import find_minilm
+    from bertkit.modeling.onnx_export import OnnxBert, export_onnx
     ours, ref, tokenizer = load_pair("minilm", workdir)
     started = time.perf_counter()
     summary = export_onnx(find_minilm(), workdir / "minilm.onnx", opset=args.opset, exporter=args.exporter)

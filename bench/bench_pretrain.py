@@ -31,7 +31,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def make_batches(tokenizer, n_batches: int, batch_size: int, seq_len: int, workdir: Path) -> list[dict]:
     """Real pretraining batches from the built-in corpus (Python's docs), masked once, reused by both."""
-    from bertkit.builtin_corpus import write_builtin_corpus
+    from bertkit.data.builtin_corpus import write_builtin_corpus
     from bertkit.data.masking import MlmCollator
     from bertkit.data.nsp import PretrainingDataset
     from bertkit.data.shards import build_shards
@@ -60,7 +60,7 @@ def make_models(size: str, vocab_size: int, workdir: Path):
 
 
 def make_optimizer(model, lr: float, steps: int):
-    from bertkit.train import linear_warmup_decay, param_groups
+    from bertkit.training.trainer import linear_warmup_decay, param_groups
     opt = torch.optim.AdamW(param_groups(model, 0.01), lr=lr, eps=1e-6)
     return opt, linear_warmup_decay(opt, max(1, steps // 10), steps)
 
@@ -136,7 +136,7 @@ def main() -> None:
     set_threads(args.threads)
     peak = matmul_peak_gflops()
     from bertkit import BertTokenizer
-    from bertkit.checkpoint import find_minilm
+    from bertkit.modeling.checkpoint import find_minilm
 
     tokenizer = BertTokenizer.from_pretrained(find_minilm())
     rows, curves = [], []

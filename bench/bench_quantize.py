@@ -8,7 +8,7 @@ of the task's train file (`bertkit finetune`'s own code: validation carved from 
 seed 42), then the carved validation set is scored and timed four ways, interleaved:
 
   bertkit fp32        the fine-tuned model as saved
-  bertkit int8        `bertkit.quantize.quantize_dynamic_int8`: int8 weights (a scale per
+  bertkit int8        `bertkit.modeling.quantize.quantize_dynamic_int8`: int8 weights (a scale per
                       output row), int8 activations (a scale per token), int32 accumulation
   reference fp32      transformers' head (sdpa) loaded from the same directory
   reference int8      the reference's usual route: `torch.ao.quantization.quantize_dynamic`
@@ -43,8 +43,8 @@ TASKS = {  # name -> (train file under DATA, max_length)
 
 def finetuned(task: str, args, workdir: Path) -> Path:
     """Fine-tune MiniLM for `task` with bertkit (cached in workdir) and return the best/ dir."""
-    from bertkit.checkpoint import find_minilm
-    from bertkit.finetune import FinetuneSettings, run_finetune
+    from bertkit.modeling.checkpoint import find_minilm
+    from bertkit.training.finetune import FinetuneSettings, run_finetune
     out = workdir / f"{task}-{args.train_examples}"
     if not (out / "best" / "config.json").exists():
         train_file, max_length = TASKS[task]
@@ -57,8 +57,8 @@ def finetuned(task: str, args, workdir: Path) -> Path:
 
 def validation_set(task_name: str, model_dir: Path, args):
     """(task, examples, features): the carved validation split, encoded as `bertkit eval` does."""
-    from bertkit.checkpoint import find_minilm
-    from bertkit.finetune import FinetuneSettings, load_finetuned, read_splits
+    from bertkit.modeling.checkpoint import find_minilm
+    from bertkit.training.finetune import FinetuneSettings, load_finetuned, read_splits
     task, tokenizer, _, max_length = load_finetuned(str(model_dir))
     settings = FinetuneSettings(task=task_name, model=str(find_minilm()), train=str(DATA / TASKS[task_name][0]),
                                 out="-", max_train_examples=args.train_examples, max_eval_examples=args.eval_examples)
@@ -70,7 +70,7 @@ def contestants(task, model_dir: Path) -> dict:
     import transformers
 
     import bertkit
-    from bertkit.quantize import quantize_dynamic_int8
+    from bertkit.modeling.quantize import quantize_dynamic_int8
     ours = getattr(bertkit, task.model_class).from_pretrained(model_dir).eval()
     ref = getattr(transformers, task.model_class).from_pretrained(model_dir, attn_implementation="sdpa").eval()
     with warnings.catch_warnings():                       # torch.ao prints deprecation notices

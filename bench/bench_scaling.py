@@ -99,9 +99,9 @@ def load_pair(name: str, workdir: Path):
     randomly (seed 0), saved once under workdir and loaded by both implementations.
     """
     import transformers
-    from bertkit.checkpoint import find_minilm
-    from bertkit.config import BertConfig
-    from bertkit.model import BertModel
+    from bertkit.modeling.checkpoint import find_minilm
+    from bertkit.modeling.config import BertConfig
+    from bertkit.modeling import BertModel
     if name == "minilm":
         path = find_minilm()
     else:

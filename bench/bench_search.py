@@ -16,7 +16,7 @@ KorQuAD article / by MRPC pair) and both columns are measured on the other half.
 Latency: one query at a time (embed + exact search), `--threads` torch threads.
 Windows: `--window 128` indexes each passage as overlapping 128-token windows (a passage
 scores as its best window; the re-ranker reads that window).
-int8: `--int8` repeats each set with the int8 dynamic-quantized encoder (bertkit.quantize):
+int8: `--int8` repeats each set with the int8 dynamic-quantized encoder (bertkit.modeling.quantize):
 its recall next to fp32's is the accuracy change, its build rate the speed-up.
 Scale: `--scale N` synthetic passages (2–3 real sentences each, from SST-2/NSMC/WikiText)
 are indexed and queried; 0 skips it.
@@ -77,7 +77,7 @@ def percentile(values, q):
 
 
 def evaluate(name, passages, queries, args, model, work: Path, rows: list, latency_rows: list, quantize=None):
-    from bertkit.search import Index, build_index, rerank, train_reranker
+    from bertkit.apps.search import Index, build_index, rerank, train_reranker
     rng = random.Random(args.seed)
     t0 = time.perf_counter()
     index = build_index(passages, model, work / f"{name}-{quantize}-index", batch_size=64, max_length=256,
@@ -141,7 +141,7 @@ def training_pairs(queries, passages, eval_groups, index, args):
 
 
 def scale_test(n: int, model, work: Path, args) -> list:
-    from bertkit.search import Index, build_index
+    from bertkit.apps.search import Index, build_index
     sentences = real_sentences(min(n, 50_000), seed=args.seed)
     rng = random.Random(args.seed)
     passages = [" ".join(rng.sample(sentences, rng.choice((2, 3)))) for _ in range(n)]
@@ -182,7 +182,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     set_threads(args.threads)
-    from bertkit.checkpoint import find_minilm
+    from bertkit.modeling.checkpoint import find_minilm
     model = find_minilm()
     work = Path(tempfile.mkdtemp(prefix="bench-search-"))
     rows, latency_rows = [], []

@@ -47,7 +47,7 @@ QA = [("How many players can live on one island?",
 def minilm_with_heads(out: Path) -> tuple[Path, Path]:
     """MiniLM's encoder + random MLM head, and + random QA head, saved as two checkpoints."""
     from bertkit import BertForMaskedLM, BertForQuestionAnswering, BertTokenizer
-    from bertkit.checkpoint import find_minilm
+    from bertkit.modeling.checkpoint import find_minilm
     base = find_minilm()
     tok = BertTokenizer.from_pretrained(base)
     with warnings.catch_warnings():

@@ -66,8 +66,8 @@ def main(argv=None) -> int:
     transformers.logging.set_verbosity_error()  # both sides warn about lines > 512 tokens
     warnings.filterwarnings("ignore", message="Token indices sequence length")
 
-    from bertkit.checkpoint import find_minilm
-    from bertkit.tokenizer import BertTokenizer
+    from bertkit.modeling.checkpoint import find_minilm
+    from bertkit.text.tokenizer import BertTokenizer
 
     path = find_minilm()
     ref = BertTokenizerFast.from_pretrained(str(path))

@@ -31,8 +31,8 @@ from _common import DATA, REPO  # noqa: E402  (one definition of where the data 
 
 sys.path.insert(0, str(REPO / "src"))
 
-from bertkit.tokenizer import BertTokenizer  # noqa: E402
-from bertkit.vocab import count_words, special_token_layout, train_vocab  # noqa: E402
+from bertkit.text.tokenizer import BertTokenizer  # noqa: E402
+from bertkit.text.vocab import count_words, special_token_layout, train_vocab  # noqa: E402
 
 CORPORA = {
     # name: (file, lowercase, strip_accents)

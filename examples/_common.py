@@ -53,7 +53,7 @@ def with_new_head(head_class, path, **config):
 
 
 def minilm() -> Path:
-    from bertkit.checkpoint import find_minilm
+    from bertkit.modeling.checkpoint import find_minilm
     return find_minilm()
 
 

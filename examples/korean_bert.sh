@@ -62,7 +62,7 @@ pretrain morph --morphemes
 for name in wp morph; do
 python - "$RUN/$name/vocab" "$RUN/$name/corpus.heldout.txt" <<'EOF'
 import json, sys
-from bertkit.tokenizer import BertTokenizer
+from bertkit.text.tokenizer import BertTokenizer
 tok = BertTokenizer.from_pretrained(sys.argv[1])
 words = tokens = unks = 0
 for line in open(sys.argv[2], encoding="utf-8"):
@@ -85,9 +85,9 @@ done
 for name in wp morph; do
 python - "$RUN/$name/model" "$RUN/scratch_$name/model" <<'EOF'
 import sys, torch
-from bertkit.config import BertConfig
-from bertkit.model import BertForPreTraining
-from bertkit.tokenizer import BertTokenizer
+from bertkit.modeling.config import BertConfig
+from bertkit.modeling import BertForPreTraining
+from bertkit.text.tokenizer import BertTokenizer
 torch.manual_seed(42)
 BertForPreTraining(BertConfig.from_pretrained(sys.argv[1])).save_pretrained(sys.argv[2])
 BertTokenizer.from_pretrained(sys.argv[1]).save_pretrained(sys.argv[2])

@@ -9,7 +9,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_train import RandomPretrainingData, collate, tiny_model  # noqa: E402
 
-from bertkit.train import TrainConfig, Trainer, unwrap  # noqa: E402
+from bertkit.training.trainer import TrainConfig, Trainer, unwrap  # noqa: E402
 
 out = Path(sys.argv[1])
 torch.set_num_threads(1)

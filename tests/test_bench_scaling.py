@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from bertkit.config import BertConfig
-from bertkit.model import BertModel
+from bertkit.modeling.config import BertConfig
+from bertkit.modeling import BertModel
 from conftest import import_bench
 
 bench_scaling = import_bench("bench_scaling")

@@ -11,10 +11,10 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-import bertkit.checkpoint as ckpt
-from bertkit.checkpoint import CheckpointError, find_minilm, load_state_dict
-from bertkit.config import BertConfig
-from bertkit.model import (BertForMaskedLM, BertForNextSentencePrediction, BertForPreTraining,
+import bertkit.modeling.checkpoint as ckpt
+from bertkit.modeling.checkpoint import CheckpointError, find_minilm, load_state_dict
+from bertkit.modeling.config import BertConfig
+from bertkit.modeling import (BertForMaskedLM, BertForNextSentencePrediction, BertForPreTraining,
                            BertForQuestionAnswering, BertForSequenceClassification,
                            BertForTokenClassification, BertModel)
 
@@ -228,7 +228,7 @@ def test_failed_save_destroys_nothing(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("safetensors.torch.save_file", boom)
+    monkeypatch.setattr("bertkit.modeling.checkpoint.save_file", boom)
     with pytest.raises(OSError, match="disk full"):
         BertModel(tiny_config()).save_pretrained(target)
     assert {p.name: p.read_bytes() for p in target.iterdir()} == before

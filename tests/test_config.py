@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 
-from bertkit.config import BertConfig
-from bertkit.model import activation
+from bertkit.modeling.config import BertConfig
+from bertkit.modeling.encoder import activation
 
 
 def test_defaults_are_bert_base():
@@ -129,7 +129,7 @@ def test_absurd_sizes_refused_before_allocation():
 
 
 def test_parameter_count_matches_the_model():
-    from bertkit.model import BertModel
+    from bertkit.modeling import BertModel
     c = BertConfig.preset("tiny", vocab_size=500)
     assert c.num_parameters() == BertModel(c).num_parameters()
     assert 105e6 < BertConfig().num_parameters() < 115e6  # BERT-base: ~110M

@@ -13,7 +13,7 @@ import torch
 from bertkit.data import (CorpusError, MlmCollator, PretrainingDataset, ShardedCorpus, build_shards,
                           iter_documents, split_sentences, truncate_seq_pair)
 from bertkit.data.corpus import document_ranges
-from bertkit.tokenizer import BertTokenizer
+from bertkit.text.tokenizer import BertTokenizer
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
@@ -368,7 +368,7 @@ def test_single_document_corpus_warns(tmp_path, caplog):
 def test_real_corpus_end_to_end(tmp_path):
     """WikiText-2 valid (one paragraph per line) → 2-process shards → NSP pairs → masked batches."""
     from conftest import data_file
-    from bertkit.vocab import train_vocab
+    from bertkit.text.vocab import train_vocab
     path = data_file("wikitext2", "valid.txt")
     tok = train_vocab([path], vocab_size=8000)
     build_shards([path], tok, tmp_path / "s", num_workers=2, one_doc_per_line=True)

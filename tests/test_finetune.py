@@ -26,9 +26,9 @@ from conftest import data_file
 
 from bertkit import BertConfig, BertModel
 from bertkit.cli import main
-from bertkit.finetune import FinetuneSettings, run_finetune
+from bertkit.training.finetune import FinetuneSettings, run_finetune
 from bertkit.tasks import CONLL2003_LABELS
-from bertkit.vocab import train_vocab
+from bertkit.text.vocab import train_vocab
 
 TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
 BEST_FILES = ("config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json", "task.json")

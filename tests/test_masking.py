@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from bertkit.data.masking import MlmCollator
-from bertkit.tokenizer import BertTokenizer
+from bertkit.text.tokenizer import BertTokenizer
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 WORDS = ["the", "cat", "sat", "on", "mat", "play", "run", "dog", "a", "big"]

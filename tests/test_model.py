@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bertkit.config import BertConfig
-from bertkit.model import (BertForMaskedLM, BertForNextSentencePrediction, BertForPreTraining,
+from bertkit.modeling.config import BertConfig
+from bertkit.modeling import (BertForMaskedLM, BertForNextSentencePrediction, BertForPreTraining,
                            BertForQuestionAnswering, BertForSequenceClassification,
                            BertForTokenClassification, BertModel)
 

@@ -11,11 +11,11 @@ import torch
 pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-from bertkit import heads  # noqa: E402
+from bertkit.modeling import heads  # noqa: E402
 from bertkit.cli import main  # noqa: E402
-from bertkit.config import BertConfig  # noqa: E402
-from bertkit.model import BertModel  # noqa: E402
-from bertkit.onnx_export import OUTPUTS, OnnxBert, export_onnx, max_abs_diff  # noqa: E402
+from bertkit.modeling.config import BertConfig  # noqa: E402
+from bertkit.modeling import BertModel  # noqa: E402
+from bertkit.modeling.onnx_export import OUTPUTS, OnnxBert, export_onnx, max_abs_diff  # noqa: E402
 
 CONFIG = BertConfig(vocab_size=97, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                     intermediate_size=64, max_position_embeddings=40, num_labels=3)

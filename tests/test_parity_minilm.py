@@ -42,7 +42,7 @@ def real_sentences(n_each: int = 128) -> list[str]:
 
 @pytest.fixture(scope="module")
 def models(minilm_path):
-    from bertkit.model import BertModel
+    from bertkit.modeling import BertModel
     ours = BertModel.from_pretrained(minilm_path).eval()
     sdpa = transformers.BertModel.from_pretrained(minilm_path, attn_implementation="sdpa").eval()
     eager = transformers.BertModel.from_pretrained(minilm_path, attn_implementation="eager").eval()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bertkit.builtin_corpus import iter_documents
+from bertkit.data.builtin_corpus import iter_documents
 
 ARGS = ["--size", "tiny", "--steps", "24", "--save-every", "4", "--max-seq-length", "32", "--batch-size", "8",
         "--vocab-size", "400", "--workers", "1", "--lr", "1e-3", "--seed", "7"]
@@ -39,7 +39,7 @@ def bertkit(*args, **kwargs) -> subprocess.Popen:
 
 
 def history(run_dir: Path) -> list[float]:
-    from bertkit.train import latest_checkpoint
+    from bertkit.training.trainer import latest_checkpoint
     state = torch.load(latest_checkpoint(run_dir) / "trainer_state.pt", weights_only=False)["state"]
     return [row["loss"] for row in state["history"] if not math.isnan(row["loss"])]
 

@@ -47,9 +47,9 @@ def hf_tokenizer(ko_vocab):
 
 def bertkit_tokenizer(ko_vocab):
     try:
-        from bertkit.tokenizer import BertTokenizer
+        from bertkit.text.tokenizer import BertTokenizer
     except ImportError:
-        pytest.skip("bertkit.tokenizer is not available yet")
+        pytest.skip("bertkit.text.tokenizer is not available yet")
     return BertTokenizer(str(ko_vocab), do_lower_case=False, strip_accents=False)
 
 
@@ -282,7 +282,7 @@ def test_postprocessing_parity_with_logits_of_a_random_model(korquad, hf_tokeniz
     try:
         from bertkit import BertConfig, BertForQuestionAnswering
     except ImportError:
-        pytest.skip("bertkit.model is not available yet")
+        pytest.skip("bertkit.modeling.encoder is not available yet")
     import torch
     torch.manual_seed(0)
     config = BertConfig.preset("tiny", vocab_size=len(hf_tokenizer), num_labels=2)

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from bertkit import BertConfig, BertForSequenceClassification, BertModel, BertTokenizer
-from bertkit.quantize import Int8DynamicLinear, is_quantized, quantize_dynamic_int8
+from bertkit.modeling.quantize import Int8DynamicLinear, is_quantized, quantize_dynamic_int8
 
 
 def tiny_config(**kw):

@@ -1,5 +1,5 @@
 """The quickstart's whole path (corpus → vocab → data → pretraining → predictions), made short."""
-from bertkit.quickstart import run_quickstart
+from bertkit.apps.quickstart import run_quickstart
 
 
 def test_quickstart_runs_end_to_end_and_explains_itself(tmp_path, capsys):

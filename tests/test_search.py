@@ -22,7 +22,7 @@ PASSAGES = [
 
 @pytest.fixture(scope="module")
 def index(tmp_path_factory, minilm_path):
-    from bertkit.search import build_index
+    from bertkit.apps.search import build_index
     out = tmp_path_factory.mktemp("idx") / "index"
     build_index([{"id": f"p{i}", "text": t} for i, t in enumerate(PASSAGES)], minilm_path, out,
                 batch_size=3, progress=False)
@@ -30,7 +30,7 @@ def index(tmp_path_factory, minilm_path):
 
 
 def test_index_files(index, minilm_path):
-    from bertkit.search import Index
+    from bertkit.apps.search import Index
     vectors = np.load(index / "vectors.npy")
     assert vectors.dtype == np.float32 and vectors.shape == (len(PASSAGES), 384)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
@@ -51,7 +51,7 @@ def test_index_files(index, minilm_path):
     ("What protects the body from illness?", "p6"),
 ])
 def test_queries_find_the_right_passage(index, query, expected):
-    from bertkit.search import Index
+    from bertkit.apps.search import Index
     hits = Index.load(index).query(query, top_k=3)
     assert [h["rank"] for h in hits] == [1, 2, 3]
     assert hits[0]["id"] == expected
@@ -59,7 +59,7 @@ def test_queries_find_the_right_passage(index, query, expected):
 
 
 def test_top_k_capped_and_many_queries(index):
-    from bertkit.search import Index
+    from bertkit.apps.search import Index
     idx = Index.load(index)
     assert len(idx.query("anything", top_k=100)) == len(PASSAGES)
     many = idx.query_many(["capital of France", "a cat on a mat"], top_k=2)
@@ -71,7 +71,7 @@ def test_top_k_capped_and_many_queries(index):
 
 
 def test_chunked_exact_top_k_equals_brute_force(tmp_path):
-    from bertkit.search import Index
+    from bertkit.apps.search import Index
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(1000, 16)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -85,7 +85,7 @@ def test_chunked_exact_top_k_equals_brute_force(tmp_path):
 
 
 def test_passage_files(tmp_path):
-    from bertkit.search import read_passages
+    from bertkit.apps.search import read_passages
     (tmp_path / "a.txt").write_text("first passage\n\nsecond passage\n", encoding="utf-8")
     assert [p["text"] for p in read_passages(tmp_path / "a.txt")] == ["first passage", "second passage"]
     (tmp_path / "b.jsonl").write_text('{"id": "x", "text": "one"}\n{"text": "two"}\n', encoding="utf-8")
@@ -101,7 +101,7 @@ def test_passage_files(tmp_path):
 
 
 def test_index_refuses_to_overwrite_other_directories(tmp_path, minilm_path):
-    from bertkit.search import Index, build_index
+    from bertkit.apps.search import Index, build_index
     (tmp_path / "precious").mkdir()
     (tmp_path / "precious" / "thesis.tex").write_text("do not delete")
     with pytest.raises(FileExistsError, match="not a bertkit index"):
@@ -112,7 +112,7 @@ def test_index_refuses_to_overwrite_other_directories(tmp_path, minilm_path):
 
 
 def test_negative_sampling():
-    from bertkit.search import reranker_examples
+    from bertkit.apps.search import reranker_examples
     pairs = [(f"q{i}", f"passage {i}") for i in range(10)]
     examples = reranker_examples(pairs, negatives=3, seed=1)
     assert len(examples) == 40 and sum(label for *_, label in examples) == 10
@@ -124,8 +124,8 @@ def test_negative_sampling():
 
 
 def test_train_reranker_and_rerank(tmp_path, minilm_path):
-    from bertkit.search import CrossEncoder, rerank
-    from bertkit.search import train_reranker
+    from bertkit.apps.search import CrossEncoder, rerank
+    from bertkit.apps.search import train_reranker
     base = tiny_model_dir(tmp_path / "base", "BertModel", minilm_path)
     pairs = [("capital of france?", PASSAGES[0]), ("island players?", PASSAGES[2]), ("ramen?", PASSAGES[3])]
     out = train_reranker(pairs, base, tmp_path / "rr", negatives=2, max_steps=3, batch_size=4, progress=False)
@@ -143,7 +143,7 @@ def test_train_reranker_and_rerank(tmp_path, minilm_path):
 
 @pytest.mark.slow
 def test_reranker_learns_relevance(tmp_path, minilm_path):
-    from bertkit.search import CrossEncoder, train_reranker
+    from bertkit.apps.search import CrossEncoder, train_reranker
     pairs = [("What is the capital of France?", PASSAGES[0]), ("What is the Eiffel tower made of?", PASSAGES[1]),
              ("How many can live on the island?", PASSAGES[2]), ("How do I cook the noodles?", PASSAGES[3]),
              ("What did the stock market do?", PASSAGES[4]), ("What does photosynthesis make?", PASSAGES[5]),
@@ -183,7 +183,7 @@ def test_an_index_of_100k_passages_loads_and_searches_fast(tmp_path):
     """Storage and exact search at the 100k scale (vectors made up; the bench embeds real text)."""
     import time
 
-    from bertkit.search import Index, _write_index
+    from bertkit.apps.search import Index, _write_index
     rng = np.random.default_rng(0)
     n, dim = 100_000, 384
     vectors = rng.standard_normal((n, dim), dtype=np.float32)
@@ -205,7 +205,7 @@ LONG = ("Bread needs flour, water, salt and yeast. The dough rests for an hour b
 
 
 def test_windows_cover_each_passage_with_overlap(tokenizer):
-    from bertkit.search import passage_windows
+    from bertkit.apps.search import passage_windows
     texts = [LONG, "Cats sleep a lot.", ""]
     windows = passage_windows(texts, tokenizer, window=16, overlap=4, max_length=256)
     rows = windows[:, 0].tolist()
@@ -222,7 +222,7 @@ def test_windows_cover_each_passage_with_overlap(tokenizer):
 
 
 def test_windowed_index_scores_a_passage_by_its_best_window(tmp_path, minilm_path):
-    from bertkit.search import Index, build_index
+    from bertkit.apps.search import Index, build_index
     passages = [LONG, "Cats sleep for most of the day.", "The stock market fell on Monday."]
     build_index(passages, minilm_path, tmp_path / "idx", window=16, overlap=4, progress=False)
     index = Index.load(tmp_path / "idx")

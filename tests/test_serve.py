@@ -14,7 +14,7 @@ pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from bertkit.serve import Limits, ModelHost, create_app, start_in_thread  # noqa: E402
+from bertkit.apps.serve import Limits, ModelHost, create_app, start_in_thread  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,7 @@ def _chromium(url: str, *extra: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory, minilm_path):
-    from bertkit.serve import create_app, start_in_thread
+    from bertkit.apps.serve import create_app, start_in_thread
     root = tmp_path_factory.mktemp("browser")
     mlm = tiny_model_dir(root / "mlm", "BertForMaskedLM", minilm_path)
     server, thread, url = start_in_thread(create_app(mlm))

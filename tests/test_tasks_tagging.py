@@ -85,7 +85,7 @@ def test_korean_ner_alignment_and_round_trip(tmp_path):
     trainer = tokenizers.BertWordPieceTokenizer(lowercase=False, strip_accents=False)
     trainer.train_from_iterator([ex.text for ex in examples], vocab_size=4000, show_progress=False)
     trainer.save_model(str(tmp_path))
-    from bertkit.tokenizer import BertTokenizer
+    from bertkit.text.tokenizer import BertTokenizer
     tok = BertTokenizer(str(tmp_path / "vocab.txt"), do_lower_case=False, strip_accents=False)
     features = task.encode(examples, tok, max_length=256, training=True)
     assert features.report.notes["words cut off by max_length (predicted O, still scored)"] == 0

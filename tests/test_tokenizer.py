@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from bertkit import tokenizer as tokmod
-from bertkit._text import pre_split_words
-from bertkit.tokenizer import BertTokenizer
+from bertkit.text import tokenizer as tokmod
+from bertkit.text.basic import pre_split_words
+from bertkit.text.tokenizer import BertTokenizer
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 # google-research/bert's tokenization_test.py vocabulary, plus a few pieces.
@@ -381,7 +381,7 @@ def test_kiwi_splitter_finds_korean_morphemes():
 def test_missing_kiwi_gives_install_hint(monkeypatch):
     import builtins
 
-    from bertkit import _text
+    from bertkit.text import basic as _text
     real_import = builtins.__import__
 
     def fake_import(name, *args, **kwargs):

@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bertkit._text import ROLE_WORD_RE, char_rules
-from bertkit.tokenizer import BertTokenizer
+from bertkit.text.basic import ROLE_WORD_RE, char_rules
+from bertkit.text.tokenizer import BertTokenizer
 
 # ---------------------------------------------------------------------------------
 # Code points where the reference (tokenizers 0.23, Rust) disagrees with BERT's rules

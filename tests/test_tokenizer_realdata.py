@@ -16,7 +16,7 @@ import json
 import pytest
 from conftest import data_file
 
-from bertkit.tokenizer import BertTokenizer
+from bertkit.text.tokenizer import BertTokenizer
 
 LINES_FAST = 2000
 

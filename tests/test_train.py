@@ -6,9 +6,9 @@ import math
 import pytest
 import torch
 
-from bertkit.config import BertConfig
-from bertkit.model import BertForPreTraining
-from bertkit.train import (TrainConfig, Trainer, epoch_order, latest_checkpoint, linear_warmup_decay,
+from bertkit.modeling.config import BertConfig
+from bertkit.modeling import BertForPreTraining
+from bertkit.training.trainer import (TrainConfig, Trainer, epoch_order, latest_checkpoint, linear_warmup_decay,
                            param_groups)
 
 VOCAB = 64
@@ -120,7 +120,7 @@ def test_resume_after_crash_is_exact(tmp_path):
 
 
 def full_trainer_params(run_dir):
-    from bertkit.checkpoint import load_state_dict
+    from bertkit.modeling.checkpoint import load_state_dict
     return load_state_dict(latest_checkpoint(run_dir))
 
 

@@ -14,7 +14,7 @@ from pipeline_fixtures import tiny_model_dir
 
 @pytest.fixture(scope="module")
 def maps(minilm_path):
-    from bertkit.viz import attention_maps
+    from bertkit.apps.viz import attention_maps
     return attention_maps("I love Paris", minilm_path)
 
 
@@ -34,7 +34,7 @@ def test_same_attentions_as_the_reference(maps, minilm_path):
 
 
 def test_pair_keeps_both_segments(minilm_path):
-    from bertkit.viz import attention_maps
+    from bertkit.apps.viz import attention_maps
     m = attention_maps("I love Paris", minilm_path, pair="It is a beautiful city.")
     assert m["tokens"].count("[SEP]") == 2 and m["tokens"][0] == "[CLS]"
     first_sep = m["tokens"].index("[SEP]")
@@ -43,7 +43,7 @@ def test_pair_keeps_both_segments(minilm_path):
 
 def test_png_and_html_files(tmp_path, minilm_path):
     pytest.importorskip("matplotlib")
-    from bertkit.viz import attention_maps, save_attention
+    from bertkit.apps.viz import attention_maps, save_attention
     out = save_attention("I love Paris", minilm_path, tmp_path, pair="It is big")
     assert out["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out["png"].stat().st_size > 20_000
     page = out["html"].read_text(encoding="utf-8")
@@ -56,7 +56,7 @@ def test_png_and_html_files(tmp_path, minilm_path):
 
 
 def test_png_needs_matplotlib_and_says_so(tmp_path, monkeypatch, minilm_path):
-    from bertkit.viz import save_attention
+    from bertkit.apps.viz import save_attention
     monkeypatch.setitem(sys.modules, "matplotlib", None)                 # pretend it is not installed
     with pytest.raises(ImportError, match=r"bertkit\[viz\]"):
         save_attention("I love Paris", minilm_path, tmp_path)

@@ -8,8 +8,8 @@ from collections import Counter
 import pytest
 
 from bertkit.data.corpus import CorpusError
-from bertkit.tokenizer import BertTokenizer
-from bertkit.vocab import (PREFIX, SPECIAL_TOKENS, count_words, learn_wordpieces, make_pretokenizer,
+from bertkit.text.tokenizer import BertTokenizer
+from bertkit.text.vocab import (PREFIX, SPECIAL_TOKENS, count_words, learn_wordpieces, make_pretokenizer,
                            special_token_layout, train_vocab)
 from conftest import data_file
 

@@ -10,15 +10,15 @@ import importlib
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "BertConfig": "bertkit.config",
-    "BertTokenizer": "bertkit.tokenizer",
-    "BertModel": "bertkit.model",
-    "BertForPreTraining": "bertkit.model",
-    "BertForMaskedLM": "bertkit.model",
-    "BertForNextSentencePrediction": "bertkit.model",
-    "BertForSequenceClassification": "bertkit.model",
-    "BertForTokenClassification": "bertkit.model",
-    "BertForQuestionAnswering": "bertkit.model",
+    "BertConfig": "bertkit.modeling.config",
+    "BertTokenizer": "bertkit.text.tokenizer",
+    "BertModel": "bertkit.modeling.encoder",
+    "BertForPreTraining": "bertkit.modeling.heads",
+    "BertForMaskedLM": "bertkit.modeling.heads",
+    "BertForNextSentencePrediction": "bertkit.modeling.heads",
+    "BertForSequenceClassification": "bertkit.modeling.heads",
+    "BertForTokenClassification": "bertkit.modeling.heads",
+    "BertForQuestionAnswering": "bertkit.modeling.heads",
     "pipeline": "bertkit.pipelines",
 }
 

@@ -11,6 +11,9 @@ import json
 import sys
 from pathlib import Path
 
+from bertkit.cli import apps
+from bertkit.cli.common import UserError
+
 EPILOG = {
     "quickstart": "example: bertkit quickstart --out runs/quickstart",
     "tokenize": 'example: bertkit tokenize "I love Paris" --model DIR',
@@ -26,14 +29,10 @@ EPILOG = {
 }
 
 
-class UserError(Exception):
-    """An error caused by the user's input: printed as one line, no traceback."""
-
-
 # ----------------------------------------------------------------------------- verbs
 
 def cmd_quickstart(args) -> None:
-    from bertkit.quickstart import run_quickstart
+    from bertkit.apps.quickstart import run_quickstart
     run_quickstart(out_dir=args.out, minutes=args.minutes, seed=args.seed)
 
 
@@ -48,7 +47,7 @@ def cmd_tokenize(args) -> None:
 
 
 def cmd_vocab(args) -> None:
-    from bertkit.vocab import train_vocab
+    from bertkit.text.vocab import train_vocab
     files = _existing_files(args.files)
     tok = train_vocab(files, vocab_size=args.size, lowercase=not args.cased,
                       strip_accents=False if args.keep_accents else None,
@@ -57,7 +56,7 @@ def cmd_vocab(args) -> None:
 
 
 def cmd_pretrain(args) -> None:
-    from bertkit.pretrain import PretrainSettings, run_pretraining
+    from bertkit.training.pretrain import PretrainSettings, run_pretraining
     settings = PretrainSettings(
         files=[str(p) for p in _existing_files(args.files)], out_dir=args.out, size=args.size,
         vocab=args.vocab, vocab_size=args.vocab_size, lowercase=not args.cased,
@@ -124,21 +123,21 @@ def _print_similarities(texts, vectors) -> None:
 
 
 def cmd_finetune(args) -> None:
-    from bertkit.finetune import finetune_from_args
+    from bertkit.training.finetune import finetune_from_args
     result = finetune_from_args(args)
     if args.json:
         print(json.dumps(result, indent=2))
 
 
 def cmd_eval(args) -> None:
-    from bertkit.finetune import evaluate_from_args
+    from bertkit.training.finetune import evaluate_from_args
     result = evaluate_from_args(args)
     print(json.dumps(result, indent=2) if args.json else
           "  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in result.items()))
 
 
 def cmd_predict(args) -> None:
-    from bertkit.finetune import predict_from_args
+    from bertkit.training.finetune import predict_from_args
     for row in predict_from_args(args):
         print(json.dumps(row, ensure_ascii=False) if args.json else row)
 
@@ -181,9 +180,9 @@ def _model_dir(path: str) -> Path:
 
 
 def _load_tokenizer(model: str | None):
-    from bertkit.tokenizer import BertTokenizer
+    from bertkit.text.tokenizer import BertTokenizer
     if model is None:
-        from bertkit.checkpoint import find_minilm
+        from bertkit.modeling.checkpoint import find_minilm
         try:
             model = str(find_minilm())
         except Exception as exc:  # noqa: BLE001 — turned into a user message
@@ -276,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("bench", cmd_bench, "Run a side-by-side benchmark against the reference implementation.")
     p.add_argument("name", help="tokenizer|inference|pretrain|finetune|data|vocab|search|serve")
     p.add_argument("bench_args", nargs=argparse.REMAINDER, help="passed to the benchmark script")
-    _add_optional_verbs(sub, verb)
+    apps.register(verb)
     return parser
 
 
@@ -311,17 +310,6 @@ def _add_task_verbs(verb) -> None:
     p.add_argument("inputs", nargs="*", help="texts (QA: 'question' 'context')")
     p.add_argument("--model", required=True)
     p.add_argument("--file", default=None)
-
-
-def _add_optional_verbs(sub, verb) -> None:
-    """Verbs implemented in optional modules register themselves here if present."""
-    import importlib
-    for module_name in ("bertkit.cli_extra",):
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        module.register(verb)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,6 @@
 """The BERT encoder: embeddings, self-attention, feed-forward, pooler.
 
-Read it top to bottom; the task heads live in `bertkit.heads` and are re-exported here.
+Read it top to bottom; the task heads live in `bertkit.modeling.heads` and are re-exported here.
 
 Shape legend: B batch, T tokens per sequence, N real (non-pad) tokens in the batch,
 H hidden, A heads, D head dim (H / A), F intermediate (FFN) size, V vocab.
@@ -36,7 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bertkit.config import BertConfig
+from bertkit.modeling.checkpoint import load_pretrained, save_checkpoint_dir
+from bertkit.modeling.config import BertConfig
 
 
 def activation(name: str, inplace: bool = False):
@@ -318,12 +319,10 @@ class BertPreTrainedModel(nn.Module):
         Config fields can be overridden, e.g. `num_labels=3`.  Head weights missing from the
         checkpoint are newly initialized and reported with a warning.
         """
-        from bertkit.checkpoint import load_pretrained
         return load_pretrained(cls, directory, output_loading_info=output_loading_info, **config_overrides)
 
     def save_pretrained(self, directory: str | Path, tokenizer: Any = None) -> None:
         """Write config.json + model.safetensors (+ the tokenizer's files) atomically."""
-        from bertkit.checkpoint import save_checkpoint_dir
         save_checkpoint_dir(self, directory, tokenizer=tokenizer)
 
     def num_parameters(self) -> int:
@@ -418,20 +417,3 @@ def building_a_graph() -> bool:
     """True while torch.compile, torch.jit.trace or the ONNX exporter records the model."""
     return torch.compiler.is_compiling() or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
 
-
-# The heads are thin layers over the encoder; they live in bertkit/heads.py and are
-# re-exported here (lazily, because heads.py itself imports this module).
-_HEADS = ("BertForPreTraining", "BertForMaskedLM", "BertForNextSentencePrediction",
-          "BertForSequenceClassification", "BertForTokenClassification", "BertForQuestionAnswering",
-          "HeadOutput")
-
-
-def __getattr__(name: str):
-    if name in _HEADS:
-        from bertkit import heads
-        return getattr(heads, name)
-    raise AttributeError(f"module 'bertkit.model' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_HEADS))

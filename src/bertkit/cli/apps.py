@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bertkit.cli import UserError
+from bertkit.cli.common import UserError
 
 EPILOG = {
     "search": ("examples:\n"
@@ -31,7 +31,7 @@ EPILOG = {
 
 def _model(path: str | None, what: str = "model") -> Path:
     if path is None:
-        from bertkit.checkpoint import find_minilm
+        from bertkit.modeling.checkpoint import find_minilm
         try:
             return find_minilm()
         except ImportError as exc:
@@ -54,7 +54,7 @@ def cmd_search(args) -> None:
 
 
 def _search_index(args) -> None:
-    from bertkit.search import build_index, read_passages
+    from bertkit.apps.search import build_index, read_passages
     passages = read_passages(args.target)
     if args.out is None:
         raise UserError("pass --out DIR: where to write the index")
@@ -68,7 +68,7 @@ def _search_index(args) -> None:
 
 
 def _search_query(args) -> None:
-    from bertkit.search import Index, rerank
+    from bertkit.apps.search import Index, rerank
     if args.index is None:
         raise UserError("pass --index DIR (built with `bertkit search index`)")
     index = Index.load(args.index, model_dir=args.model)
@@ -80,7 +80,7 @@ def _search_query(args) -> None:
 
 
 def _train_reranker(args) -> None:
-    from bertkit.search import train_reranker
+    from bertkit.apps.search import train_reranker
     pairs = read_pairs(args.target)
     if args.out is None:
         raise UserError("pass --out DIR: where to save the re-ranker")
@@ -115,7 +115,7 @@ def read_pairs(path) -> list[tuple[str, str]]:
 # ----------------------------------------------------------------------------- attention, serve
 
 def cmd_attention(args) -> None:
-    from bertkit.viz import save_attention
+    from bertkit.apps.viz import save_attention
     if args.out is None:
         raise UserError("pass --out DIR: where to write attention.png and attention.html")
     result = save_attention(args.text, _model(args.model), args.out, pair=args.pair, png=not args.no_png,
@@ -127,7 +127,7 @@ def cmd_attention(args) -> None:
 
 
 def cmd_serve(args) -> None:
-    from bertkit.serve import Limits, run_server
+    from bertkit.apps.serve import Limits, run_server
     run_server(_model(args.model), _model(args.qa_model, "qa_model") if args.qa_model else None,
                host=args.host, port=args.port, threads=args.threads, limits=Limits(timeout_s=args.timeout),
                device=args.device)
@@ -185,7 +185,7 @@ def cmd_answer(args) -> None:
 
 
 def cmd_export_onnx(args) -> None:
-    from bertkit.onnx_export import cmd_export_onnx as export   # imports torch: only when used
+    from bertkit.modeling.onnx_export import cmd_export_onnx as export   # imports torch: only when used
     export(args)
 
 

@@ -18,7 +18,7 @@ inference-only (no gradients through int8 weights) and cannot be saved: keep the
 checkpoint and quantize after loading.  `bench/bench_quantize.py` measures the speed-up
 and the accuracy change on a real task; the error is reported, never assumed away.
 
-    from bertkit.quantize import quantize_dynamic_int8
+    from bertkit.modeling.quantize import quantize_dynamic_int8
     model = quantize_dynamic_int8(BertModel.from_pretrained("ckpt").eval())
 """
 from __future__ import annotations

@@ -321,7 +321,7 @@ class Trainer:
         checkpoint = checkpoint or latest_checkpoint(self.run_dir)
         if checkpoint is None:
             return False
-        from bertkit.checkpoint import load_state_dict  # local import: avoids a cycle
+        from bertkit.modeling.checkpoint import load_state_dict  # local import: avoids a cycle
         self._check_same_config(checkpoint)
         unwrap(self.model).load_state_dict(load_state_dict(checkpoint), strict=False)
         saved = torch.load(checkpoint / "trainer_state.pt", weights_only=False, map_location="cpu")

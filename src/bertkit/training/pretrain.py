@@ -83,8 +83,8 @@ def split_held_out(files: list[str], train_path: Path, eval_path: Path,
 
 
 def prepare_tokenizer(s: PretrainSettings, out: Path, train_file: Path):
-    from bertkit.tokenizer import BertTokenizer
-    from bertkit.vocab import train_vocab
+    from bertkit.text.tokenizer import BertTokenizer
+    from bertkit.text.vocab import train_vocab
 
     if s.vocab:
         return BertTokenizer.from_pretrained(s.vocab)
@@ -113,8 +113,8 @@ def prepare_shards(files: list[Path], tokenizer, shards_dir: Path, workers: int)
 
 
 def build_model(s: PretrainSettings, tokenizer):
-    from bertkit.config import BertConfig
-    from bertkit.model import BertForPreTraining
+    from bertkit.modeling.config import BertConfig
+    from bertkit.modeling import BertForPreTraining
 
     config = BertConfig.preset(s.size, vocab_size=tokenizer.vocab_size,
                                max_position_embeddings=max(512, s.max_seq_length),
@@ -125,7 +125,7 @@ def build_model(s: PretrainSettings, tokenizer):
 
 def fixed_eval_batches(dataset, collate, batch_size: int, count: int) -> list[dict]:
     """A fixed set of masked held-out batches (same masks at every evaluation)."""
-    from bertkit.train import batch_generator
+    from bertkit.training.trainer import batch_generator
 
     n = min(len(dataset), batch_size * count)
     batches = []
@@ -136,7 +136,7 @@ def fixed_eval_batches(dataset, collate, batch_size: int, count: int) -> list[di
 
 
 def _call_collate(collate, samples, generator):
-    from bertkit.train import _accepts_generator
+    from bertkit.training.trainer import _accepts_generator
     return collate(samples, generator=generator) if _accepts_generator(collate) else collate(samples)
 
 
@@ -195,7 +195,7 @@ def make_datasets(s: PretrainSettings, tokenizer, out: Path):
 
 def run_pretraining(s: PretrainSettings, on_log=None) -> dict:
     """Train (or resume) and save `out_dir/model`; returns a summary dict."""
-    from bertkit.train import TrainConfig, Trainer, plot_loss_curve
+    from bertkit.training.trainer import TrainConfig, Trainer, plot_loss_curve
 
     out = Path(s.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -225,6 +225,6 @@ def run_pretraining(s: PretrainSettings, on_log=None) -> dict:
 
 def save_final(model, tokenizer, model_dir: Path) -> None:
     """Save model + tokenizer into one directory that every pipeline (and the reference) loads."""
-    from bertkit.train import unwrap
+    from bertkit.training.trainer import unwrap
     unwrap(model).save_pretrained(model_dir)
     tokenizer.save_pretrained(model_dir)

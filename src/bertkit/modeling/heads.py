@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bertkit.config import BertConfig
-from bertkit.model import BertModel, BertPreTrainedModel, activation
+from bertkit.modeling.config import BertConfig
+from bertkit.modeling.encoder import BertModel, BertPreTrainedModel, activation
 
 IGNORE_INDEX = -100  # label value of positions that carry no loss (not masked / not a word start)
 
@@ -258,3 +258,9 @@ class BertForQuestionAnswering(_HeadModel):
             loss = (F.cross_entropy(start, s, ignore_index=T) + F.cross_entropy(end, e, ignore_index=T)) / 2
         return HeadOutput(loss=loss, start_logits=start.contiguous(), end_logits=end.contiguous(),
                           hidden_states=out.hidden_states, attentions=out.attentions)
+
+
+#: Every model class by its name, as written in config.json's "architectures".
+HEAD_CLASSES: dict[str, type[BertPreTrainedModel]] = {cls.__name__: cls for cls in (
+    BertModel, BertForPreTraining, BertForMaskedLM, BertForNextSentencePrediction,
+    BertForSequenceClassification, BertForTokenClassification, BertForQuestionAnswering)}

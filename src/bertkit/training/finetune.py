@@ -91,8 +91,8 @@ def read_splits(task, s: FinetuneSettings):
 
 def run_finetune(s: FinetuneSettings) -> dict:
     import bertkit
-    from bertkit.tokenizer import BertTokenizer
-    from bertkit.train import TrainConfig, Trainer
+    from bertkit.text.tokenizer import BertTokenizer
+    from bertkit.training.trainer import TrainConfig, Trainer
 
     torch.manual_seed(s.seed)
     out = Path(s.out)
@@ -179,7 +179,7 @@ def _print_reports(reports: dict) -> None:
 def load_finetuned(model_dir: str, task_name: str | None = None):
     """(task, tokenizer, model, max_length) of a fine-tuned directory."""
     import bertkit
-    from bertkit.tokenizer import BertTokenizer
+    from bertkit.text.tokenizer import BertTokenizer
 
     path = Path(model_dir)
     if not path.is_dir():

@@ -69,9 +69,9 @@ def special_token_layout(vocab_size: int, layout: str = "auto") -> list[str]:
 def make_pretokenizer(lowercase: bool = True, strip_accents: bool | None = None,
                       tokenize_chinese_chars: bool = True,
                       morpheme_splitter: str | None = None) -> Callable[[str], list[str]]:
-    """text → words, with the very rules the tokenizer uses (`bertkit._text`), so training and
+    """text → words, with the very rules the tokenizer uses (`bertkit.text.basic`), so training and
     encoding cut words the same way. Clear but slow; `count_words` takes a faster road to the same counts."""
-    from bertkit._text import pre_split_words
+    from bertkit.text.basic import pre_split_words
 
     def pretokenize(text: str) -> list[str]:
         return [w for w, _, _ in pre_split_words(text, lowercase, strip_accents, tokenize_chinese_chars,
@@ -88,7 +88,7 @@ def count_words(files: Iterable[str | os.PathLike], lowercase: bool = True, stri
     space, punctuation, CJK, deleted), a regex cuts the *surface* words, and
     each distinct surface word is normalized (case, accents) only once, at the end.
     """
-    from bertkit._text import ROLE_WORD_RE, char_rules, resolve_splitter, split_at
+    from bertkit.text.basic import ROLE_WORD_RE, char_rules, resolve_splitter, split_at
     from bertkit.data.corpus import check_file, iter_lines
     rules = char_rules(lowercase, strip_accents, tokenize_chinese_chars)
     splitter = resolve_splitter(morpheme_splitter)
@@ -252,7 +252,7 @@ def train_vocab(files: Sequence[str | os.PathLike] | str | os.PathLike, vocab_si
         layout: "auto", "bert", "bert-short" or "compact" (see the module docstring).
         out_dir: if given, write vocab.txt + tokenizer_config.json there.
     """
-    from bertkit.tokenizer import BertTokenizer
+    from bertkit.text.tokenizer import BertTokenizer
     if isinstance(files, (str, os.PathLike)):
         files = [files]
     if not files:
@@ -289,7 +289,7 @@ def _warn_if_hangul_decomposed(word_counts: Counter, sample: int = 5000) -> None
 
 def save_vocab(tokens: Sequence[str], out_dir: str | os.PathLike, **tokenizer_settings) -> Path:
     """Write a token list as vocab.txt + tokenizer_config.json (via BertTokenizer); return out_dir."""
-    from bertkit.tokenizer import BertTokenizer
+    from bertkit.text.tokenizer import BertTokenizer
     for t in tokens:
         if not t or any(unicodedata.category(ch) in ("Zl", "Zp") or ch in "\r\n" for ch in t):
             raise ValueError(f"token {t!r} cannot be written to vocab.txt (one token per line).")

@@ -116,7 +116,7 @@ class ModelHost:
         return answers if isinstance(answers, list) else [answers]
 
     def attention(self, text: str, pair: str | None, max_tokens: int) -> dict:
-        from bertkit.viz import attention_maps, attention_payload
+        from bertkit.apps.viz import attention_maps, attention_payload
         maps = attention_maps(text, self.encoder, pair=pair, tokenizer=self.tokenizer, max_length=max_tokens)
         L, A, T, _ = maps["attentions"].shape
         return {**attention_payload(maps["tokens"], maps["attentions"]), "layers": L, "heads": A, "length": T}
@@ -326,7 +326,7 @@ def start_in_thread(app, host: str = "127.0.0.1", port: int = 0, timeout: float 
 # ----------------------------------------------------------------------------- the page
 
 def page_html(info: dict) -> str:
-    from bertkit.viz import ATTENTION_CSS, ATTENTION_JS
+    from bertkit.apps.viz import ATTENTION_CSS, ATTENTION_JS
     return (_PAGE.replace("/*CSS*/", ATTENTION_CSS).replace("/*ATTENTION_JS*/", ATTENTION_JS)
             .replace("__TITLE__", "bertkit demo"))
 

@@ -3,7 +3,7 @@
     pip install 'bertkit[onnx]'                      # onnx, onnxruntime, onnxscript
     bertkit export-onnx MODEL_DIR model.onnx --check
 
-    from bertkit.onnx_export import export_onnx, OnnxBert
+    from bertkit.modeling.onnx_export import export_onnx, OnnxBert
     export_onnx("runs/sst2/best", "sst2.onnx")          # or export_onnx(model, "sst2.onnx")
     runner = OnnxBert("sst2.onnx", tokenizer="runs/sst2/best", threads=2)
     runner(["a gorgeous, witty film", "dull"])["logits"]  # numpy arrays, one per output
@@ -25,13 +25,13 @@ the exported class by name:
 Why the padded path
 -------------------
 bertkit's encoder normally *unpads* a batch: it gathers the N real tokens into an
-[N, H] matrix and runs the projections and FFN on those only (see bertkit.model).
+[N, H] matrix and runs the projections and FFN on those only (see bertkit.modeling.encoder).
 N depends on the *values* in attention_mask, not on the input's shape, and whether to
 unpad at all is decided by a Python `if` on the mask ("is there any padding?").  An
 ONNX graph is fixed when it is written: a tracing exporter would freeze whichever
 branch and whichever N the example input happened to have, and `torch.export` refuses
 the data-dependent `if` outright.  So while a graph is being recorded, BertModel takes
-its padded path (`bertkit.model.building_a_graph()`, the same switch torch.compile uses:
+its padded path (`bertkit.modeling.encoder.building_a_graph()`, the same switch torch.compile uses:
 every tensor [B, T, ...], padding hidden from the attention by the mask): the graph's shapes then depend only on B and T.  Real-token outputs are the same
 numbers either way; only the pad positions differ (padded path: meaningless values, as
 in the reference implementation; bertkit's unpadded path: zeros).
@@ -56,6 +56,10 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 from torch import nn
+
+from bertkit.modeling.config import BertConfig
+from bertkit.modeling.heads import HEAD_CLASSES
+from bertkit.text.tokenizer import BertTokenizer
 
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 INSTALL_HINT = "pip install 'bertkit[onnx]'"
@@ -99,8 +103,6 @@ def load_model(model_dir: str | os.PathLike, architecture: str | None = None) ->
     An unknown architecture (e.g. a class bertkit does not have) falls back to the
     encoder alone, BertModel; `architecture=` picks the class explicitly.
     """
-    from bertkit import heads, model as model_module
-    from bertkit.config import BertConfig
     path = Path(model_dir)
     if not (path / "config.json").is_file():
         what = "has no config.json" if path.is_dir() else "not found"
@@ -110,7 +112,7 @@ def load_model(model_dir: str | os.PathLike, architecture: str | None = None) ->
     name = architecture or (saved if saved in OUTPUTS else "BertModel")
     if name not in OUTPUTS:
         raise ValueError(f"architecture={name!r} cannot be exported; choose one of {sorted(OUTPUTS)}")
-    cls = model_module.BertModel if name == "BertModel" else getattr(heads, name)
+    cls = HEAD_CLASSES[name]
     return cls.from_pretrained(path).eval()
 
 
@@ -298,7 +300,6 @@ class OnnxBert:
 
     @property
     def tokenizer(self):
-        from bertkit.tokenizer import BertTokenizer
         if self._tokenizer is None or isinstance(self._tokenizer, (str, os.PathLike)):
             folder = Path(self._tokenizer) if self._tokenizer is not None else self.path.parent
             if not (folder / "vocab.txt").is_file():
@@ -356,7 +357,7 @@ def check_parity(onnx_path, model_or_dir, texts: Sequence[str] = CHECK_TEXTS, to
 # ----------------------------------------------------------------------------- command line
 
 def cmd_export_onnx(args) -> None:
-    """`bertkit export-onnx MODEL_DIR OUT.onnx [--opset N] [--check]` (arguments: bertkit.cli_extra)."""
+    """`bertkit export-onnx MODEL_DIR OUT.onnx [--opset N] [--check]` (arguments: bertkit.cli.apps)."""
     model = load_model(args.model_dir, args.architecture)
     summary = export_onnx(model, args.out, opset=args.opset, exporter=args.exporter)
     lines = [f"{summary['architecture']} -> {summary['path']} ({summary['megabytes']} MB, opset "

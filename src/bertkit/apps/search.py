@@ -362,7 +362,7 @@ def train_reranker(pairs: Sequence[tuple[str, str]], model_dir, out_dir, negativ
     """Fine-tune a cross-encoder from (question, positive passage) pairs with random negatives.
 
     Starts from the encoder in `model_dir` (e.g. MiniLM) with a new 2-way head, trains with
-    `bertkit.train.Trainer`, and saves a checkpoint directory usable by `rerank`.
+    `bertkit.training.trainer.Trainer`, and saves a checkpoint directory usable by `rerank`.
     """
     import warnings
 
@@ -370,7 +370,7 @@ def train_reranker(pairs: Sequence[tuple[str, str]], model_dir, out_dir, negativ
 
     from bertkit import BertForSequenceClassification, BertTokenizer
     from bertkit.tasks.base import collate_inputs
-    from bertkit.train import TrainConfig, Trainer
+    from bertkit.training.trainer import TrainConfig, Trainer
 
     if not pairs:
         raise ValueError("train_reranker needs (question, passage) pairs")

@@ -22,7 +22,7 @@ import warnings
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from bertkit._text import (ROLE_WORD_RE, char_rules, is_control, is_whitespace, pre_split_words,  # noqa: F401
+from bertkit.text.basic import (ROLE_WORD_RE, char_rules, is_control, is_whitespace, pre_split_words,  # noqa: F401
                            resolve_splitter, split_at)
 
 __all__ = ["BertTokenizer", "BatchEncoding", "pre_split_words", "wordpiece", "load_vocab"]

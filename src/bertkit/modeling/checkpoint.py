@@ -33,9 +33,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from bertkit.config import CONFIG_NAME, BertConfig
+from bertkit.modeling.config import CONFIG_NAME, BertConfig
+from bertkit.modeling.quantize import is_quantized
 
 SAFETENSORS_NAME = "model.safetensors"
 PYTORCH_NAME = "pytorch_model.bin"
@@ -72,8 +75,6 @@ def weight_files(directory: Path) -> list[Path]:
 def read_weight_file(path: Path) -> dict[str, Tensor]:
     """Tensors of one .safetensors or .bin file (on CPU), with clear errors for bad files."""
     if path.suffix == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
         try:
             return load_file(str(path))
         except (SafetensorError, OSError) as err:
@@ -242,9 +243,8 @@ def load_pretrained(cls, directory: str | os.PathLike, output_loading_info: bool
 # ------------------------------------------------------------------- writing
 def state_for_saving(model: nn.Module) -> dict[str, Tensor]:
     """The model's tensors as safetensors wants them: no tied aliases, contiguous, unshared."""
-    from bertkit.quantize import is_quantized
     if is_quantized(model):
-        raise ValueError("this model is int8-quantized (bertkit.quantize), which is not a checkpoint format "
+        raise ValueError("this model is int8-quantized (bertkit.modeling.quantize), which is not a checkpoint format "
                          "other tools can load; save the fp32 model and quantize again after loading.")
     out, seen = {}, set()
     for key, value in own_keys(model).items():
@@ -263,7 +263,6 @@ def save_checkpoint_dir(model: nn.Module, directory: str | os.PathLike, tokenize
     Everything is written into a temporary sibling directory first and then renamed
     into place; if anything fails, files already in `directory` are left untouched.
     """
-    from safetensors.torch import save_file
     directory = Path(directory)
     config = config or model.config
     config = config.replace(extra={**config.extra, "architectures": [type(model).__name__]})

@@ -44,8 +44,8 @@ def say(text: str = "") -> None:
 
 def run_quickstart(out_dir: str = "runs/quickstart", minutes: float = 6.0, seed: int = 0,
                    size: str = "tiny", vocab_size: int = 8000, steps: int | None = None) -> dict:
-    from bertkit.builtin_corpus import write_builtin_corpus
-    from bertkit.pretrain import PretrainSettings, make_datasets, run_pretraining
+    from bertkit.data.builtin_corpus import write_builtin_corpus
+    from bertkit.training.pretrain import PretrainSettings, make_datasets, run_pretraining
 
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 8)))
     logging.getLogger("bertkit.data.nsp").setLevel(logging.ERROR)   # the counts are shown in step 3
@@ -69,7 +69,7 @@ def run_quickstart(out_dir: str = "runs/quickstart", minutes: float = 6.0, seed:
     settings.steps = steps or _steps_for_budget(settings, tokenizer, datasets, minutes)
     _show_data(tokenizer, datasets)
 
-    from bertkit.config import BertConfig
+    from bertkit.modeling.config import BertConfig
     cfg = BertConfig.preset(size, vocab_size=tokenizer.vocab_size)
     say(f"[4/5] pretraining BERT-{size.capitalize()} (L={cfg.num_hidden_layers}, H={cfg.hidden_size}, "
         f"A={cfg.num_attention_heads}) for {settings.steps} steps of {settings.batch_size} sequences × "
@@ -87,7 +87,7 @@ def run_quickstart(out_dir: str = "runs/quickstart", minutes: float = 6.0, seed:
 
 
 def _show_vocab(settings, out: Path):
-    from bertkit.pretrain import ensure_split, prepare_tokenizer
+    from bertkit.training.pretrain import ensure_split, prepare_tokenizer
 
     t0 = time.perf_counter()
     train_file, _ = ensure_split(settings, Path(settings.out_dir))
@@ -102,7 +102,7 @@ def _show_vocab(settings, out: Path):
 
 def _steps_for_budget(settings, tokenizer, datasets, minutes: float) -> int:
     """Time a few training steps of a scratch model and fit the step count to the budget."""
-    from bertkit.pretrain import build_model
+    from bertkit.training.pretrain import build_model
 
     train_set, _, collate = datasets
     model = build_model(settings, tokenizer)
