@@ -53,14 +53,14 @@ class Pipeline:
         self.max_length = min(max_length or limit, limit)
 
     def quantized(self, model, quantize: str | None):
-        """`quantize="int8"`: int8 dynamic quantization for CPU (see bertkit.quantize)."""
+        """`quantize="int8"`: int8 dynamic quantization for CPU (see bertkit.modeling.quantize)."""
         if quantize is None:
             return model
         if quantize != "int8":
             raise ValueError(f"quantize={quantize!r} is not supported; use quantize='int8' or leave it out.")
         if self.device.type != "cpu":
             raise ValueError("quantize='int8' is for CPU inference; pass device='cpu' (on a GPU use bf16 instead).")
-        from bertkit.quantize import quantize_dynamic_int8
+        from bertkit.modeling.quantize import quantize_dynamic_int8
         return quantize_dynamic_int8(model)
 
     def encode(self, texts: list[str], pairs: list[str] | None = None, **extra) -> dict:

@@ -10,7 +10,7 @@ dot product of their vectors, from -1 (opposite) through 0 (unrelated) to 1 (sam
     [0.94, 0.05]
 
 `embed(texts)` gives the [N,H] matrix of normalized vectors itself (used by
-`bertkit.search`).  Texts are sorted by length before batching, so a batch holds
+`bertkit.apps.search`).  Texts are sorted by length before batching, so a batch holds
 texts of similar length and little compute is spent on padding; the result comes
 back in the caller's order.
 """
