@@ -1,0 +1,74 @@
+"""Atomic writes: a file or a directory is replaced whole, or not at all.
+
+A crash, a full disk or Ctrl-C in the middle of a save must never leave a half-written
+checkpoint, vocab or index where the good old one was.  The rule, used everywhere in
+bertkit: write into a temporary sibling (same directory, so the same file system), flush
+it to disk, then `os.replace` it over the target — a rename is atomic on POSIX and
+Windows.  If anything fails before the rename, the temporary is removed and the target
+is untouched.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to `path`; on success it replaces `path` in one rename.
+
+        with atomic_file("model.onnx") as tmp:
+            write_somehow(tmp)
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:            # the bytes are on disk before the rename makes them visible
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write `text` (UTF-8) to `path` atomically."""
+    with atomic_file(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | os.PathLike, merge: bool = False) -> Iterator[Path]:
+    """Yield an empty temporary directory next to `path`; on success it becomes `path`.
+
+    merge=False: an existing `path` is replaced as a whole (its old files are gone).
+    merge=True: the new files replace their namesakes inside an existing `path`, one
+    atomic rename each; other files already there are kept (a model directory that
+    also holds a user's README keeps it).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
+    try:
+        yield tmp
+        if merge and path.is_dir():
+            for file in tmp.iterdir():
+                os.replace(file, path / file.name)
+        else:
+            old = None
+            if path.exists():
+                old = path.with_name(f".{path.name}.old-{os.getpid()}")
+                os.replace(path, old)
+            os.replace(tmp, path)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
