@@ -102,7 +102,7 @@ def measure(file: Path, vocab: Path, workers: int, out: Path) -> dict:
 def reference_encode_mb_per_s(file: Path, vocab: Path, strip_accents) -> tuple[float, float]:
     """HF tokenizers (Rust) encoding the same sentences, 1 thread, nothing written: (MB/s, MB/CPU-s)."""
     from tokenizers import BertWordPieceTokenizer
-    from bertkit.data.corpus import iter_documents
+    from bertkit.text.corpus import iter_documents
     ref = BertWordPieceTokenizer(str(vocab / "vocab.txt"), lowercase=True, strip_accents=strip_accents)
     sentences = [s for doc in iter_documents(file, one_doc_per_line=True) for s in doc]
     t0, c0 = time.perf_counter(), time.process_time()

@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from bertkit.data import (CorpusError, MlmCollator, PretrainingDataset, ShardedCorpus, build_shards,
-                          iter_documents, split_sentences, truncate_seq_pair)
-from bertkit.data.corpus import document_ranges
+from bertkit.data import MlmCollator, PretrainingDataset, ShardedCorpus, build_shards, truncate_seq_pair
+from bertkit.text.corpus import CorpusError, document_ranges, iter_documents, split_sentences
 from bertkit.text.tokenizer import BertTokenizer
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]

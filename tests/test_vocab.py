@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from bertkit.data.corpus import CorpusError
+from bertkit.text.corpus import CorpusError
 from bertkit.text.tokenizer import BertTokenizer
 from bertkit.text.vocab import (PREFIX, SPECIAL_TOKENS, count_words, learn_wordpieces, make_pretokenizer,
                            special_token_layout, train_vocab)

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from bertkit.cli import apps
+from bertkit.cli import apps  # noqa
 from bertkit.cli.common import UserError
 
 EPILOG = {

@@ -8,7 +8,7 @@
         dataset.set_epoch(epoch)            # new sentence pairs every epoch
         for batch in loader: ...            # input_ids, token_type_ids, attention_mask, labels, next_sentence_label
 
-Modules: `corpus` (files → documents → sentences), `shards` (token ids in
+Modules (reading raw text into documents and sentences is `bertkit.text.corpus`, a floor below): `shards` (token ids in
 memmaps, several processes), `nsp` (the original create_instances_from_document,
 as a deterministic map-style Dataset), `masking` (dynamic MLM / whole-word masking).
 Names are imported lazily, so reading a corpus does not import torch.
@@ -18,7 +18,6 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "CorpusError": "corpus", "iter_documents": "corpus", "split_sentences": "corpus",
     "build_shards": "shards", "ShardedCorpus": "shards",
     "PretrainingDataset": "nsp", "truncate_seq_pair": "nsp",
     "MlmCollator": "masking",

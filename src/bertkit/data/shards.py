@@ -33,7 +33,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .corpus import CorpusError, check_file, document_ranges, iter_documents
+from bertkit.text.corpus import CorpusError, check_file, document_ranges, iter_documents
 
 log = logging.getLogger(__name__)
 

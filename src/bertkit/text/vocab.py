@@ -89,7 +89,7 @@ def count_words(files: Iterable[str | os.PathLike], lowercase: bool = True, stri
     each distinct surface word is normalized (case, accents) only once, at the end.
     """
     from bertkit.text.basic import ROLE_WORD_RE, char_rules, resolve_splitter, split_at
-    from bertkit.data.corpus import check_file, iter_lines
+    from bertkit.text.corpus import check_file, iter_lines
     rules = char_rules(lowercase, strip_accents, tokenize_chinese_chars)
     splitter = resolve_splitter(morpheme_splitter)
     surface: Counter = Counter()

@@ -65,7 +65,7 @@ def split_held_out(files: list[str], train_path: Path, eval_path: Path,
     Documents are blank-line separated (or one per line); every `every`-th one
     is held out.  Streaming: memory holds one document at a time.
     """
-    from bertkit.data.corpus import iter_documents
+    from bertkit.text.corpus import iter_documents
 
     counts = {"train": 0, "eval": 0}
     with open(train_path, "w", encoding="utf-8") as train, open(eval_path, "w", encoding="utf-8") as held:
