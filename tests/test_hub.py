@@ -1,4 +1,4 @@
-"""Opening BERTs by Hub name (bertkit.modeling.hub), against a local Hub emulator: no test reaches the network.
+"""Opening BERTs by Hub name (bertkit.common.hub), against a local Hub emulator: no test reaches the network.
 
 The `hub` fixture (tests/hub_server.py) serves repos the way huggingface.co does and points
 huggingface_hub at it; repos are built here from a tiny random BERT.
@@ -18,7 +18,7 @@ from hub_server import HubServer, hub  # noqa: F401  (the fixture)
 
 pytest.importorskip("huggingface_hub")
 
-from bertkit.modeling.hub import HubError, is_hub_name, resolve_model_dir  # noqa: E402
+from bertkit.common.hub import HubError, is_hub_name, resolve_model_dir  # noqa: E402
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "a", "cat", "dog", "sat", "on", "mat", "##s",
          "run", "##ning", "big", "small", "red", "blue", ".", ",", "is", "was", "and", "to", "of", "in", "it",

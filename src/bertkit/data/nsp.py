@@ -173,7 +173,7 @@ class PretrainingDataset(torch.utils.data.Dataset):
                         plan.extend((chunk_start, a_end, a_end, i + 1, 0))
                     chunk_start, chunk_len = i + 1, 0
                 i += 1
-        if skipped:
+        if skipped and self.epoch == 0:             # the same every epoch: said once
             log.warning("next-sentence pairs: skipped %d single-sentence documents of %d "
                         "(they cannot give an 'is next' pair)", skipped, n_docs)
         n = len(plan) // 5

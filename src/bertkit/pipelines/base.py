@@ -1,10 +1,14 @@
 """What every pipeline shares: loading, batching, device placement."""
 from __future__ import annotations
 
-from pathlib import Path
+import os
 from typing import Iterable, Iterator
 
 import torch
+
+from bertkit.common.errors import InputError
+from bertkit.modeling.pretrained import open_checkpoint
+from bertkit.modeling.quantize import quantize_dynamic_int8
 
 
 def resolve_device(device) -> torch.device:
@@ -31,36 +35,36 @@ class Pipeline:
     model_class: str = "BertModel"
 
     def __init__(self, model, tokenizer=None, device=None, batch_size: int = 32, max_length: int | None = None,
-                 quantize: str | None = None):
-        import bertkit
-
+                 quantize: str | None = None, **hub_options):
+        """`model`: a loaded bertkit model, or what `open_checkpoint` opens (a folder, "minilm", a Hub
+        name, a Google TF release); `hub_options`: revision, cache_dir, local_files_only, token."""
         self.device = resolve_device(device)
-        if isinstance(model, (str, Path)):
-            path = Path(model)
-            if not path.is_dir():
-                raise FileNotFoundError(
-                    f"model directory not found: {path} — pass a directory with config.json, vocab.txt "
-                    "and model.safetensors (e.g. one written by `bertkit pretrain` or `save_pretrained`)")
-            model = getattr(bertkit, self.model_class).from_pretrained(path)
+        self.checkpoint = None
+        if isinstance(model, (str, os.PathLike)):
+            self.checkpoint = open_checkpoint(model, **hub_options)
+            model = self.checkpoint.model(self.model_class, **self.model_overrides(self.checkpoint))
             if tokenizer is None:
-                tokenizer = bertkit.BertTokenizer.from_pretrained(path)
+                tokenizer = self.checkpoint.tokenizer()
         if tokenizer is None:
-            raise ValueError("pass tokenizer= when model is an already-loaded model object")
+            raise InputError("pass tokenizer= when model is an already-loaded model object")
         self.model = self.quantized(model.to(self.device).eval(), quantize)
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         limit = self.model.config.max_position_embeddings
         self.max_length = min(max_length or limit, limit)
 
+    def model_overrides(self, checkpoint) -> dict:
+        """Config fields to set when loading (none by default; e.g. a pipeline that needs a head size)."""
+        return {}
+
     def quantized(self, model, quantize: str | None):
         """`quantize="int8"`: int8 dynamic quantization for CPU (see bertkit.modeling.quantize)."""
         if quantize is None:
             return model
         if quantize != "int8":
-            raise ValueError(f"quantize={quantize!r} is not supported; use quantize='int8' or leave it out.")
+            raise InputError(f"quantize={quantize!r} is not supported; use quantize='int8' or leave it out.")
         if self.device.type != "cpu":
-            raise ValueError("quantize='int8' is for CPU inference; pass device='cpu' (on a GPU use bf16 instead).")
-        from bertkit.modeling.quantize import quantize_dynamic_int8
+            raise InputError("quantize='int8' is for CPU inference; pass device='cpu' (on a GPU use bf16 instead).")
         return quantize_dynamic_int8(model)
 
     def encode(self, texts: list[str], pairs: list[str] | None = None, **extra) -> dict:

