@@ -73,14 +73,14 @@ def settings_for(name: str, args, checkpoint: Path):
     return FinetuneSettings(
         task=name, model=str(checkpoint), train=str(DATA / path), out=f"runs/bench_{name}",
         eval_fraction=0.1, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
-        max_length=args.max_length or max_length, max_train_examples=n_train,
+        max_seq_length=args.max_length or max_length, max_train_examples=n_train,
         max_eval_examples=args.eval_examples, patience=0, seed=args.seed, progress=False)
 
 
 def cli_command(s) -> str:
     parts = ["bertkit", "finetune", "--task", s.task, "--model", s.model, "--train", s.train, "--out", s.out,
              "--eval-fraction", s.eval_fraction, "--epochs", f"{s.epochs:g}", "--batch-size", s.batch_size,
-             "--lr", f"{s.learning_rate:g}", "--max-length", s.max_length,
+             "--lr", f"{s.learning_rate:g}", "--max-seq-length", s.max_seq_length,
              "--max-train-examples", s.max_train_examples, "--max-eval-examples", s.max_eval_examples,
              "--patience", s.patience, "--seed", s.seed]
     return " ".join(shlex.quote(str(p)) for p in parts)
@@ -93,8 +93,8 @@ def load_data(name: str, s, tokenizer):
     task.pad_token_id = tokenizer.pad_token_id
     train, valid, _ = read_splits(task, s)
     task.fit_labels(train)
-    train_features = task.encode(train, tokenizer, max_length=s.max_length, training=True)
-    valid_features = task.encode(valid, tokenizer, max_length=s.max_length, training=False)
+    train_features = task.encode(train, tokenizer, max_length=s.max_seq_length, training=True)
+    valid_features = task.encode(valid, tokenizer, max_length=s.max_seq_length, training=False)
     return task, train, valid, train_features, valid_features
 
 

@@ -50,7 +50,7 @@ def finetuned(task: str, args, workdir: Path) -> Path:
         train_file, max_length = TASKS[task]
         run_finetune(FinetuneSettings(
             task=task, model=str(find_minilm()), train=str(DATA / train_file), out=str(out), epochs=args.epochs,
-            learning_rate=1e-4, max_length=max_length, max_train_examples=args.train_examples,
+            learning_rate=1e-4, max_seq_length=max_length, max_train_examples=args.train_examples,
             max_eval_examples=args.eval_examples, progress=False))
     return out / "best"
 

@@ -26,7 +26,9 @@ BAD_CALLS = {
     "bench": ["bench", "no-such-benchmark"],
     "answer": ["answer", "q?", "--context", "c", "--model", "{missing}"],
     "export-onnx": ["export-onnx", "{missing}", "{tmp}/m.onnx"],
+    "convert": ["convert", "{missing}", "{tmp}/out"],
 }
+SEARCH_ACTIONS = ["index", "query", "train-reranker"]
 
 
 @pytest.mark.parametrize("verb", VERBS)
@@ -45,6 +47,44 @@ def test_wrong_path_is_one_clear_line(verb, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("bertkit: error:"), err
     assert any(m in err[0].lower() for m in ("does-not-exist", "not found", "no such", "no benchmark")), err
+
+
+@pytest.mark.parametrize("action", SEARCH_ACTIONS)
+def test_each_search_action_has_its_own_help(action, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["search", action, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert f"bertkit search {action}" in out and "example" in out.lower()
+
+
+def test_help_shows_every_default(capsys):
+    with pytest.raises(SystemExit):
+        main(["pretrain", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for shown in ("(default: mini)", "(default: 1000)", "(default: 128)", "(default: 0.0005)"):
+        assert shown in out
+
+
+def test_a_run_folder_given_for_its_model_says_did_you_mean(tmp_path, capsys):
+    (tmp_path / "run" / "model").mkdir(parents=True)
+    (tmp_path / "run" / "model" / "config.json").write_text("{}")
+    assert main(["embed", "hi", "--model", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert f"did you mean {tmp_path / 'run' / 'model'}" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_bug_is_reported_as_one_and_debug_shows_it(monkeypatch, capsys):
+    import bertkit.cli.use as use
+
+    def broken(*args, **kwargs):
+        raise KeyError("oops")
+    monkeypatch.setattr(use, "make_pipeline", broken)
+    assert main(["embed", "hi"]) == 1
+    err = capsys.readouterr().err
+    assert "internal error" in err and "KeyError" in err and "--debug" in err
+    with pytest.raises(KeyError):
+        main(["--debug", "embed", "hi"])
 
 
 def test_unknown_option_exits_with_usage(capsys):

@@ -62,7 +62,7 @@ def tiny_checkpoint(out: Path, tokenizer, max_positions: int = 128, seed: int = 
 
 
 def finetune(model: Path, task: str, train: Path, out: Path, eval_file: Path | None = None, **settings) -> dict:
-    settings = {"epochs": 2, "batch_size": 16, "learning_rate": 1e-3, "max_length": 64, "patience": 0,
+    settings = {"epochs": 2, "batch_size": 16, "learning_rate": 1e-3, "max_seq_length": 64, "patience": 0,
                 "progress": False, **settings}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)     # "classifier weights newly initialized"
@@ -170,7 +170,7 @@ def korquad(tmp_path_factory) -> dict:
     tokenizer = train_vocab([root / "corpus.txt"], vocab_size=1500, lowercase=False)
     model = tiny_checkpoint(root / "tiny", tokenizer, max_positions=256)
     result = finetune(model, "korquad", root / "train.json", root / "run", root / "eval.json",
-                      max_length=192, epochs=2)
+                      max_seq_length=192, epochs=2)
     return {"root": root, "best": root / "run" / "best", "result": result, "articles": articles}
 
 
@@ -181,7 +181,7 @@ def test_sst2_finetune_writes_best_dir_and_per_epoch_results(sst2, english):
     assert saved["train_examples"] == 176 and saved["eval_examples"] == 64
     assert all(0.0 <= r["accuracy"] <= 1.0 for r in saved["epochs"])
     info = json.loads((sst2["best"] / "task.json").read_text())
-    assert info["task"] == "sst2" and info["family"] == "classification" and info["max_length"] == 64
+    assert info["task"] == "sst2" and info["family"] == "classification" and info["max_seq_length"] == 64
     config = json.loads((sst2["best"] / "config.json").read_text())
     assert config["num_labels"] == 2 and config["id2label"] == {"0": "0", "1": "1"}
     assert config["architectures"] == ["BertForSequenceClassification"]
@@ -200,8 +200,10 @@ def test_sst2_predict_cli_texts_and_file(sst2, english, capsys):
         assert row["label"] in ("0", "1") and 0.5 <= row["probability"] <= 1.0
     from_file = cli_json_lines(capsys, "predict", "--model", sst2["best"], "--file", english["sst2_eval"])
     assert len(from_file) == 64 and all(r["label"] in ("0", "1") for r in from_file)
-    code, out, _ = cli(capsys, "predict", "--model", sst2["best"], "dull and tired")    # plain output works too
-    assert code == 0 and "'label'" in out
+    code, out, _ = cli(capsys, "predict", "--model", sst2["best"], "a gorgeous , witty film", "dull and tired")
+    header, *table = out.splitlines()                                    # people get a table
+    assert code == 0 and header.split() == ["row", "label", "prob", "text"]
+    assert [line.split()[0] for line in table] == ["1", "2"] and table[1].endswith("dull and tired")
 
 
 def test_finetune_learns_a_tiny_sst2_subset(english, tmp_path):
@@ -273,7 +275,7 @@ def test_stsb_regression_end_to_end(english, capsys):
 def test_conll2003_tagging_end_to_end(english, capsys):
     out = english["root"] / "conll_run"
     result = finetune(english["model"], "conll2003", english["conll_train"], out, english["conll_eval"],
-                      max_length=128)
+                      max_seq_length=128)
     check_run(result, out, "f1", epochs=2, steps_per_epoch=6, eval_examples=48)
     assert {"precision", "recall", "f1", "token_accuracy"} <= set(result["best"])
     config = json.loads((out / "best" / "config.json").read_text())
@@ -298,7 +300,7 @@ def test_korquad_finetune_eval_predict(korquad, capsys):
     rows = saved["epochs"]
     assert len(rows) == 2 and all(r["num_examples"] == n_eval for r in rows)
     assert all(0.0 <= r["exact_match"] <= 100.0 and 0.0 <= r["f1"] <= 100.0 for r in rows)
-    assert json.loads((korquad["best"] / "task.json").read_text())["max_length"] == 192
+    assert json.loads((korquad["best"] / "task.json").read_text())["max_seq_length"] == 192
     scores = cli_json(capsys, "eval", "--model", korquad["best"], "--data", korquad["root"] / "eval.json")
     assert scores["f1"] == pytest.approx(saved["best"]["f1"], abs=1e-9) and scores["examples"] == n_eval
     paragraph = korquad["articles"][0]["paragraphs"][0]

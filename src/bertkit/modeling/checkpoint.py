@@ -37,7 +37,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from bertkit.common.errors import NotFoundError
+from bertkit.common.errors import InputError, NotFoundError
 from bertkit.common.hub import HubError, find_minilm, resolve_model_dir  # noqa: F401 (find_minilm: re-exported)
 from bertkit.modeling.config import CONFIG_NAME, BertConfig
 from bertkit.modeling.quantize import is_quantized
@@ -54,7 +54,7 @@ LAYOUT_HELP = (f"A BERT checkpoint directory must contain {CONFIG_NAME}, vocab.t
                f"and {SAFETENSORS_NAME} (or {PYTORCH_NAME}).")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A checkpoint that cannot be loaded as it is (the message says why and what to do)."""
 
 

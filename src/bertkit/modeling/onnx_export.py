@@ -355,17 +355,3 @@ def check_parity(onnx_path, model_or_dir, texts: Sequence[str] = CHECK_TEXTS, to
 
 
 # ----------------------------------------------------------------------------- command line
-
-def cmd_export_onnx(args) -> None:
-    """`bertkit export-onnx MODEL_DIR OUT.onnx [--opset N] [--check]` (arguments: bertkit.cli.apps)."""
-    model = load_model(args.model_dir, args.architecture)
-    summary = export_onnx(model, args.out, opset=args.opset, exporter=args.exporter)
-    lines = [f"{summary['architecture']} -> {summary['path']} ({summary['megabytes']} MB, opset "
-             f"{summary['opset']}, {summary['exporter']}, {summary['seconds']} s); outputs: "
-             + ", ".join(summary["outputs"])]
-    if args.check:
-        summary["check"] = check_parity(summary["path"], model, tokenizer=args.model_dir)
-        per = ", ".join(f"{k} {v:.1e}" for k, v in summary["check"]["per_output"].items())
-        lines.append(f"onnxruntime vs bertkit on {summary['check']['sentences']} sentences: "
-                     f"max abs diff {summary['check']['max_abs_diff']:.1e} ({per})")
-    print(json.dumps(summary, indent=2) if args.json else "\n".join(lines))

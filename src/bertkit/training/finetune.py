@@ -17,45 +17,74 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+import shutil
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-TASK_FILE = "task.json"
-COLUMN_OPTIONS = {"text_column": "text_column", "pair_column": "text_pair_column",   # CLI dest → task option
-                  "label_column": "label_column"}
+from bertkit.common.defaults import MAX_SEQ_LENGTH, QA_MAX_SEQ_LENGTH
+from bertkit.common.errors import InputError, NotFoundError
+from bertkit.common.files import atomic_write_text
+from bertkit.common.settings import option
+from bertkit.modeling.pretrained import TASK_FILE, open_checkpoint
+from bertkit.tasks import TASK_NAMES, ExampleList, QAExample, get_task
+from bertkit.training.trainer import TrainConfig, Trainer
+
+COLUMN_OPTIONS = ("text_column", "text_pair_column", "label_column", "tag_column")   # settings → task options
 
 
 @dataclass
 class FinetuneSettings:
-    task: str
-    model: str
-    train: str
-    out: str
-    eval: str | None = None
-    eval_fraction: float = 0.1
-    epochs: float = 3.0
-    batch_size: int = 32
-    learning_rate: float = 5e-5
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    max_length: int = 128
-    max_train_examples: int | None = None
-    max_eval_examples: int | None = None
-    patience: int = 2
-    seed: int = 42
-    bf16: bool = False
-    progress: bool = True
-    task_options: dict = field(default_factory=dict)
+    """Everything `bertkit finetune` takes; each field is also its command-line option."""
+
+    task: str = option(None, "task: " + ", ".join(TASK_NAMES), required=True)
+    model: str = option("minilm", "the pretrained model: a folder, 'minilm' (bundled) or a Hub name "
+                        "(bert-base-uncased, klue/bert-base)")
+    train: str = option(None, "training file", required=True)
+    out: str = option(None, "output folder: best/ (model + tokenizer + task.json), results.json", required=True)
+    eval: str | None = option(None, "evaluation file (default: carve --eval-fraction of the training file)")
+    eval_fraction: float = option(0.1, "share of the training file held out for evaluation when no --eval")
+    epochs: float = option(3.0, "passes over the training data")
+    batch_size: int = option(32, "examples per step")
+    learning_rate: float = option(5e-5, "peak learning rate", aliases=("--lr",))
+    warmup_ratio: float = option(0.1, "share of the steps with a rising learning rate")
+    weight_decay: float = option(0.01, "AdamW weight decay (not on biases and LayerNorm)")
+    max_seq_length: int | None = option(None, f"tokens per example (default: {MAX_SEQ_LENGTH}; QA windows "
+                                        f"{QA_MAX_SEQ_LENGTH})", aliases=("--max-length",))
+    max_train_examples: int | None = option(None, "use a fixed-seed random subset of the training set")
+    max_eval_examples: int | None = option(None, "use a fixed-seed random subset of the evaluation set")
+    patience: int = option(2, "stop after this many evaluations without gain (0: never)")
+    seed: int = option(42, "random seed (split, order, head init)")
+    bf16: bool = option(False, "bf16 autocast")
+    device: str | None = option(None, "cpu, cuda, cuda:1 ...; default: the GPU when there is one")
+    freeze_encoder: bool = option(False, "train only the task head on frozen BERT features (the notes' "
+                                  "feature-based approach)")
+    keep_checkpoints: bool = option(False, "keep the resume checkpoints of the run (removed when it finishes)")
+    text_column: str | None = option(None, "your data: the column holding the text")
+    text_pair_column: str | None = option(None, "your data: the column holding the second text of a pair",
+                                          aliases=("--pair-column",))
+    label_column: str | None = option(None, "your data: the column holding the label")
+    tag_column: int | None = option(None, "tagging: the column (0-based, -1 = last) holding the tag, e.g. POS")
+    label_names: str | None = option(None, "names for the labels, e.g. 0=negative,1=positive (saved in the model)")
+    progress: bool = option(True, "progress bar and messages", cli=False)
+    task_options: dict = option(dict, "extra task options (library only)", cli=False)
+
+    def __post_init__(self) -> None:
+        if not self.task or not self.train or not self.out:
+            raise InputError("FinetuneSettings needs task=, train= (a file) and out= (a folder)")
+
+    def all_task_options(self) -> dict:
+        """Task options from the column flags plus `task_options`."""
+        options = {k: getattr(self, k) for k in COLUMN_OPTIONS if getattr(self, k) is not None}
+        return {**options, **self.task_options}
 
 
 # ----------------------------------------------------------------------------- data
 
 def load_task(name: str, options: dict | None = None):
-    from bertkit.tasks import get_task
     return get_task(name, **(options or {}))
 
 
@@ -81,46 +110,72 @@ def read_splits(task, s: FinetuneSettings):
     train = subsample(train, s.max_train_examples, s.seed)
     valid = subsample(valid, s.max_eval_examples, s.seed + 1)
     if not len(train):
-        raise ValueError(f"no usable training examples in {s.train}: {reports['train']}")
+        raise InputError(f"no usable training examples in {s.train}: {reports['train']}")
     if not len(valid):
-        raise ValueError("the validation split is empty: give --eval FILE or a larger --eval-fraction")
+        raise InputError("the validation split is empty: give --eval FILE or a larger --eval-fraction")
     return train, valid, reports
 
 
 # ----------------------------------------------------------------------------- fine-tune
 
-def run_finetune(s: FinetuneSettings) -> dict:
-    import bertkit
-    from bertkit.text.tokenizer import BertTokenizer
-    from bertkit.training.trainer import TrainConfig, Trainer
+def default_max_seq_length(task) -> int:
+    """BERT's usual sequence length for the task's family: 384-token windows for QA, else 128."""
+    return QA_MAX_SEQ_LENGTH if task.family == "qa" else MAX_SEQ_LENGTH
 
+
+def say(s: FinetuneSettings, text: str) -> None:
+    if s.progress:
+        print(text, file=sys.stderr, flush=True)
+
+
+def prepare_model(s: FinetuneSettings, task, ckpt):
+    """The pretrained encoder + a fresh task head (said once, plainly); frozen encoder if asked."""
+    model = ckpt.model(task.model_class, new_head_warning=False, **task.config_overrides())
+    task.check_config(model.config)
+    new = model.loading_info["missing_keys"]
+    if new:
+        say(s, f"new {task.family} head on {s.model} ({', '.join(new)}), initialised at random: training it now")
+    if s.freeze_encoder:
+        for p in model.bert.parameters():
+            p.requires_grad_(False)
+        say(s, "encoder frozen: only the task head is trained (feature-based fine-tuning)")
+    return model.train()
+
+
+def run_finetune(s: FinetuneSettings) -> dict:
+    """Fine-tune `s.model` on `s.task`; keeps the best model in out/best, writes out/results.json."""
     torch.manual_seed(s.seed)
     out = Path(s.out)
     out.mkdir(parents=True, exist_ok=True)
-    task = load_task(s.task, s.task_options)
-    tokenizer = BertTokenizer.from_pretrained(s.model)
+    task = load_task(s.task, s.all_task_options())
+    ckpt = open_checkpoint(s.model)
+    tokenizer = ckpt.tokenizer()
     task.pad_token_id = tokenizer.pad_token_id
     train, valid, reports = read_splits(task, s)
     task.fit_labels(train)
-    model = getattr(bertkit, task.model_class).from_pretrained(s.model, **task.config_overrides())
-    task.check_config(model.config)
-    max_length = s.max_length if task.family != "qa" or s.max_length != 128 else 384
-    train_features = task.encode(train, tokenizer, max_length=max_length, training=True)
-    valid_features = task.encode(valid, tokenizer, max_length=max_length, training=False)
+    model = prepare_model(s, task, ckpt)
+    max_seq_length = s.max_seq_length or default_max_seq_length(task)
+    train_features = task.encode(train, tokenizer, max_length=max_seq_length, training=True)
+    valid_features = task.encode(valid, tokenizer, max_length=max_seq_length, training=False)
     reports.update(train_encode=train_features.report.summary(), eval_encode=valid_features.report.summary())
+    _print_reports(reports)
 
     steps_per_epoch = max(1, len(train_features) // s.batch_size)
-    keeper = BestKeeper(out / "best", task, tokenizer, s, patience=s.patience)
+    keeper = BestKeeper(out / "best", task, tokenizer, s, max_seq_length, patience=s.patience)
     config = TrainConfig(output_dir=str(out / "run"), learning_rate=s.learning_rate, warmup_ratio=s.warmup_ratio,
                          weight_decay=s.weight_decay, max_steps=int(s.epochs * steps_per_epoch),
                          batch_size=s.batch_size, seed=s.seed, bf16=s.bf16, save_every=0, keep_checkpoints=1,
                          log_every=max(1, min(50, steps_per_epoch // 4)), progress=s.progress,
                          eval_at_start=False)
-    trainer = Trainer(model, train_features, task.collate, config, eval_every=steps_per_epoch)
+    trainer = Trainer(model, train_features, task.collate, config, eval_every=steps_per_epoch, device=s.device)
     trainer.evaluate = lambda m: keeper.evaluate(m, valid, valid_features, trainer)
     t0 = time.perf_counter()
     state = trainer.train()
     seconds = time.perf_counter() - t0
+    if not s.keep_checkpoints:                              # the best model is in best/: resume checkpoints go
+        for step_dir in (out / "run").glob("step-*"):
+            shutil.rmtree(step_dir, ignore_errors=True)
+        (out / "run" / "latest").unlink(missing_ok=True)
     result = {
         "task": task.name, "model": s.model, "settings": dataclasses.asdict(s),
         "train_examples": len(train), "eval_examples": len(valid), "train_features": len(train_features),
@@ -128,16 +183,19 @@ def run_finetune(s: FinetuneSettings) -> dict:
         "train_examples_per_s": round(state.step * s.batch_size / seconds, 2),
         "epochs": keeper.history, "best": keeper.best, "best_dir": str(out / "best"), "reports": reports,
     }
-    (out / "results.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
-    _print_reports(reports)
+    atomic_write_text(out / "results.json", json.dumps(result, indent=2, ensure_ascii=False))
+    say(s, f"best {task.main_metric} {keeper.best[task.main_metric]:.4f} at step {keeper.best['step']} → "
+        f"{out / 'best'}  (try: bertkit predict --model {out / 'best'} ...)" if keeper.best else "no evaluation ran")
     return result
 
 
 class BestKeeper:
     """Evaluates after each epoch, saves the best model, asks the trainer to stop early."""
 
-    def __init__(self, best_dir: Path, task, tokenizer, settings: FinetuneSettings, patience: int):
+    def __init__(self, best_dir: Path, task, tokenizer, settings: FinetuneSettings, max_seq_length: int,
+                 patience: int):
         self.best_dir, self.task, self.tokenizer, self.settings = best_dir, task, tokenizer, settings
+        self.max_seq_length = max_seq_length
         self.patience = patience
         self.best: dict | None = None
         self.history: list[dict] = []
@@ -148,10 +206,13 @@ class BestKeeper:
         main = scores[self.task.main_metric]
         row = {"step": trainer.state.step, **scores}
         self.history.append(row)
-        if self.best is None or main > self.best[self.task.main_metric]:
+        improved = self.best is None or main > self.best[self.task.main_metric]
+        shown = "  ".join(f"{k} {v:.4f}" for k, v in scores.items() if isinstance(v, float))
+        say(self.settings, f"evaluation at step {row['step']}: {shown}" + ("  (best so far: saved)" if improved else ""))
+        if improved:
             self.best = row
             self.bad_epochs = 0
-            save_finetuned(model, self.tokenizer, self.task, self.settings, self.best_dir)
+            save_finetuned(model, self.tokenizer, self.task, self.settings, self.best_dir, self.max_seq_length)
         else:
             self.bad_epochs += 1
             if self.patience and self.bad_epochs >= self.patience:
@@ -159,13 +220,12 @@ class BestKeeper:
         return scores
 
 
-def save_finetuned(model, tokenizer, task, settings: FinetuneSettings, out_dir: Path) -> None:
+def save_finetuned(model, tokenizer, task, settings: FinetuneSettings, out_dir: Path, max_seq_length: int) -> None:
     """Model + tokenizer + task.json: everything `eval`, `predict` and the pipelines need."""
-    model.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
-    options = {k: v for k, v in settings.task_options.items()}
-    info = {"task": task.name, "family": task.family, "options": options, "max_length": settings.max_length}
-    (Path(out_dir) / TASK_FILE).write_text(json.dumps(info, indent=2))
+    model.save_pretrained(out_dir, tokenizer=tokenizer)
+    info = {"task": task.name, "family": task.family, "options": settings.all_task_options(),
+            "max_seq_length": max_seq_length}
+    atomic_write_text(Path(out_dir) / TASK_FILE, json.dumps(info, indent=2))
 
 
 def _print_reports(reports: dict) -> None:
@@ -176,42 +236,43 @@ def _print_reports(reports: dict) -> None:
 
 # ----------------------------------------------------------------------------- eval / predict
 
-def load_finetuned(model_dir: str, task_name: str | None = None):
-    """(task, tokenizer, model, max_length) of a fine-tuned directory."""
-    import bertkit
-    from bertkit.text.tokenizer import BertTokenizer
-
-    path = Path(model_dir)
-    if not path.is_dir():
-        raise FileNotFoundError(f"model directory not found: {path} (give the best/ directory written by finetune)")
-    info = json.loads((path / TASK_FILE).read_text()) if (path / TASK_FILE).exists() else {}
+def load_finetuned(model_dir: str, task_name: str | None = None, device=None):
+    """(task, tokenizer, model, max_seq_length) of a fine-tuned folder (or a Hub name)."""
+    ckpt = open_checkpoint(model_dir)
+    info = ckpt.task or {}
     name = task_name or info.get("task")
     if not name:
-        raise ValueError(f"{path} has no {TASK_FILE}: pass --task to say what the model was fine-tuned for")
+        raise InputError(f"{model_dir} has no {TASK_FILE}: pass --task to say what the model was fine-tuned for")
     task = load_task(name, info.get("options"))
     if info.get("family") and info["family"] != task.family:
-        raise ValueError(f"task/model mismatch: {path} was fine-tuned for {info.get('task')!r} ({info['family']}) "
-                         f"but task {task.name!r} is {task.family}; leave out --task, or use a model "
-                         f"fine-tuned for {task.name!r}.")
-    model = getattr(bertkit, task.model_class).from_pretrained(path)
+        raise InputError(f"task/model mismatch: {model_dir} was fine-tuned for {info.get('task')!r} "
+                         f"({info['family']}) but task {task.name!r} is {task.family}; leave out --task, or use a "
+                         f"model fine-tuned for {task.name!r}.")
+    model = ckpt.model(task.model_class)
     task.use_labels_from_config(model.config)
-    tokenizer = BertTokenizer.from_pretrained(path)
+    tokenizer = ckpt.tokenizer()
     task.pad_token_id = tokenizer.pad_token_id
-    return task, tokenizer, model.eval(), info.get("max_length", 384 if task.family == "qa" else 128)
+    device = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return task, tokenizer, model.to(device).eval(), ckpt.max_seq_length or default_max_seq_length(task)
 
 
-def evaluate_file(model_dir: str, data: str, task_name: str | None = None, max_length: int | None = None) -> dict:
-    task, tokenizer, model, default_length = load_finetuned(model_dir, task_name)
+def evaluate_file(model_dir: str, data: str, task_name: str | None = None, max_seq_length: int | None = None,
+                  device=None) -> dict:
+    """Scores of a fine-tuned model on a labelled file (the task's metrics)."""
+    task, tokenizer, model, default_length = load_finetuned(model_dir, task_name, device)
     examples = task.read(data)
-    features = task.encode(examples, tokenizer, max_length=max_length or default_length, training=False)
+    features = task.encode(examples, tokenizer, max_length=max_seq_length or default_length, training=False)
     scores = task.evaluate(model, examples, features)
     skipped = examples.report.num_skipped()
     return {**scores, "examples": len(examples), "skipped_rows": skipped}
 
 
-def predict_texts(model_dir: str, inputs: list[str], file: str | None = None) -> list[dict]:
-    task, tokenizer, model, max_length = load_finetuned(model_dir)
+def predict_texts(model_dir: str, inputs: list[str], file: str | None = None, device=None) -> list[dict]:
+    """Predictions of a fine-tuned model for texts (QA: question, context pairs) or a file."""
+    task, tokenizer, model, max_seq_length = load_finetuned(model_dir, device=device)
     if file:
+        if not Path(file).is_file():
+            raise NotFoundError(f"file not found: {file}")
         examples = task.read(file)
     elif task.family == "qa":
         examples = _qa_examples(inputs)
@@ -222,39 +283,14 @@ def predict_texts(model_dir: str, inputs: list[str], file: str | None = None) ->
         texts = inputs[0::2] if pairs else inputs
         examples = task.examples_from_texts(texts, pairs)
     if not len(examples):
-        raise ValueError("nothing to predict: give texts on the command line or --file FILE")
-    features = task.encode(examples, tokenizer, max_length=max_length, training=False)
+        raise InputError("nothing to predict: give texts on the command line or --file FILE")
+    features = task.encode(examples, tokenizer, max_length=max_seq_length, training=False)
     predictions = task.predict(task.run_model(model, features), features, examples)
     return [task.format_prediction(p, ex) for p, ex in zip(predictions, examples)]
 
 
-def _qa_examples(inputs: list[str]):
-    from bertkit.tasks import ExampleList, QAExample
+def _qa_examples(inputs: list[str]) -> ExampleList:
     if len(inputs) % 2:
-        raise ValueError("QA prediction takes pairs: 'question' 'context' ['question' 'context' ...]")
+        raise InputError("QA prediction takes pairs: 'question' 'context' ['question' 'context' ...]")
     return ExampleList(QAExample(id=str(i), question=q, context=c)
                        for i, (q, c) in enumerate(zip(inputs[0::2], inputs[1::2])))
-
-
-# ----------------------------------------------------------------------------- CLI adapters
-
-def finetune_from_args(args) -> dict:
-    options = {option: getattr(args, arg) for arg, option in COLUMN_OPTIONS.items()
-               if getattr(args, arg, None) is not None}
-    settings = FinetuneSettings(
-        task=args.task, model=args.model, train=args.train, out=args.out, eval=args.eval,
-        eval_fraction=args.eval_fraction, epochs=args.epochs, batch_size=args.batch_size,
-        learning_rate=args.lr, max_length=args.max_length, max_train_examples=args.max_train_examples,
-        max_eval_examples=args.max_eval_examples, patience=args.patience, seed=args.seed, task_options=options)
-    result = run_finetune(settings)
-    best = result["best"] or {}
-    print(f"best: {json.dumps(best)} → {result['best_dir']}", file=sys.stderr)
-    return result
-
-
-def evaluate_from_args(args) -> dict:
-    return evaluate_file(args.model, args.data, args.task, args.max_length)
-
-
-def predict_from_args(args) -> list[dict]:
-    return predict_texts(args.model, args.inputs, args.file)

@@ -1,0 +1,73 @@
+"""Verbs of the text floor: `bertkit tokenize`, `bertkit vocab`."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from bertkit.cli.common import DEFAULT_MODEL, MODEL_HELP, existing_files, hub_options
+from bertkit.modeling.checkpoint import resolve_checkpoint
+from bertkit.text.tokenizer import BertTokenizer
+from bertkit.text.vocab import train_vocab
+
+EPILOG = {
+    "tokenize": ('examples:\n  bertkit tokenize "I love Paris"\n'
+                 '  bertkit tokenize "나는 파리를 사랑한다" --model klue/bert-base\n'
+                 '  bertkit tokenize "I love Paris" --pair "It is beautiful" --model runs/mini/model'),
+    "vocab": ("examples:\n  bertkit vocab corpus.txt --size 8000 --out runs/vocab\n"
+              "  bertkit vocab reviews.txt --size 16000 --out runs/ko_vocab --keep-accents --morphemes   (Korean)"),
+}
+
+
+def add_casing_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cased", dest="do_lower_case", action="store_false", default=None,
+                        help="keep upper case (do_lower_case=False)")
+    parser.add_argument("--keep-accents", dest="strip_accents", action="store_false", default=None,
+                        help="keep accents when lower-casing (Korean: keeps Hangul syllables whole)")
+
+
+def load_tokenizer(args: argparse.Namespace) -> BertTokenizer:
+    """The tokenizer of --model (a model or vocab folder, 'minilm', a Hub name), casing flags applied."""
+    folder = Path(args.model).expanduser()
+    if not (folder / "vocab.txt").is_file():
+        folder = resolve_checkpoint(args.model, need_weights=False, **hub_options(args))
+    overrides = {k: getattr(args, k) for k in ("do_lower_case", "strip_accents") if getattr(args, k) is not None}
+    return BertTokenizer.from_pretrained(folder, **overrides)
+
+
+def cmd_tokenize(args) -> None:
+    tok = load_tokenizer(args)
+    if args.json:
+        enc = tok(args.text, text_pair=args.pair)
+        tokens = tok.convert_ids_to_tokens(enc["input_ids"])
+        print(json.dumps({"tokens": tokens, **dict(enc)}, ensure_ascii=False))
+    else:
+        print(tok.explain(args.text) if args.pair is None else tok.explain(args.text, pair=args.pair))
+
+
+def cmd_vocab(args) -> None:
+    files = existing_files(args.files)
+    tok = train_vocab(files, vocab_size=args.size, lowercase=args.do_lower_case is not False,
+                      strip_accents=args.strip_accents, morpheme_splitter="kiwi" if args.morphemes else None,
+                      out_dir=args.out)
+    smaller = f" (asked for {args.size:,}: the corpus has fewer distinct pieces)" if tok.vocab_size < args.size else ""
+    print(f"vocab of {tok.vocab_size:,} tokens{smaller} written to {args.out} (vocab.txt + tokenizer_config.json)")
+
+
+def register(verb) -> None:
+    p = verb("tokenize", cmd_tokenize, "Show, step by step, how BERT's tokenizer splits a text.", EPILOG["tokenize"])
+    p.add_argument("text")
+    p.add_argument("--pair", default=None, help="a second segment: [CLS] text [SEP] pair [SEP]")
+    p.add_argument("--model", default=DEFAULT_MODEL,
+                   help=f"{MODEL_HELP}, or a vocab folder from `bertkit vocab` (default: {DEFAULT_MODEL})")
+    p.add_argument("--revision", default=None, help="Hub models: branch, tag or commit")
+    p.add_argument("--offline", action="store_true", help="Hub models: the local cache only")
+    add_casing_options(p)
+
+    p = verb("vocab", cmd_vocab, "Train a WordPiece vocab from raw text files.", EPILOG["vocab"])
+    p.add_argument("files", nargs="+", help="text files or folders")
+    p.add_argument("--size", type=int, default=30522, help="vocab size, special tokens included (default: 30522)")
+    p.add_argument("--out", required=True, help="folder for vocab.txt + tokenizer_config.json")
+    add_casing_options(p)
+    p.add_argument("--morphemes", action="store_true",
+                   help="Korean: cut words at morpheme boundaries with kiwipiepy first (pip install 'bertkit[ko]')")

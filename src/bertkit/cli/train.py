@@ -1,0 +1,108 @@
+"""Verbs that train or score models: quickstart, pretrain, finetune, eval, predict."""
+from __future__ import annotations
+
+import json
+
+from bertkit.apps.quickstart import run_quickstart
+from bertkit.cli.common import add_device_option, add_model_option, check_model_path, emit, existing_files
+from bertkit.cli.options import add_options, settings_from_args
+from bertkit.tasks import describe_tasks
+from bertkit.training.finetune import FinetuneSettings, evaluate_file, predict_texts, run_finetune
+from bertkit.training.pretrain import PretrainSettings, run_pretraining
+
+EPILOG = {
+    "quickstart": "example: bertkit quickstart --out runs/quickstart",
+    "pretrain": ("examples:\n  bertkit pretrain corpus.txt --size mini --steps 2000 --out runs/mini\n"
+                 "  bertkit pretrain reviews.txt --one-doc-per-line --keep-accents --out runs/ko   (Korean)\n"
+                 "  bertkit pretrain domain.txt --from bert-base-uncased --steps 1000 --out runs/domain\n"
+                 "  torchrun --nproc_per_node 4 -m bertkit.cli pretrain corpus.txt --out runs/ddp   (several GPUs)"),
+    "finetune": ("examples:\n  bertkit finetune --task sst2 --train train.tsv --out runs/sst2   (from minilm)\n"
+                 "  bertkit finetune --task nsmc --model klue/bert-base --train ratings_train.txt --out runs/nsmc\n"
+                 "  bertkit finetune --task classification --text-column review --label-column stars "
+                 "--train mine.csv --out runs/mine --label-names 1=bad,5=great\n"
+                 "tasks:\n" + "\n".join(f"  {name:<20} {text}" for name, text in describe_tasks().items())),
+    "eval": "example: bertkit eval --model runs/sst2/best --data held_out.tsv",
+    "predict": ('examples:\n  bertkit predict --model runs/sst2/best "a gorgeous, witty film" "a dull mess"\n'
+                "  bertkit predict --model runs/sst2/best --file reviews.tsv"),
+}
+
+
+def cmd_quickstart(args) -> None:
+    run_quickstart(out_dir=args.out, minutes=args.minutes, seed=args.seed)
+
+
+def cmd_pretrain(args) -> None:
+    settings = settings_from_args(PretrainSettings, args,
+                                  files=[str(p) for p in existing_files(args.files)],
+                                  from_checkpoint=check_model_path(args.from_checkpoint) if args.from_checkpoint
+                                  else None)
+    result = run_pretraining(settings)
+    if args.json:
+        print(json.dumps(result, indent=2))
+
+
+def cmd_finetune(args) -> None:
+    settings = settings_from_args(FinetuneSettings, args, model=check_model_path(args.model))
+    result = run_finetune(settings)
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+
+
+def cmd_eval(args) -> None:
+    result = evaluate_file(check_model_path(args.model), args.data, args.task, args.max_seq_length, args.device)
+    emit(args, result, "  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in result.items()))
+
+
+def prediction_lines(rows: list[dict]) -> list[str]:
+    """A table for people: row, predicted label, probability (or score), gold label when known, text."""
+    if not rows or not any(k in rows[0] for k in ("probability", "score")) or "text" not in rows[0]:
+        return [json.dumps(row, ensure_ascii=False) for row in rows]
+    has_gold = any("gold" in row for row in rows)
+    width = max(5, *(len(str(row.get("label", ""))) for row in rows))
+    lines = [f"{'row':>5}  {'label':<{width}}  {'prob' if 'probability' in rows[0] else 'score':>7}"
+             + ("  gold" if has_gold else "") + "  text"]
+    for n, row in enumerate(rows, 1):
+        value = row.get("probability", row.get("score"))
+        gold = f"  {row['gold']}{' ✓' if str(row['gold']) == str(row.get('label')) else ' ✗'}" if "gold" in row else (
+            "  -" if has_gold else "")
+        text = row["text"] + (f" ||| {row['text_pair']}" if row.get("text_pair") else "")
+        lines.append(f"{row.get('line', n):>5}  {str(row.get('label', '')):<{width}}  {value:>7.3f}{gold}  {text[:100]}")
+    return lines
+
+
+def cmd_predict(args) -> None:
+    rows = predict_texts(check_model_path(args.model), args.inputs, args.file, args.device)
+    if args.json:                                     # JSON Lines: one prediction per input
+        print("\n".join(json.dumps(row, ensure_ascii=False) for row in rows))
+    else:
+        print("\n".join(prediction_lines(rows)))
+
+
+def register(verb) -> None:
+    p = verb("quickstart", cmd_quickstart, "Train a vocab and a small BERT on Python's own documentation, then "
+             "try it (≤10 min on 2 cores).", EPILOG["quickstart"])
+    p.add_argument("--out", default="runs/quickstart", help="output folder (default: runs/quickstart)")
+    p.add_argument("--minutes", type=float, default=6.0, help="time budget for pretraining (default: 6.0)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+
+    p = verb("pretrain", cmd_pretrain, "Pretrain BERT (masked LM + next sentence) on raw text files.",
+             EPILOG["pretrain"])
+    add_options(p, PretrainSettings)
+
+    p = verb("finetune", cmd_finetune, "Fine-tune a pretrained model on a labelled data set.", EPILOG["finetune"])
+    add_options(p, FinetuneSettings)
+
+    p = verb("eval", cmd_eval, "Score a fine-tuned model on a labelled file.", EPILOG["eval"])
+    add_model_option(p, required=True, help="a fine-tuned model folder (the best/ folder of `bertkit finetune`)")
+    p.add_argument("--data", required=True, help="a labelled file in the task's format")
+    p.add_argument("--task", default=None, help="default: the task saved with the model (task.json)")
+    p.add_argument("--max-seq-length", "--max-length", type=int, default=None,
+                   help="tokens per example (default: as in fine-tuning)")
+    add_device_option(p)
+
+    p = verb("predict", cmd_predict, "Run a fine-tuned model on texts or a file.", EPILOG["predict"])
+    p.add_argument("inputs", nargs="*", help="texts (pairs: 'text' 'pair'; QA: 'question' 'context')")
+    add_model_option(p, required=True, help="a fine-tuned model folder (the best/ folder of `bertkit finetune`)")
+    p.add_argument("--file", default=None, help="a file in the task's format instead of texts")
+    add_device_option(p)
+
