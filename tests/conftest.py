@@ -1,4 +1,10 @@
-"""Shared test fixtures: paths to the real data and the real MiniLM checkpoint."""
+"""Shared test fixtures: paths to the real data and the real MiniLM checkpoint.
+
+On a user's machine, tests that need ../shared/data or the real MiniLM weights skip with a
+reason when those are absent.  In CI (`BERTKIT_STRICT=1`, set by .ci/run) nothing may skip
+silently: every skip becomes a failure, except the few listed in ALLOWED_SKIPS (things CI
+installs on a best-effort basis, such as a headless browser).
+"""
 from __future__ import annotations
 
 import importlib
@@ -13,6 +19,24 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("BERTKIT_DATA", REPO.parent / "shared" / "data"))
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
+
+STRICT = os.environ.get("BERTKIT_STRICT") == "1"
+ALLOWED_SKIPS = ("chromium", "headless browser")
+
+
+def skip_allowed_in_ci(reason: str) -> bool:
+    return any(allowed in reason.lower() for allowed in ALLOWED_SKIPS)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if STRICT and report.skipped and not hasattr(report, "wasxfail"):
+        reason = str(report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr)
+        if not skip_allowed_in_ci(reason):
+            report.outcome = "failed"
+            report.longrepr = f"skipped in CI (BERTKIT_STRICT=1), which must not happen: {reason}"
 
 
 def import_bench(name: str):

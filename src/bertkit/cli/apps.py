@@ -15,6 +15,7 @@ from bertkit.modeling.convert import DTYPES, convert_checkpoint
 from bertkit.modeling.onnx_export import check_parity, export_onnx, load_model
 from bertkit.tasks import read_squad
 from bertkit.tasks.readers import read_jsonl
+from bertkit.text.coverage import check_coverage
 
 BENCH_DIR = Path(__file__).resolve().parents[3] / "bench"        # bench/ of a source checkout
 EPILOG = {
@@ -38,7 +39,11 @@ EPILOG = {
 
 # ----------------------------------------------------------------------------- search
 def cmd_search_index(args) -> None:
-    index = build_index(read_passages(args.passages), open_model(args).directory, args.out,
+    passages = read_passages(args.passages)
+    ckpt = open_model(args)
+    check_coverage(ckpt.tokenizer(), (p["text"] if isinstance(p, dict) else p for p in passages),
+                   where=f"search index {args.passages}")
+    index = build_index(passages, ckpt.directory, args.out,
                         batch_size=args.batch_size, max_length=args.max_seq_length, progress=not args.json,
                         quantize="int8" if args.int8 else None, window=args.window, overlap=args.overlap,
                         device=args.device)

@@ -22,6 +22,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
@@ -31,6 +32,7 @@ from bertkit.common.files import atomic_write_text
 from bertkit.common.settings import option
 from bertkit.modeling.pretrained import TASK_FILE, open_checkpoint
 from bertkit.tasks import TASK_NAMES, ExampleList, QAExample, get_task
+from bertkit.text.coverage import check_coverage
 from bertkit.training.trainer import TrainConfig, Trainer
 
 COLUMN_OPTIONS = ("text_column", "text_pair_column", "label_column", "tag_column")   # settings → task options
@@ -118,6 +120,17 @@ def read_splits(task, s: FinetuneSettings):
 
 # ----------------------------------------------------------------------------- fine-tune
 
+def example_texts(examples) -> Iterator[str]:
+    """The text a model will read from each example (all task families), for the coverage check."""
+    for ex in examples:
+        if hasattr(ex, "words"):
+            yield " ".join(ex.words)
+        elif hasattr(ex, "question"):
+            yield ex.question + " " + ex.context[:500]
+        else:
+            yield ex.text + (" " + ex.text_pair if ex.text_pair else "")
+
+
 def default_max_seq_length(task) -> int:
     """BERT's usual sequence length for the task's family: 384-token windows for QA, else 128."""
     return QA_MAX_SEQ_LENGTH if task.family == "qa" else MAX_SEQ_LENGTH
@@ -152,6 +165,7 @@ def run_finetune(s: FinetuneSettings) -> dict:
     tokenizer = ckpt.tokenizer()
     task.pad_token_id = tokenizer.pad_token_id
     train, valid, reports = read_splits(task, s)
+    check_coverage(tokenizer, example_texts(train), where=f"finetune {s.model} on {s.train}")
     task.fit_labels(train)
     model = prepare_model(s, task, ckpt)
     max_seq_length = s.max_seq_length or default_max_seq_length(task)
@@ -261,6 +275,7 @@ def evaluate_file(model_dir: str, data: str, task_name: str | None = None, max_s
     """Scores of a fine-tuned model on a labelled file (the task's metrics)."""
     task, tokenizer, model, default_length = load_finetuned(model_dir, task_name, device)
     examples = task.read(data)
+    check_coverage(tokenizer, example_texts(examples), where=f"eval {model_dir} on {data}")
     features = task.encode(examples, tokenizer, max_length=max_seq_length or default_length, training=False)
     scores = task.evaluate(model, examples, features)
     skipped = examples.report.num_skipped()

