@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -223,7 +224,8 @@ class StageReport:
 
     def __init__(self, s: PretrainSettings, say: Callable[[str], None] | None):
         self.s = s
-        self.say = say if say is not None else (lambda text: print(text, flush=True)) if s.progress else None
+        self.say = say if say is not None else (lambda text: print(text, file=sys.stderr, flush=True)) \
+            if s.progress else None
         self.t0 = time.perf_counter()
         self.first_row_seen = False
 
