@@ -11,7 +11,6 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from bertkit.common.defaults import IGNORE_INDEX
 from bertkit.common.errors import InputError
 
 from .readers import ExampleList, train_valid_split

@@ -19,10 +19,11 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from bertkit.common.defaults import IGNORE_INDEX
 from bertkit.common.errors import InputError
 
 from . import metrics as M
-from .base import IGNORE_INDEX, FeatureList, PredictionList, Task, collate_inputs, to_numpy
+from .base import FeatureList, PredictionList, Task, collate_inputs, to_numpy
 from .readers import ExampleList, ReadReport, TextExample, read_table
 
 

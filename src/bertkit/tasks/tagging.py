@@ -20,11 +20,11 @@ from typing import Sequence
 
 import numpy as np
 
+from bertkit.common.defaults import IGNORE_INDEX
 from bertkit.common.errors import InputError
 
 from . import metrics as M
-from .base import (IGNORE_INDEX, FeatureList, PredictionList, Task, collate_inputs, pad_to_longest,
-                   real_lengths, to_numpy)
+from .base import FeatureList, PredictionList, Task, collate_inputs, pad_to_longest, real_lengths, to_numpy
 from .readers import ExampleList, ReadReport, TaggedExample, read_conll, read_kmou
 
 
@@ -85,7 +85,7 @@ class TaggingTask(Task):
             for tag in ex.tags or []:
                 if tag not in known:
                     unknown += 1
-                    report.note(f"tag not in the task's labels (scored, ignored by the loss)", f"{ex.guid}: {tag!r}")
+                    report.note("tag not in the task's labels (scored, ignored by the loss)", f"{ex.guid}: {tag!r}")
         return unknown
 
     # -- encoding ----------------------------------------------------------------------
