@@ -7,8 +7,8 @@ Alignment, word → pieces (as in the BERT paper, section 4.3):
     labels  -100  B-ORG O       B-MISC -100 O     -100
 
 Only the first piece of each word carries the word's tag; the other pieces and the
-special tokens get IGNORE_INDEX (-100), which the loss ignores.  Back from pieces to words, a word's
-tag is the prediction at its first piece (`word_starts` in each feature).
+special tokens get IGNORE_INDEX (-100), which the loss ignores.  Back from pieces to
+words, a word's tag is the prediction at its first piece (`word_starts` in each feature).
 
 Truncation: words whose first piece does not fit in `max_length` are counted in the
 encode report, predicted "O" and still scored — so a too-small `max_length` costs
