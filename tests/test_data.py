@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from bertkit.common.errors import InputError, NotFoundError, OutputExistsError
 from bertkit.data import MlmCollator, PretrainingDataset, ShardedCorpus, build_shards, truncate_seq_pair
 from bertkit.text.corpus import CorpusError, document_ranges, iter_documents, split_sentences
 from bertkit.text.tokenizer import BertTokenizer
@@ -161,9 +162,11 @@ def test_two_workers_write_the_same_data(corpus, shards, tmp_path):
 def test_existing_manifest_is_not_overwritten(corpus, tmp_path):
     path, _, tok = corpus
     build_shards([path], tok, tmp_path, num_workers=1)
-    with pytest.raises(FileExistsError, match="overwrite=True"):
+    with pytest.raises(OutputExistsError, match="overwrite=True") as refused:
         build_shards([path], tok, tmp_path, num_workers=1)
+    assert isinstance(refused.value, FileExistsError)             # `except FileExistsError` keeps working
     build_shards([path], tok, tmp_path, num_workers=1, overwrite=True)
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")], "temporary manifest left behind"
 
 
 def test_big_vocab_uses_int32(tmp_path):
@@ -178,7 +181,7 @@ def test_big_vocab_uses_int32(tmp_path):
 
 
 def test_missing_manifest_says_what_to_do(tmp_path):
-    with pytest.raises(FileNotFoundError, match="build_shards"):
+    with pytest.raises(NotFoundError, match="build_shards"):
         PretrainingDataset(tmp_path)
 
 
@@ -306,9 +309,9 @@ def test_without_nsp_one_segment(corpus, shards):
 
 
 def test_bad_arguments_and_index(shards):
-    with pytest.raises(ValueError, match="max_seq_length"):
+    with pytest.raises(InputError, match="max_seq_length"):
         PretrainingDataset(shards, max_seq_length=4)
-    with pytest.raises(ValueError, match="short_seq_prob"):
+    with pytest.raises(InputError, match="short_seq_prob"):
         PretrainingDataset(shards, short_seq_prob=2.0)
     ds = PretrainingDataset(shards, max_seq_length=64)
     with pytest.raises(IndexError):
@@ -348,7 +351,7 @@ def test_only_single_sentence_documents_is_a_clear_error(tmp_path):
     path = tmp_path / "paragraphs.txt"
     path.write_text("t0 t1 t2\n\nt3 t4\n\nt5\n", encoding="utf-8")
     build_shards([path], word_tokenizer(6), tmp_path / "s", num_workers=1)
-    with pytest.raises(ValueError, match="one_doc_per_line=True"):
+    with pytest.raises(InputError, match="one_doc_per_line=True"):
         PretrainingDataset(tmp_path / "s", max_seq_length=16)
     assert len(PretrainingDataset(tmp_path / "s", max_seq_length=16, skip_single_sentence_documents=False)) == 3
     assert len(PretrainingDataset(tmp_path / "s", max_seq_length=16, nsp=False)) == 3

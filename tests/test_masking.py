@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from bertkit.common.errors import InputError
 from bertkit.data.masking import MlmCollator
 from bertkit.text.tokenizer import BertTokenizer
 
@@ -214,9 +215,9 @@ def test_tensor_and_numpy_inputs(tok):
 
 
 def test_bad_arguments(tok):
-    with pytest.raises(ValueError, match="mlm_probability"):
+    with pytest.raises(InputError, match="mlm_probability"):
         MlmCollator(tok, mlm_probability=1.5)
-    with pytest.raises(ValueError, match="sum to at most 1"):
+    with pytest.raises(InputError, match="sum to at most 1"):
         MlmCollator(tok, mask_replace_prob=0.9, random_replace_prob=0.2)
 
 

@@ -5,6 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from bertkit.common.errors import InputError
 from bertkit.modeling.config import BertConfig
 from bertkit.modeling import (BertForMaskedLM, BertForNextSentencePrediction, BertForPreTraining,
                            BertForQuestionAnswering, BertForSequenceClassification,
@@ -218,7 +219,7 @@ def test_question_answering_loss_ignores_out_of_range_positions():
     assert out.start_logits.shape == (4, 9) and out.end_logits.shape == (4, 9)
     expected = (F.cross_entropy(out.start_logits[:3], start[:3]) + F.cross_entropy(out.end_logits[:3], end[:3])) / 2
     torch.testing.assert_close(out.loss, expected)
-    with pytest.raises(ValueError, match="num_labels=2"):
+    with pytest.raises(InputError, match="num_labels=2"):
         BertForQuestionAnswering(CONFIG.replace(num_labels=3))
 
 
@@ -231,9 +232,9 @@ def test_heads_without_pooler_like_the_reference():
 
 
 def test_input_errors_say_what_to_do(model):
-    with pytest.raises(ValueError, match="unsqueeze"):
+    with pytest.raises(InputError, match="unsqueeze"):
         model(torch.tensor([1, 2, 3]))
-    with pytest.raises(ValueError, match="exceeds max_position_embeddings=24.*truncat"):
+    with pytest.raises(InputError, match="exceeds max_position_embeddings=24.*truncat"):
         model(torch.ones(1, 30, dtype=torch.long))
     with pytest.raises(TypeError, match="unexpected argument.*labelz"):
         BertForMaskedLM(CONFIG)(torch.ones(1, 3, dtype=torch.long), labelz=None)

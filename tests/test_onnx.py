@@ -11,6 +11,7 @@ import torch
 pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
+from bertkit.common.errors import InputError, MissingDependency, NotFoundError  # noqa: E402
 from bertkit.modeling import heads  # noqa: E402
 from bertkit.cli import main  # noqa: E402
 from bertkit.modeling.config import BertConfig  # noqa: E402
@@ -146,13 +147,13 @@ def test_cli_text_output(tmp_path, capsys):
 
 def test_missing_model_dir_is_one_clear_line(tmp_path, capsys):
     missing = tmp_path / "no-such-model"
-    with pytest.raises(FileNotFoundError, match="model directory not found"):
+    with pytest.raises(NotFoundError, match="model directory not found"):
         export_onnx(missing, tmp_path / "m.onnx")
     assert main(["export-onnx", str(missing), str(tmp_path / "m.onnx")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no-such-model" in err[0] and "not found" in err[0]
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FileNotFoundError, match="no config.json"):
+    with pytest.raises(NotFoundError, match="no config.json"):
         export_onnx(tmp_path / "empty", tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()
 
@@ -160,20 +161,20 @@ def test_missing_model_dir_is_one_clear_line(tmp_path, capsys):
 def test_runner_errors(tiny_encoder_onnx, tmp_path):
     _, path, _ = tiny_encoder_onnx
     runner = OnnxBert(path)
-    with pytest.raises(ValueError, match="exceeds max_position_embeddings=40"):
+    with pytest.raises(InputError, match="exceeds max_position_embeddings=40"):
         runner.run(random_batch(1, 41))
-    with pytest.raises(FileNotFoundError, match="no vocab.txt"):
+    with pytest.raises(NotFoundError, match="no vocab.txt"):
         runner(["some text"])                            # no tokenizer files beside the .onnx file
-    with pytest.raises(FileNotFoundError, match="ONNX file not found"):
+    with pytest.raises(NotFoundError, match="ONNX file not found"):
         OnnxBert(tmp_path / "missing.onnx")
-    with pytest.raises(ValueError, match="architecture="):
+    with pytest.raises(InputError, match="architecture="):
         build("BertModel").save_pretrained(tmp_path / "ckpt")
         export_onnx(tmp_path / "ckpt", tmp_path / "x.onnx", architecture="BertLMHeadModel")
 
 
 def test_missing_onnxruntime_says_how_to_install(tiny_encoder_onnx, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)          # makes `import onnxruntime` fail
-    with pytest.raises(ImportError, match=r"pip install 'bertkit\[onnx\]'"):
+    with pytest.raises(MissingDependency, match=r"pip install 'bertkit\[onnx\]'"):
         OnnxBert(tiny_encoder_onnx[1])
 
 

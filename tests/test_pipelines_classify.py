@@ -7,6 +7,8 @@ import pytest
 
 from pipeline_fixtures import tiny_model_dir
 
+from bertkit.common.errors import InputError
+
 transformers = pytest.importorskip("transformers")
 
 TEXTS = ["I love Paris", "Sam hated the movie", "It was a great day", "The song is not good"]
@@ -93,15 +95,15 @@ def test_regression_returns_the_raw_number(tmp_path, minilm_path):
 
 def test_user_errors_say_what_to_do(three_labels):
     ours, _ = three_labels
-    with pytest.raises(ValueError, match="function_to_apply"):
+    with pytest.raises(InputError, match="function_to_apply"):
         ours(TEXTS[0], function_to_apply="relu")
-    with pytest.raises(ValueError, match="text_pair"):
+    with pytest.raises(InputError, match="text_pair"):
         ours(TEXTS[:2], text_pair=["only one"])
-    with pytest.raises(ValueError, match="'text' key"):
+    with pytest.raises(InputError, match="'text' key"):
         ours({"txt": "oops"})
     with pytest.raises(TypeError, match="string"):
         ours([3.5])
-    with pytest.raises(ValueError, match="top_k"):
+    with pytest.raises(InputError, match="top_k"):
         ours(TEXTS[0], top_k=0)
-    with pytest.raises(ValueError, match="mix"):
+    with pytest.raises(InputError, match="mix"):
         ours(["a", ("b", "c")])

@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 import torch
 
+from bertkit.common.errors import InputError
+
 transformers = pytest.importorskip("transformers")
 
 SOURCE = "A man is eating food."
@@ -56,7 +58,7 @@ def test_input_forms_and_errors(sim):
     assert sim({"source_sentence": SOURCE, "sentences": CANDIDATES[:2]}) == pytest.approx(sim(SOURCE, CANDIDATES[:2]))
     assert sim(SOURCE, CANDIDATES[0]) == pytest.approx(sim(SOURCE, CANDIDATES[:1]))
     assert sim(SOURCE, []) == []
-    with pytest.raises(ValueError, match="candidates"):
+    with pytest.raises(InputError, match="candidates"):
         sim(SOURCE)
     with pytest.raises(TypeError, match="string"):
         sim(SOURCE, [1, 2])

@@ -7,6 +7,8 @@ import pytest
 
 from pipeline_fixtures import tiny_model_dir
 
+from bertkit.common.errors import InputError
+
 transformers = pytest.importorskip("transformers")
 
 LABELS = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC", 4: "I-LOC", 5: "B-ORG", 6: "I-ORG"}
@@ -90,7 +92,7 @@ def test_word_strategies_cover_all_words(pipes):
 
 def test_bad_strategy_is_refused(pipes):
     ours, _ = pipes
-    with pytest.raises(ValueError, match="aggregation_strategy"):
+    with pytest.raises(InputError, match="aggregation_strategy"):
         ours(TEXTS[0], aggregation_strategy="longest")
     with pytest.raises(TypeError, match="strings"):
         ours([["pre", "split"]])

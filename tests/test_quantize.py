@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from bertkit import BertConfig, BertForSequenceClassification, BertModel, BertTokenizer
+from bertkit.common.errors import InputError
 from bertkit.modeling.quantize import Int8DynamicLinear, is_quantized, quantize_dynamic_int8
 
 
@@ -65,10 +66,10 @@ def test_heads_quantize_and_refuse_to_save(tmp_path):
     ids = torch.randint(1, 120, (2, 10))
     with torch.no_grad():
         assert torch.allclose(quantized(ids).logits, model(ids).logits, atol=0.05)
-    with pytest.raises(ValueError, match="save the fp32 model"):
+    with pytest.raises(InputError, match="save the fp32 model"):
         quantized.save_pretrained(tmp_path / "q")
     assert not (tmp_path / "q").exists()
-    with pytest.raises(ValueError, match="already int8"):
+    with pytest.raises(InputError, match="already int8"):
         quantize_dynamic_int8(quantized)
     with pytest.raises(TypeError, match="BertModel or head"):
         quantize_dynamic_int8(torch.nn.Linear(2, 2))

@@ -8,6 +8,8 @@ import pytest
 
 from pipeline_fixtures import tiny_model_dir
 
+from bertkit.common.errors import InputError, NotFoundError, OutputExistsError
+
 PASSAGES = [
     "Paris is the capital and most populous city of France.",
     "The Eiffel Tower is a wrought-iron lattice tower in Paris.",
@@ -64,9 +66,9 @@ def test_top_k_capped_and_many_queries(index):
     assert len(idx.query("anything", top_k=100)) == len(PASSAGES)
     many = idx.query_many(["capital of France", "a cat on a mat"], top_k=2)
     assert [m[0]["id"] for m in many] == ["p0", "p7"]
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(InputError, match="empty"):
         idx.query("  ")
-    with pytest.raises(ValueError, match="top_k"):
+    with pytest.raises(InputError, match="top_k"):
         idx.query("x", top_k=0)
 
 
@@ -91,12 +93,12 @@ def test_passage_files(tmp_path):
     (tmp_path / "b.jsonl").write_text('{"id": "x", "text": "one"}\n{"text": "two"}\n', encoding="utf-8")
     assert read_passages(tmp_path / "b.jsonl") == [{"id": "x", "text": "one"}, {"id": "1", "text": "two"}]
     (tmp_path / "c.jsonl").write_text('{"id": "x"}\n', encoding="utf-8")
-    with pytest.raises(ValueError, match="no text"):
+    with pytest.raises(InputError, match="no text"):
         read_passages(tmp_path / "c.jsonl")
     (tmp_path / "d.jsonl").write_text('{"text": \n', encoding="utf-8")
-    with pytest.raises(ValueError, match="d.jsonl:1"):
+    with pytest.raises(InputError, match="d.jsonl:1"):
         read_passages(tmp_path / "d.jsonl")
-    with pytest.raises(FileNotFoundError, match="one passage per line"):
+    with pytest.raises(NotFoundError, match="one passage per line"):
         read_passages(tmp_path / "missing.txt")
 
 
@@ -104,10 +106,16 @@ def test_index_refuses_to_overwrite_other_directories(tmp_path, minilm_path):
     from bertkit.apps.search import Index, build_index
     (tmp_path / "precious").mkdir()
     (tmp_path / "precious" / "thesis.tex").write_text("do not delete")
-    with pytest.raises(FileExistsError, match="not a bertkit index"):
+    with pytest.raises(OutputExistsError, match="not a bertkit index") as refused:
         build_index(PASSAGES[:2], minilm_path, tmp_path / "precious", progress=False)
+    assert isinstance(refused.value, FileExistsError)
+    (tmp_path / "a-file").write_text("not a directory")
+    with pytest.raises(OutputExistsError, match="not a bertkit index"):
+        build_index(PASSAGES[:2], minilm_path, tmp_path / "a-file", progress=False)
+    assert (tmp_path / "a-file").read_text() == "not a directory"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "precious"], "temporary directory left behind"
     assert (tmp_path / "precious" / "thesis.tex").read_text() == "do not delete"
-    with pytest.raises(FileNotFoundError, match="not a bertkit index"):
+    with pytest.raises(NotFoundError, match="not a bertkit index"):
         Index.load(tmp_path / "precious")
 
 
@@ -119,7 +127,7 @@ def test_negative_sampling():
     for q, p, label in examples:
         assert (p == f"passage {q[1:]}") == bool(label)
     assert reranker_examples(pairs, negatives=3, seed=1) == examples
-    with pytest.raises(ValueError, match="two different passages"):
+    with pytest.raises(InputError, match="two different passages"):
         reranker_examples([("q", "p")], negatives=1)
 
 
@@ -137,7 +145,7 @@ def test_train_reranker_and_rerank(tmp_path, minilm_path):
     assert [h["text"] for h in ranked] == [PASSAGES[i] for i in np.argsort(-scores, kind="stable")]
     assert [h["rank"] for h in ranked] == [1, 2, 3, 4, 5]
     assert {h["id"]: h["bi_score"] for h in ranked} == {h["id"]: h["score"] for h in hits}
-    with pytest.raises(ValueError, match="re-ranker"):
+    with pytest.raises(InputError, match="re-ranker"):
         CrossEncoder(tiny_model_dir(tmp_path / "three", "BertForSequenceClassification", minilm_path, num_labels=3))
 
 
@@ -215,9 +223,9 @@ def test_windows_cover_each_passage_with_overlap(tokenizer):
     assert all(nxt_start < prev_end for (_, _, prev_end), (_, nxt_start, _) in zip(long[:-1], long[1:]))
     for _, start, end in long.tolist():                           # windows end at token boundaries
         assert len(tokenizer(LONG[start:end], add_special_tokens=False)["input_ids"]) <= 16
-    with pytest.raises(ValueError, match="window=300"):
+    with pytest.raises(InputError, match="window=300"):
         passage_windows(texts, tokenizer, window=300, overlap=4, max_length=256)
-    with pytest.raises(ValueError, match="overlap=16"):
+    with pytest.raises(InputError, match="overlap=16"):
         passage_windows(texts, tokenizer, window=16, overlap=16, max_length=256)
 
 

@@ -173,3 +173,12 @@ def test_cli_listens_on_loopback_by_default():
     from bertkit.cli import build_parser
     args = build_parser().parse_args(["serve", "--model", "m"])
     assert args.host == "127.0.0.1" and args.port == 8000
+
+
+def test_missing_fastapi_says_how_to_install(host, monkeypatch):
+    import sys
+
+    from bertkit.common.errors import MissingDependency
+    monkeypatch.setitem(sys.modules, "fastapi", None)               # makes `import fastapi` fail
+    with pytest.raises(MissingDependency, match=r"web demo.*'fastapi'.*pip install 'bertkit\[serve\]'"):
+        create_app(host=host)

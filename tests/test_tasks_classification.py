@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from bertkit.common.errors import InputError
 from bertkit.tasks import get_task
 from bertkit.tasks.classification import IGNORE_INDEX
 from conftest import data_file
@@ -73,7 +74,7 @@ def test_unknown_labels_are_scored_as_wrong_and_refused_for_training(tmp_path, t
     outputs = [np.array([0.0, 1.0]), np.array([1.0, 0.0]), np.array([0.0, 1.0])]   # right, right, ?
     scores = task.metrics(task.predict(outputs, features, examples), examples)
     assert scores["accuracy"] == pytest.approx(2 / 3)          # the unknown label counts as an error
-    with pytest.raises(ValueError, match="outside"):
+    with pytest.raises(InputError, match="outside"):
         task.encode(examples, tokenizer, 32, training=True)
 
 
@@ -100,16 +101,16 @@ def test_generic_classification_labels_from_data_and_config_checks(tmp_path):
         num_labels = 2
         id2label = {0: "LABEL_0", 1: "LABEL_1"}
 
-    with pytest.raises(ValueError, match="task/model mismatch.*num_labels=2.*3 label"):
+    with pytest.raises(InputError, match="task/model mismatch.*num_labels=2.*3 label"):
         task.check_config(Wrong())
 
     class Renamed:
         num_labels = 3
         id2label = {0: "neg", 1: "neu", 2: "pos"}
 
-    with pytest.raises(ValueError, match="fine-tuned for labels"):
+    with pytest.raises(InputError, match="fine-tuned for labels"):
         task.check_config(Renamed())
-    with pytest.raises(ValueError, match="no label set yet"):
+    with pytest.raises(InputError, match="no label set yet"):
         get_task("classification").num_labels
 
 
@@ -151,7 +152,7 @@ def test_predict_for_unlabelled_texts_and_format(tokenizer):
     record = task.format_prediction(predictions[0], examples[0])
     assert record["text"] == "재밌어요" and record["label"] == "0"
     json.dumps(record, ensure_ascii=False)
-    with pytest.raises(ValueError, match="no label"):
+    with pytest.raises(InputError, match="no label"):
         task.metrics(predictions, examples)
-    with pytest.raises(ValueError, match="got no prediction"):
+    with pytest.raises(InputError, match="got no prediction"):
         task.predict([np.array([2.0, 0.0])], features[:1], examples)

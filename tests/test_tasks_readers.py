@@ -7,6 +7,7 @@ from collections import Counter
 
 import pytest
 
+from bertkit.common.errors import InputError, NotFoundError
 from bertkit.tasks import get_task, describe_tasks, TASK_NAMES
 from bertkit.tasks.metrics import get_entities
 from bertkit.tasks.readers import (kmou_tag_to_iob2, read_conll, read_jsonl, read_kmou, read_squad,
@@ -113,9 +114,9 @@ def test_table_bad_rows_are_counted_with_line_numbers(tmp_path):
 def test_table_errors_name_the_problem(tmp_path):
     path = tmp_path / "data.tsv"
     path.write_text("sentence\tlabel\nhello\t1\n", encoding="utf-8")
-    with pytest.raises(ValueError, match="no column named 'text'.*sentence"):
+    with pytest.raises(InputError, match="no column named 'text'.*sentence"):
         read_table(path, "text", label_column="label")
-    with pytest.raises(FileNotFoundError, match="not found"):
+    with pytest.raises(NotFoundError, match="not found"):
         read_table(tmp_path / "missing.tsv", "text")
     # a missing label column means unlabelled data (predict), said out loud
     examples = read_table(path, "sentence", label_column="gold")
@@ -194,7 +195,7 @@ def test_split_is_seeded_and_by_article_for_qa():
 def test_plain_split_sizes():
     train, valid = train_valid_split(list(range(1000)), 0.05, seed=0)
     assert len(valid) == 50 and sorted(train + valid) == list(range(1000))
-    with pytest.raises(ValueError, match="between 0 and 1"):
+    with pytest.raises(InputError, match="between 0 and 1"):
         train_valid_split([1, 2], 1.5)
 
 
@@ -204,6 +205,6 @@ def test_registry():
         task = get_task(name)
         assert task.model_class.startswith("BertFor") and task.main_metric
     assert get_task("SST-2").name == "sst2" and get_task("ko-ner").name == "ko_ner"
-    with pytest.raises(ValueError, match="unknown task 'sst3'.*sst2"):
+    with pytest.raises(InputError, match="unknown task 'sst3'.*sst2"):
         get_task("sst3")
     assert get_task("classification", text_column="review").columns["text_column"] == "review"

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from bertkit.common.errors import InputError
 from bertkit.tasks import get_task
 from bertkit.tasks.metrics import entity_scores
 from bertkit.tasks.readers import TaggedExample
@@ -107,7 +108,7 @@ def test_unknown_tags_and_wordless_pieces(tokenizer):
     f = features[0]
     assert f["input_ids"][f["word_starts"][1]] == tokenizer.unk_token_id
     assert f["labels"][f["word_starts"][3]] == IGNORE_INDEX
-    with pytest.raises(ValueError, match="outside"):
+    with pytest.raises(InputError, match="outside"):
         task.encode(examples, tokenizer, 32, training=True)
     # the unknown entity still counts in the score: a perfect model on known tags gets recall 1/2
     outputs = [np.zeros((len(f["input_ids"]), 9), np.float32)]
@@ -146,5 +147,5 @@ def test_generic_tagging_labels_and_predict_from_text(tmp_path, tokenizer):
     record = task.format_prediction(predictions[0], new[0])
     assert record["words"] == ["Lee", "met", "Kim"] and record["entities"][0]["text"] == "Kim"
     json.dumps(record)
-    with pytest.raises(ValueError, match="unlabelled"):
+    with pytest.raises(InputError, match="unlabelled"):
         task.metrics(predictions, new)

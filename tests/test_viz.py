@@ -73,3 +73,27 @@ def test_cli_attention(tmp_path, minilm_path, capsys):
     assert result["shape"][:2] == [2, 4] and result["tokens"][0] == "[CLS]"
     assert main(["attention", "", "--model", str(d), "--out", str(tmp_path / "b")]) == 2
     assert "non-empty" in capsys.readouterr().err
+
+
+def test_page_files_are_package_data_and_fill_in_one_pass():
+    """The viewer's HTML/JS/CSS live in bertkit/apps/static, read with importlib.resources:
+    pyproject.toml must ship them (a non-editable install has no source tree to read)."""
+    import fnmatch
+    import tomllib
+    from pathlib import Path
+
+    from bertkit.apps.serve import page_html
+    from bertkit.apps.viz import render_static
+
+    root = Path(__file__).resolve().parents[1]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["bertkit"]
+    package = root / "src" / "bertkit"
+    files = sorted(p.relative_to(package).as_posix() for p in (package / "apps" / "static").iterdir())
+    assert {"apps/static/attention.js", "apps/static/attention.css", "apps/static/attention.html",
+            "apps/static/demo.html"} <= set(files)
+    assert all(any(fnmatch.fnmatch(f, p) for p in patterns) for f in files), (files, patterns)
+    page = page_html()
+    assert "function renderAttention" in page and ".bk-attn" in page
+    assert "/*CSS*/" not in page and "/*ATTENTION_JS*/" not in page
+    one = render_static("attention.html", title="__DATA__", subtitle="/*CSS*/", data="{}")
+    assert "<title>__DATA__</title>" in one and '<p class="bk-sub">/*CSS*/</p>' in one

@@ -45,6 +45,16 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
+import torch
+
+from bertkit.common.errors import InputError, NotFoundError, OutputExistsError
+from bertkit.common.files import atomic_directory, atomic_write_text
+from bertkit.modeling.heads import BertForSequenceClassification
+from bertkit.pipelines import pipeline
+from bertkit.pipelines.classify import TextClassificationPipeline
+from bertkit.tasks.base import collate_inputs
+from bertkit.text.tokenizer import BertTokenizer
+from bertkit.training.trainer import TrainConfig, Trainer
 
 VECTORS, TEXTS, META, WINDOWS = "vectors.npy", "texts.jsonl", "meta.json", "windows.npy"
 RERANKER_META = "reranker.json"
@@ -57,8 +67,8 @@ def read_passages(path: str | Path) -> list[dict]:
     strings or of such dicts), otherwise plain text with one passage per non-empty line."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"passage file not found: {path} — give a .txt (one passage per line) "
-                                "or .jsonl ({\"text\": ...} per line) file")
+        raise NotFoundError(f"passage file not found: {path} — give a .txt (one passage per line) "
+                            "or .jsonl ({\"text\": ...} per line) file")
     if path.suffix == ".jsonl":
         rows = []
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -66,11 +76,11 @@ def read_passages(path: str | Path) -> list[dict]:
                 try:
                     rows.append(json.loads(line))
                 except json.JSONDecodeError as exc:
-                    raise ValueError(f"{path}:{n}: not valid JSON ({exc.msg}); each line must be one JSON object") from None
+                    raise InputError(f"{path}:{n}: not valid JSON ({exc.msg}); each line must be one JSON object") from None
     elif path.suffix == ".json":
         rows = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(rows, list):
-            raise ValueError(f"{path}: expected a JSON list of passages (strings or {{'text': ...}} objects)")
+            raise InputError(f"{path}: expected a JSON list of passages (strings or {{'text': ...}} objects)")
     else:
         rows = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     return normalize_passages(rows, source=str(path))
@@ -83,10 +93,10 @@ def normalize_passages(items: Iterable, source: str = "passages") -> list[dict]:
         if isinstance(item, str):
             item = {"text": item}
         if not isinstance(item, dict) or not isinstance(item.get("text"), str):
-            raise ValueError(f"{source}: passage #{i} has no text: expected a string or a dict with a 'text' string")
+            raise InputError(f"{source}: passage #{i} has no text: expected a string or a dict with a 'text' string")
         out.append({"id": str(item.get("id", i)), "text": item["text"]})
     if not out:
-        raise ValueError(f"{source}: no passages to index")
+        raise InputError(f"{source}: no passages to index")
     return out
 
 
@@ -103,7 +113,6 @@ def build_index(texts: Sequence, model_dir, out_dir, batch_size: int = 64, max_l
     the int8 dynamic-quantized encoder (CPU; faster, vectors differ slightly — queries then
     use the same encoder, recorded in meta.json).
     """
-    from bertkit.pipelines import pipeline
     passages = normalize_passages(texts)
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     encoder = pipeline("sentence-similarity", model=model_dir, device=device, batch_size=batch_size,
@@ -135,9 +144,9 @@ def passage_windows(texts: Sequence[str], tokenizer, window: int, overlap: int, 
     Every passage gets at least one window; windows start every `window - overlap` tokens
     and are cut at token boundaries (the tokenizer's offsets), so no word is split."""
     if not 0 < window <= max_length - 2:
-        raise ValueError(f"window={window} must be between 1 and max_length - 2 = {max_length - 2} tokens")
+        raise InputError(f"window={window} must be between 1 and max_length - 2 = {max_length - 2} tokens")
     if not 0 <= overlap < window:
-        raise ValueError(f"overlap={overlap} must be at least 0 and smaller than window={window}")
+        raise InputError(f"overlap={overlap} must be at least 0 and smaller than window={window}")
     with warnings.catch_warnings():           # whole passages may exceed the model's limit: that is
         warnings.simplefilter("ignore")       # why they are cut into windows here
         offsets = tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
@@ -154,9 +163,12 @@ def passage_windows(texts: Sequence[str], tokenizer, window: int, overlap: int, 
 
 def _write_index(out_dir: Path, vectors: np.ndarray, passages: list[dict], meta: dict,
                  windows: np.ndarray | None = None) -> None:
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
-    try:
+    """Write the index files into a temporary sibling, then swap it in for `out_dir` whole.
+
+    An existing index is replaced; any other non-empty path is refused, never deleted."""
+    if out_dir.exists() and not (out_dir / META).is_file() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise OutputExistsError(f"{out_dir} exists and is not a bertkit index; choose another --out")
+    with atomic_directory(out_dir) as tmp:
         np.save(tmp / VECTORS, vectors.astype(np.float32, copy=False))
         if windows is not None:
             np.save(tmp / WINDOWS, windows)
@@ -164,14 +176,6 @@ def _write_index(out_dir: Path, vectors: np.ndarray, passages: list[dict], meta:
             for p in passages:
                 f.write(json.dumps(p, ensure_ascii=False) + "\n")
         (tmp / META).write_text(json.dumps(meta, indent=2), encoding="utf-8")
-        if out_dir.exists():
-            if not (out_dir / META).exists() and any(out_dir.iterdir()):
-                raise FileExistsError(f"{out_dir} exists and is not a bertkit index; choose another --out")
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 # ----------------------------------------------------------------------------- querying
@@ -199,8 +203,8 @@ class Index:
         directory = Path(directory)
         missing = [name for name in (VECTORS, TEXTS, META) if not (directory / name).is_file()]
         if missing:
-            raise FileNotFoundError(f"{directory} is not a bertkit index (missing {', '.join(missing)}); "
-                                    "build one with `bertkit search index DOCS --model DIR --out DIR`")
+            raise NotFoundError(f"{directory} is not a bertkit index (missing {', '.join(missing)}); "
+                                "build one with `bertkit search index DOCS --model DIR --out DIR`")
         meta = json.loads((directory / META).read_text(encoding="utf-8"))
         vectors = np.load(directory / VECTORS, mmap_mode="r" if mmap else None)
         with open(directory / TEXTS, encoding="utf-8") as f:
@@ -208,7 +212,7 @@ class Index:
         windows = np.load(directory / WINDOWS) if (directory / WINDOWS).is_file() else None
         rows = len(windows) if windows is not None else len(passages)
         if rows != vectors.shape[0]:
-            raise ValueError(f"{directory}: {vectors.shape[0]} vectors but {rows} passages/windows — the index "
+            raise InputError(f"{directory}: {vectors.shape[0]} vectors but {rows} passages/windows — the index "
                              "is damaged; build it again")
         return cls(directory, vectors, passages, meta, model_dir=model_dir, device=device, windows=windows)
 
@@ -219,14 +223,13 @@ class Index:
     def encoder(self):
         """The bi-encoder (loaded on first use)."""
         if self._encoder is None:
-            from bertkit.pipelines import pipeline
             if not self.model_dir.is_dir():
-                raise FileNotFoundError(f"the index was built with the model at {self.model_dir}, which is not "
-                                        "there any more; pass model_dir= (CLI: --model) pointing to the same model")
+                raise NotFoundError(f"the index was built with the model at {self.model_dir}, which is not "
+                                    "there any more; pass model_dir= (CLI: --model) pointing to the same model")
             self._encoder = pipeline("sentence-similarity", model=self.model_dir, device=self.device,
                                      max_length=self.meta.get("max_length"), quantize=self.meta.get("quantize"))
             if self._encoder.model.config.hidden_size != self.vectors.shape[1]:
-                raise ValueError(f"model {self.model_dir} makes {self._encoder.model.config.hidden_size}-dim "
+                raise InputError(f"model {self.model_dir} makes {self._encoder.model.config.hidden_size}-dim "
                                  f"vectors but the index holds {self.vectors.shape[1]}-dim ones: use the "
                                  "model the index was built with")
         return self._encoder
@@ -234,12 +237,12 @@ class Index:
     def query(self, text: str, top_k: int = 10) -> list[dict]:
         """The `top_k` passages most similar to `text`: [{"rank", "score", "id", "text"}], best first."""
         if not isinstance(text, str) or not text.strip():
-            raise ValueError("the query is empty: give some text to search for")
+            raise InputError("the query is empty: give some text to search for")
         return self.query_many([text], top_k)[0]
 
     def query_many(self, texts: Sequence[str], top_k: int = 10, chunk_rows: int = 262_144) -> list[list[dict]]:
         if not isinstance(top_k, int) or top_k < 1:
-            raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+            raise InputError(f"top_k must be a positive integer, got {top_k!r}")
         queries = self.encoder.embed(list(texts))                       # [Q,H]
         top_k = min(top_k, len(self))
         if self.windows is None:
@@ -297,15 +300,13 @@ class CrossEncoder:
     """
 
     def __init__(self, model_dir, device=None, batch_size: int = 32, max_length: int = 256):
-        from bertkit.pipelines.classify import TextClassificationPipeline
         self.pipe = TextClassificationPipeline(model=Path(model_dir), device=device, batch_size=batch_size,
                                                max_length=max_length)
         if self.pipe.model.config.num_labels != 2:
-            raise ValueError(f"{model_dir} is not a re-ranker: its head has {self.pipe.model.config.num_labels} "
+            raise InputError(f"{model_dir} is not a re-ranker: its head has {self.pipe.model.config.num_labels} "
                              "outputs, a re-ranker has 2 (irrelevant, relevant); train one with train_reranker")
 
     def score(self, query: str, passages: Sequence[str]) -> np.ndarray:
-        import torch
         pipe = self.pipe
         out = []
         with torch.no_grad():
@@ -342,7 +343,7 @@ def reranker_examples(pairs: Sequence[tuple[str, str]], negatives: int = 3, seed
     rng = random.Random(seed)
     pool = list(dict.fromkeys(pool if pool is not None else (p for _, p in pairs)))
     if negatives and len(pool) < 2:
-        raise ValueError("negative sampling needs at least two different passages")
+        raise InputError("negative sampling needs at least two different passages")
     examples = []
     for question, positive in pairs:
         examples.append((question, positive, 1))
@@ -364,16 +365,8 @@ def train_reranker(pairs: Sequence[tuple[str, str]], model_dir, out_dir, negativ
     Starts from the encoder in `model_dir` (e.g. MiniLM) with a new 2-way head, trains with
     `bertkit.training.trainer.Trainer`, and saves a checkpoint directory usable by `rerank`.
     """
-    import warnings
-
-    import torch
-
-    from bertkit import BertForSequenceClassification, BertTokenizer
-    from bertkit.tasks.base import collate_inputs
-    from bertkit.training.trainer import TrainConfig, Trainer
-
     if not pairs:
-        raise ValueError("train_reranker needs (question, passage) pairs")
+        raise InputError("train_reranker needs (question, passage) pairs")
     out_dir = Path(out_dir)
     tok = BertTokenizer.from_pretrained(model_dir)
     examples = reranker_examples(pairs, negatives, seed, pool)
@@ -402,8 +395,8 @@ def train_reranker(pairs: Sequence[tuple[str, str]], model_dir, out_dir, negativ
         shutil.rmtree(scratch, ignore_errors=True)
     model.eval().cpu()
     model.save_pretrained(out_dir, tokenizer=tok)
-    (out_dir / RERANKER_META).write_text(json.dumps(
+    atomic_write_text(out_dir / RERANKER_META, json.dumps(
         {"base_model": str(Path(model_dir).resolve()), "pairs": len(pairs), "negatives_per_pair": negatives,
          "examples": len(examples), "epochs": epochs, "max_steps": max_steps, "batch_size": batch_size,
-         "learning_rate": learning_rate, "max_length": max_length, "seed": seed}, indent=2), encoding="utf-8")
+         "learning_rate": learning_rate, "max_length": max_length, "seed": seed}, indent=2))
     return out_dir

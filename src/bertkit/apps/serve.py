@@ -20,7 +20,7 @@ Safety rails, each with a readable message in {"error": ...}:
   * the server listens on 127.0.0.1 unless you ask for another address with --host.
 """
 # No `from __future__ import annotations` here: FastAPI reads the request models from the
-# endpoint annotations at run time, and those models are local to `create_app`.
+# endpoint annotations at run time, and those models are made by `_request_models`.
 import asyncio
 import json
 import threading
@@ -28,6 +28,17 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+
+from bertkit.apps.viz import attention_maps, attention_payload, render_static
+from bertkit.common.errors import missing_dependency
+from bertkit.modeling.heads import BertForMaskedLM
+from bertkit.pipelines.features import FeatureExtractionPipeline
+from bertkit.pipelines.fill_mask import FillMaskPipeline
+from bertkit.pipelines.qa import QuestionAnsweringPipeline
+from bertkit.text.tokenizer import BertTokenizer
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -58,16 +69,12 @@ class ModelHost:
     meant to run forward passes from several threads at once, and 2 cores gain nothing)."""
 
     def __init__(self, model_dir, qa_model_dir=None, device="cpu"):
-        import bertkit
-        from bertkit.pipelines.features import FeatureExtractionPipeline
-        from bertkit.pipelines.fill_mask import FillMaskPipeline
-
         self.model_dir = Path(model_dir)
         self.qa_model_dir = Path(qa_model_dir) if qa_model_dir else None
-        self.tokenizer = bertkit.BertTokenizer.from_pretrained(self.model_dir)
+        self.tokenizer = BertTokenizer.from_pretrained(self.model_dir)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")                        # we report a missing head ourselves
-            mlm = bertkit.BertForMaskedLM.from_pretrained(self.model_dir)
+            mlm = BertForMaskedLM.from_pretrained(self.model_dir)
         missing = [k for k in mlm.loading_info.get("missing_keys", []) if k.startswith("cls.")]
         self.fill_mask_problem = None
         if missing:
@@ -79,7 +86,6 @@ class ModelHost:
         self.encoder = self.features.model
         self.qa = None
         if self.qa_model_dir is not None:
-            from bertkit.pipelines.qa import QuestionAnsweringPipeline
             self.qa = QuestionAnsweringPipeline(self.qa_model_dir, device=device)
         self.lock = threading.Lock()
 
@@ -116,7 +122,6 @@ class ModelHost:
         return answers if isinstance(answers, list) else [answers]
 
     def attention(self, text: str, pair: str | None, max_tokens: int) -> dict:
-        from bertkit.apps.viz import attention_maps, attention_payload
         maps = attention_maps(text, self.encoder, pair=pair, tokenizer=self.tokenizer, max_length=max_tokens)
         L, A, T, _ = maps["attentions"].shape
         return {**attention_payload(maps["tokens"], maps["attentions"]), "layers": L, "heads": A, "length": T}
@@ -135,20 +140,31 @@ def _short(path: Path) -> str:
 
 def create_app(model_dir=None, qa_model_dir=None, limits: Limits | None = None, device="cpu", host: ModelHost | None = None):
     """The FastAPI application (models loaded now).  Pass `host=` to reuse loaded models."""
-    try:
-        from fastapi import FastAPI, Request
-        from fastapi.exceptions import RequestValidationError
-        from fastapi.responses import HTMLResponse, JSONResponse
-        from pydantic import BaseModel, ConfigDict, Field
-        from starlette.concurrency import run_in_threadpool
-    except ImportError:
-        raise ImportError("the web demo needs FastAPI and uvicorn: pip install 'bertkit[serve]'") from None
+    _require("fastapi")
+    from fastapi import FastAPI
+    from fastapi.exceptions import RequestValidationError
 
     limits = limits or Limits()
     host = host or ModelHost(model_dir, qa_model_dir, device=device)
     app = FastAPI(title="bertkit demo", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.host = host
     app.state.limits = limits
+    app.add_exception_handler(RequestValidationError, _on_invalid)
+    _add_routes(app, host, limits, _request_models(limits))
+    return BodyLimit(app, limits.max_body_bytes)
+
+
+def _require(package: str) -> None:
+    """Import an optional package of the [serve] extra, or say how to install it."""
+    try:
+        __import__(package)
+    except ImportError:
+        raise missing_dependency(package, "serve", "the web demo") from None
+
+
+def _request_models(limits: Limits) -> SimpleNamespace:
+    """The JSON bodies of the POST endpoints: strict types, sizes from `limits`, no extra keys."""
+    from pydantic import BaseModel, ConfigDict, Field
 
     class Strict(BaseModel):
         model_config = ConfigDict(extra="forbid", strict=True)
@@ -171,73 +187,84 @@ def create_app(model_dir=None, qa_model_dir=None, limits: Limits | None = None, 
         pooling: str = Field("mean", pattern="^(cls|mean|max)$")
         normalize: bool = True
 
-    def error(status: int, message: str, **extra) -> JSONResponse:
-        return JSONResponse({"error": message, **extra}, status_code=status)
+    return SimpleNamespace(fill_mask=FillMaskRequest, qa=QARequest, attention=AttentionRequest, embed=EmbedRequest)
 
-    @app.exception_handler(RequestValidationError)
-    async def on_invalid(request: Request, exc: RequestValidationError):
-        problems = exc.errors()
-        if any(p.get("type") == "json_invalid" for p in problems):
-            return error(400, "the request body is not valid JSON: send a JSON object such as "
-                              '{"text": "Love is like the [MASK]."}')
-        parts = []
-        for p in problems[:5]:
-            where = ".".join(str(x) for x in p.get("loc", ()) if x != "body") or "body"
-            parts.append(f"{where}: {p.get('msg', 'invalid')}")
-        return error(422, "; ".join(parts), detail=[{"loc": list(p.get("loc", ())), "msg": p.get("msg")}
-                                                   for p in problems[:5]])
 
-    async def call(fn):
-        """Run a model call in a worker thread, one at a time, within the time limit."""
-        deadline = time.monotonic() + limits.timeout_s
-        try:
-            return await asyncio.wait_for(run_in_threadpool(host.run, fn, deadline), timeout=limits.timeout_s)
-        except asyncio.TimeoutError:
-            return error(504, f"the model did not answer within {limits.timeout_s:g} s; try a shorter text")
-        except Busy:
-            return error(503, f"the model stayed busy with other requests for {limits.timeout_s:g} s; "
-                              "try again in a moment")
-        except Unavailable as exc:
-            return error(501, str(exc))
-        except (ValueError, TypeError) as exc:
-            return error(422, str(exc))
+def _error(status: int, message: str, **extra):
+    """A JSON error answer: {"error": message, ...}."""
+    from fastapi.responses import JSONResponse
+    return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+async def _on_invalid(request, exc):
+    """A body that is not JSON → 400; wrong or missing fields → 422 naming each (at most 5)."""
+    problems = exc.errors()
+    if any(p.get("type") == "json_invalid" for p in problems):
+        return _error(400, "the request body is not valid JSON: send a JSON object such as "
+                           '{"text": "Love is like the [MASK]."}')
+    parts = []
+    for p in problems[:5]:
+        where = ".".join(str(x) for x in p.get("loc", ()) if x != "body") or "body"
+        parts.append(f"{where}: {p.get('msg', 'invalid')}")
+    return _error(422, "; ".join(parts), detail=[{"loc": list(p.get("loc", ())), "msg": p.get("msg")}
+                                                for p in problems[:5]])
+
+
+async def _call(host: ModelHost, limits: Limits, fn):
+    """Run a model call in a worker thread, one at a time, within the time limit."""
+    from starlette.concurrency import run_in_threadpool
+    deadline = time.monotonic() + limits.timeout_s
+    try:
+        return await asyncio.wait_for(run_in_threadpool(host.run, fn, deadline), timeout=limits.timeout_s)
+    except asyncio.TimeoutError:
+        return _error(504, f"the model did not answer within {limits.timeout_s:g} s; try a shorter text")
+    except Busy:
+        return _error(503, f"the model stayed busy with other requests for {limits.timeout_s:g} s; "
+                           "try again in a moment")
+    except Unavailable as exc:
+        return _error(501, str(exc))
+    except (ValueError, TypeError) as exc:
+        return _error(422, str(exc))
+
+
+def _add_routes(app, host: ModelHost, limits: Limits, models: SimpleNamespace) -> None:
+    """The page and the JSON API (see the module docstring)."""
+    from fastapi.responses import HTMLResponse, JSONResponse
 
     def ok(value):
         return value if isinstance(value, JSONResponse) else JSONResponse(value)
 
     @app.get("/", response_class=HTMLResponse)
     async def index():
-        return HTMLResponse(page_html(host.info()))
+        return HTMLResponse(page_html())
 
     @app.get("/api/health")
     async def health():
         return {"status": "ok", **host.info()}
 
     @app.post("/api/fill-mask")
-    async def fill_mask(req: FillMaskRequest):
+    async def fill_mask(req: models.fill_mask):
         mask = host.tokenizer.mask_token
         if mask not in req.text:
-            return error(422, f"text has no {mask} token: put {mask} where the model should fill in a word")
-        out = await call(lambda: host.fill_mask(req.text, req.top_k))
+            return _error(422, f"text has no {mask} token: put {mask} where the model should fill in a word")
+        out = await _call(host, limits, lambda: host.fill_mask(req.text, req.top_k))
         return ok(out if isinstance(out, JSONResponse) else {"text": req.text, "masks": out})
 
     @app.post("/api/qa")
-    async def qa(req: QARequest):
-        out = await call(lambda: host.answer(req.question, req.context, req.top_k))
+    async def qa(req: models.qa):
+        out = await _call(host, limits, lambda: host.answer(req.question, req.context, req.top_k))
         return ok(out if isinstance(out, JSONResponse) else {"answers": out})
 
     @app.post("/api/attention")
-    async def attention(req: AttentionRequest):
-        return ok(await call(lambda: host.attention(req.text, req.pair, limits.attention_max_tokens)))
+    async def attention(req: models.attention):
+        return ok(await _call(host, limits, lambda: host.attention(req.text, req.pair, limits.attention_max_tokens)))
 
     @app.post("/api/embed")
-    async def embed(req: EmbedRequest):
+    async def embed(req: models.embed):
         for i, t in enumerate(req.texts):
             if len(t) > limits.max_text_chars:
-                return error(422, f"texts.{i}: longer than {limits.max_text_chars} characters")
-        return ok(await call(lambda: host.embed(req.texts, req.pooling, req.normalize)))
-
-    return BodyLimit(app, limits.max_body_bytes)
+                return _error(422, f"texts.{i}: longer than {limits.max_text_chars} characters")
+        return ok(await _call(host, limits, lambda: host.embed(req.texts, req.pooling, req.normalize)))
 
 
 class BodyLimit:
@@ -292,12 +319,9 @@ class BodyLimit:
 def run_server(model_dir, qa_model_dir=None, host: str = "127.0.0.1", port: int = 8000, threads: int | None = None,
                limits: Limits | None = None, device: str = "cpu") -> None:
     """Load the models and serve until Ctrl-C (what `bertkit serve` does)."""
-    try:
-        import uvicorn
-    except ImportError:
-        raise ImportError("the web demo needs FastAPI and uvicorn: pip install 'bertkit[serve]'") from None
+    _require("uvicorn")
+    import uvicorn
     if threads:
-        import torch
         torch.set_num_threads(threads)
     if host not in LOOPBACK:
         print(f"warning: listening on {host}: anyone who can reach this machine can use the demo")
@@ -325,129 +349,6 @@ def start_in_thread(app, host: str = "127.0.0.1", port: int = 0, timeout: float 
 
 # ----------------------------------------------------------------------------- the page
 
-def page_html(info: dict) -> str:
-    from bertkit.apps.viz import ATTENTION_CSS, ATTENTION_JS
-    return (_PAGE.replace("/*CSS*/", ATTENTION_CSS).replace("/*ATTENTION_JS*/", ATTENTION_JS)
-            .replace("__TITLE__", "bertkit demo"))
-
-
-_PAGE = r"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>__TITLE__</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body { font-family: system-ui, sans-serif; margin: 0; background: #f6f7f9; color: #222; }
-header { background: #1f3a5f; color: #fff; padding: 10px 20px; display: flex; gap: 20px; align-items: baseline; }
-header h1 { font-size: 20px; margin: 0; }
-#status { font-size: 13px; opacity: .9; }
-nav { display: flex; gap: 4px; padding: 10px 20px 0; }
-nav button { border: 1px solid #ccd; border-bottom: none; background: #e9ecf1; padding: 8px 14px; cursor: pointer;
-  border-radius: 6px 6px 0 0; font-size: 14px; }
-nav button.on { background: #fff; font-weight: 600; }
-section { display: none; background: #fff; margin: 0 20px 20px; padding: 16px 20px; border: 1px solid #ccd; }
-section.on { display: block; }
-textarea, input[type=text] { width: 100%; box-sizing: border-box; font-size: 15px; padding: 6px; }
-button.go { margin-top: 8px; padding: 6px 16px; font-size: 14px; cursor: pointer; }
-.err { color: #b00; margin-top: 8px; white-space: pre-wrap; }
-.note { color: #666; font-size: 13px; }
-table.fills td { padding: 2px 10px 2px 0; }
-.bar { background: #4c78a8; height: 12px; display: inline-block; vertical-align: middle; }
-mark { background: #ffe066; padding: 0 2px; }
-#qa-out p { line-height: 1.6; }
-/*CSS*/
-</style></head>
-<body>
-<header><h1>bertkit demo</h1><span id="status">connecting…</span></header>
-<nav>
-  <button data-tab="fill" class="on">Fill the [MASK]</button>
-  <button data-tab="qa">Question answering</button>
-  <button data-tab="attn">Attention</button>
-</nav>
-<section id="fill" class="on">
-  <p class="note">Type a sentence with [MASK] where a word is missing; BERT lists the words it expects there.</p>
-  <input type="text" id="fill-text" value="Love is like the [MASK]. You can't see it but you can feel it">
-  <button class="go" id="fill-go">Fill</button>
-  <div id="fill-out"></div>
-</section>
-<section id="qa">
-  <p class="note" id="qa-note">Ask a question about a passage; the answer is highlighted in the passage.</p>
-  <input type="text" id="qa-question" value="How many people can live on one island?">
-  <textarea id="qa-context" rows="6">Players live on a deserted island. Up to eight players can live together on one island, and up to four can play at the same time on one console.</textarea>
-  <button class="go" id="qa-go">Answer</button>
-  <div id="qa-out"></div>
-</section>
-<section id="attn">
-  <p class="note">Every layer and head of the model; rows are the token that looks, columns the token looked at.</p>
-  <input type="text" id="attn-text" value="I love Paris">
-  <input type="text" id="attn-pair" placeholder="optional second sentence (pair)" value="It is a beautiful city.">
-  <button class="go" id="attn-go">Show attention</button>
-  <div id="attn-out"></div>
-</section>
-<script>
-/*ATTENTION_JS*/
-const $ = (id) => document.getElementById(id);
-function esc(s) { return String(s).replace(/[&<>"']/g, c => ({"&":"&amp;","<":"&lt;",">":"&gt;",'"':"&quot;","'":"&#39;"}[c])); }
-async function post(url, body) {
-  const r = await fetch(url, {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
-  let data = {};
-  try { data = await r.json(); } catch (e) { data = {error: `HTTP ${r.status}`}; }
-  if (!r.ok) throw new Error(data.error || `HTTP ${r.status}`);
-  return data;
-}
-function showError(el, e) { el.innerHTML = `<div class="err">${esc(e.message || e)}</div>`; }
-document.querySelectorAll("nav button").forEach(b => b.onclick = () => {
-  document.querySelectorAll("nav button, section").forEach(x => x.classList.remove("on"));
-  b.classList.add("on"); $(b.dataset.tab).classList.add("on");
-});
-let HEALTH = null;
-async function health() {
-  try {
-    const r = await fetch("/api/health"); HEALTH = await r.json();
-    $("status").textContent = `model ${HEALTH.model}: ${HEALTH.layers} layers × ${HEALTH.heads} heads · ` +
-      `fill-mask ${HEALTH.fill_mask ? "on" : "off"} · QA ${HEALTH.qa ? "on (" + HEALTH.qa_model + ")" : "off"}`;
-    $("status").dataset.ready = "1";
-    if (!HEALTH.qa) $("qa-note").innerHTML = "<b>No question-answering model loaded.</b> Start the server with " +
-      "<code>--qa-model DIR</code> (a model fine-tuned for QA) to use this tab.";
-    if (!HEALTH.fill_mask) $("fill-out").innerHTML = `<div class="err">${esc(HEALTH.fill_mask_problem)}</div>`;
-  } catch (e) { $("status").textContent = "server not reachable"; }
-}
-$("fill-go").onclick = async () => {
-  const out = $("fill-out"); out.textContent = "…";
-  try {
-    const data = await post("/api/fill-mask", {text: $("fill-text").value, top_k: 5});
-    out.innerHTML = data.masks.map((rows, i) => (data.masks.length > 1 ? `<h4>[MASK] #${i + 1}</h4>` : "") +
-      "<table class='fills'>" + rows.map(r => `<tr><td><b>${esc(r.token_str)}</b></td>
-        <td><span class="bar" style="width:${Math.round(200 * r.score)}px"></span> ${r.score.toFixed(3)}</td>
-        <td class="note">${esc(r.sequence)}</td></tr>`).join("") + "</table>").join("");
-  } catch (e) { showError(out, e); }
-};
-$("qa-go").onclick = async () => {
-  const out = $("qa-out"), context = $("qa-context").value; out.textContent = "…";
-  try {
-    const data = await post("/api/qa", {question: $("qa-question").value, context, top_k: 3});
-    const best = data.answers[0];
-    if (best.start === null) { out.innerHTML = "<p>No answer found.</p>"; return; }
-    out.innerHTML = `<p><b>Answer:</b> ${esc(best.answer)} <span class="note">(score ${best.score.toFixed(3)})</span></p>
-      <p>${esc(context.slice(0, best.start))}<mark>${esc(context.slice(best.start, best.end))}</mark>${esc(context.slice(best.end))}</p>
-      <p class="note">other candidates: ${data.answers.slice(1).map(a => esc(a.answer) + " (" + a.score.toFixed(3) + ")").join(", ")}</p>`;
-  } catch (e) { showError(out, e); }
-};
-$("attn-go").onclick = async () => {
-  const out = $("attn-out"); out.textContent = "…";
-  try {
-    const pair = $("attn-pair").value.trim();
-    const data = await post("/api/attention", {text: $("attn-text").value, pair: pair || null});
-    renderAttention(out, data);
-  } catch (e) { showError(out, e); }
-};
-function openTab(name) {             // "#attn" / "#qa" / "#fill" in the address opens that tab and runs it
-  const b = document.querySelector(`nav button[data-tab="${name}"]`);
-  if (b) { b.onclick(); $(name + "-go").onclick(); }
-}
-health().then(() => {
-  const tab = location.hash.slice(1);
-  if (["fill", "qa", "attn"].includes(tab)) openTab(tab);
-  else if (HEALTH && HEALTH.fill_mask) $("fill-go").onclick();
-});
-</script>
-</body></html>
-"""
+def page_html() -> str:
+    """The demo page (apps/static/demo.html) with the attention viewer's CSS and JS inlined."""
+    return render_static("demo.html")

@@ -23,6 +23,10 @@ class NotFoundError(BertkitError, FileNotFoundError):
     """A file, a directory or a model that was named does not exist."""
 
 
+class OutputExistsError(InputError, FileExistsError):
+    """An output path is already taken by something bertkit will not overwrite."""
+
+
 class MissingDependency(BertkitError, ImportError):
     """An optional package is needed for this feature; the message names the pip command."""
 

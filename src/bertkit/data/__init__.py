@@ -11,7 +11,7 @@
 Modules (reading raw text into documents and sentences is `bertkit.text.corpus`, a floor below): `shards` (token ids in
 memmaps, several processes), `nsp` (the original create_instances_from_document,
 as a deterministic map-style Dataset), `masking` (dynamic MLM / whole-word masking).
-Names are imported lazily, so reading a corpus does not import torch.
+Names are imported lazily, so building shards (`from bertkit.data import build_shards`) does not import torch.
 """
 from __future__ import annotations
 

@@ -8,8 +8,8 @@ For each sequence:
 - of the chosen tokens, 80% become [MASK], 10% a random token, 10% stay as they
   are (so the model cannot learn "only [MASK] positions matter", and must keep
   a good representation of every input token);
-- `labels` holds the original id at chosen positions and -100 elsewhere, so
-  the loss is computed only where something was chosen.
+- `labels` holds the original id at chosen positions and IGNORE_INDEX (-100)
+  elsewhere, so the loss is computed only where something was chosen.
 
 Whole-word masking (`whole_word_mask=True`) chooses *words* instead of tokens:
 a WordPiece continuation ("##ing") is always chosen together with the pieces
@@ -32,6 +32,9 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from bertkit.common.defaults import IGNORE_INDEX, MASK_REPLACE, MLM_PROBABILITY, RANDOM_REPLACE
+from bertkit.common.errors import InputError
+
 _BRACKETED = re.compile(r"^\[[^\]]+\]$")    # [PAD], [unused12], [CLS] ... are never random replacements
 
 
@@ -52,17 +55,17 @@ class MlmCollator:
     Call with a list of dicts having `input_ids` (and optionally `token_type_ids`,
     `next_sentence_label`, `mask_seed`); lists, numpy arrays or tensors. Returns a
     dict of int64 tensors: input_ids [B,T], token_type_ids [B,T], attention_mask
-    [B,T], labels [B,T] (-100 = not chosen), and next_sentence_label [B] when given.
+    [B,T], labels [B,T] (IGNORE_INDEX = not chosen), and next_sentence_label [B] when given.
     """
 
-    def __init__(self, tokenizer, mlm_probability: float = 0.15, whole_word_mask: bool = False,
-                 mask_replace_prob: float = 0.8, random_replace_prob: float = 0.1,
+    def __init__(self, tokenizer, mlm_probability: float = MLM_PROBABILITY, whole_word_mask: bool = False,
+                 mask_replace_prob: float = MASK_REPLACE, random_replace_prob: float = RANDOM_REPLACE,
                  max_predictions_per_seq: int | None = None, pad_to_multiple_of: int | None = None,
                  seed: int = 0):
         if not 0.0 < mlm_probability < 1.0:
-            raise ValueError(f"mlm_probability={mlm_probability} must be in (0, 1); BERT uses 0.15.")
+            raise InputError(f"mlm_probability={mlm_probability} must be in (0, 1); BERT uses {MLM_PROBABILITY}.")
         if mask_replace_prob < 0 or random_replace_prob < 0 or mask_replace_prob + random_replace_prob > 1:
-            raise ValueError("mask_replace_prob and random_replace_prob must be >= 0 and sum to at most 1 "
+            raise InputError("mask_replace_prob and random_replace_prob must be >= 0 and sum to at most 1 "
                              f"(got {mask_replace_prob} and {random_replace_prob}).")
         self.mlm_probability = mlm_probability
         self.whole_word_mask = whole_word_mask
@@ -86,7 +89,7 @@ class MlmCollator:
         self.replacement_ids = torch.tensor(
             [i for i, t in enumerate(tokens) if i not in special and not _BRACKETED.match(t)], dtype=torch.long)
         if len(self.replacement_ids) == 0:
-            raise ValueError("the vocabulary has no ordinary tokens to use as random replacements.")
+            raise InputError("the vocabulary has no ordinary tokens to use as random replacements.")
 
     # -------------------------------------------------------------- batching
 
@@ -167,7 +170,7 @@ class MlmCollator:
             rank = scores.argsort(dim=1).argsort(dim=1)        # 0 = chosen first                 [B,T]
             chosen = rank < budget[:, None]
 
-        labels = torch.where(chosen, input_ids, -100)
+        labels = torch.where(chosen, input_ids, IGNORE_INDEX)
         to_mask = chosen & (action < self.mask_replace_prob)
         to_random = chosen & (action >= self.mask_replace_prob) & \
             (action < self.mask_replace_prob + self.random_replace_prob)

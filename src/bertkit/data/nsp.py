@@ -40,7 +40,9 @@ from array import array
 import numpy as np
 import torch
 
-from .shards import ShardedCorpus
+from bertkit.common.defaults import IGNORE_INDEX, NSP_RANDOM_PROBABILITY, SHORT_SEQ_PROBABILITY
+from bertkit.common.errors import InputError
+from bertkit.data.shards import ShardedCorpus
 
 log = logging.getLogger(__name__)
 
@@ -97,17 +99,18 @@ class PretrainingDataset(torch.utils.data.Dataset):
     (seed, epoch, index).
     """
 
-    def __init__(self, shards_dir: str | os.PathLike, max_seq_length: int = 128, short_seq_prob: float = 0.1,
+    def __init__(self, shards_dir: str | os.PathLike, max_seq_length: int = 128,
+                 short_seq_prob: float = SHORT_SEQ_PROBABILITY,
                  nsp: bool = True, seed: int = 0, skip_single_sentence_documents: bool = True):
         if max_seq_length < 5:
-            raise ValueError(f"max_seq_length={max_seq_length} is too small: [CLS] A [SEP] B [SEP] needs at least 5.")
+            raise InputError(f"max_seq_length={max_seq_length} is too small: [CLS] A [SEP] B [SEP] needs at least 5.")
         if not 0.0 <= short_seq_prob <= 1.0:
-            raise ValueError(f"short_seq_prob={short_seq_prob} must be a probability in [0, 1].")
+            raise InputError(f"short_seq_prob={short_seq_prob} must be a probability in [0, 1].")
         self.corpus = ShardedCorpus(shards_dir)
         special = self.corpus.manifest["special_ids"]
         self.cls_id, self.sep_id = special["cls"], special["sep"]
         if self.cls_id is None or self.sep_id is None:
-            raise ValueError(f"{shards_dir}: the manifest has no [CLS]/[SEP] ids; rebuild the shards with a BertTokenizer.")
+            raise InputError(f"{shards_dir}: the manifest has no [CLS]/[SEP] ids; rebuild the shards with a BertTokenizer.")
         self.max_seq_length = max_seq_length
         self.short_seq_prob = short_seq_prob
         self.nsp = nsp
@@ -120,7 +123,7 @@ class PretrainingDataset(torch.utils.data.Dataset):
                         shards_dir)
         self.set_epoch(0)
         if len(self.plan) == 0:
-            raise ValueError(
+            raise InputError(
                 f"{shards_dir}: no pretraining instances could be made: all {self.corpus.num_documents} documents "
                 "have a single sentence. Put one sentence per line with blank lines between documents, build the "
                 "shards with one_doc_per_line=True (splits lines into sentences), or pass "
@@ -165,7 +168,7 @@ class PretrainingDataset(torch.utils.data.Dataset):
                     a_end = chunk_start + (rng.randint(1, n_chunk - 1) if n_chunk >= 2 else 1)
                     len_a = sum(lengths[chunk_start:a_end])
                     forced += n_chunk == 1
-                    if n_chunk == 1 or rng.random() < 0.5:
+                    if n_chunk == 1 or rng.random() < NSP_RANDOM_PROBABILITY:
                         b0, b1 = self._random_b(rng, d, n_docs, starts, lengths, target - len_a)
                         plan.extend((chunk_start, a_end, b0, b1, 1))
                         i = a_end - 1                      # put the unused sentences back
@@ -214,10 +217,10 @@ class PretrainingDataset(torch.utils.data.Dataset):
             chunk_start, chunk_len = starts[d], 0
             for i in range(starts[d], starts[d + 1]):
                 if chunk_len and chunk_len + lengths[i] > target:
-                    plan.extend((chunk_start, i, 0, 0, -100))
+                    plan.extend((chunk_start, i, 0, 0, IGNORE_INDEX))     # no B, no NSP label
                     chunk_start, chunk_len = i, 0
                 chunk_len += lengths[i]
-            plan.extend((chunk_start, starts[d + 1], 0, 0, -100))
+            plan.extend((chunk_start, starts[d + 1], 0, 0, IGNORE_INDEX))
         self.stats = {"instances": len(plan) // 5}
         return plan
 

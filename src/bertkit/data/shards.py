@@ -33,6 +33,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from bertkit.common.errors import InputError, NotFoundError, OutputExistsError
+from bertkit.common.files import atomic_write_text
 from bertkit.text.corpus import CorpusError, check_file, document_ranges, iter_documents
 
 log = logging.getLogger(__name__)
@@ -206,38 +208,20 @@ def build_shards(files: Sequence[str | os.PathLike] | str | os.PathLike, tokeniz
     Memory stays bounded: no process holds more than ~2,000 sentences of text
     plus a ~1 MB write buffer, whatever the corpus size.
     """
-    if isinstance(files, (str, os.PathLike)):
-        files = [files]
-    files = [check_file(f) for f in files]
-    if not files:
-        raise CorpusError("no input files given. Pass one or more UTF-8 text files.")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    manifest_path = out_dir / MANIFEST
-    if manifest_path.exists() and not overwrite:
-        raise FileExistsError(f"{manifest_path} already exists. Choose another out_dir or pass overwrite=True.")
-
+    files, manifest_path = _check_inputs(files, Path(out_dir), overwrite)
     num_workers = max(1, num_workers or os.cpu_count() or 1)
     total_bytes = sum(f.stat().st_size for f in files)
     chunk_bytes = chunk_bytes or _default_chunk_bytes(total_bytes, num_workers)
     vocab_size = len(tokenizer.ids_to_tokens)
     dtype = token_dtype(vocab_size)
-    tasks = _plan_tasks(files, out_dir, one_doc_per_line, dtype, chunk_bytes)
-
-    if num_workers == 1:
-        _init_worker(tokenizer)
-        shards = [build_one_shard(t) for t in tasks]
-    else:
-        ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
-        with ctx.Pool(num_workers, initializer=_init_worker, initargs=(tokenizer,)) as pool:
-            shards = list(pool.imap(build_one_shard, tasks))
-
+    tasks = _plan_tasks(files, manifest_path.parent, one_doc_per_line, dtype, chunk_bytes)
+    shards = _run_tasks(tasks, tokenizer, num_workers)
     totals = {k: sum(s[k] for s in shards) for k in ("tokens", "sentences", "documents",
                                                          "single_sentence_documents")}
     if totals["tokens"] == 0:
         raise CorpusError(f"no tokens in {[str(f) for f in files]}: the files hold only blank lines.")
     if hasattr(tokenizer, "save_pretrained"):
-        tokenizer.save_pretrained(out_dir / "tokenizer")
+        tokenizer.save_pretrained(manifest_path.parent / "tokenizer")
     manifest = {
         "format": FORMAT, "version": VERSION,
         "dtype": dtype.name, "vocab_size": vocab_size, "vocab_sha256": vocab_hash(tokenizer),
@@ -248,12 +232,35 @@ def build_shards(files: Sequence[str | os.PathLike] | str | os.PathLike, tokeniz
         "files": [{"path": str(f), "bytes": f.stat().st_size} for f in files],
         "bytes": total_bytes, **totals, "shards": shards,
     }
-    tmp = manifest_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, manifest_path)
+    atomic_write_text(manifest_path, json.dumps(manifest, indent=1, ensure_ascii=False))
     log.info("built %d shards: %d documents, %d sentences, %d tokens", len(shards),
              totals["documents"], totals["sentences"], totals["tokens"])
     return manifest_path
+
+
+def _check_inputs(files: Sequence[str | os.PathLike] | str | os.PathLike, out_dir: Path,
+                  overwrite: bool) -> tuple[list[Path], Path]:
+    """The readable input files and the manifest path, before any work is done."""
+    if isinstance(files, (str, os.PathLike)):
+        files = [files]
+    files = [check_file(f) for f in files]
+    if not files:
+        raise CorpusError("no input files given. Pass one or more UTF-8 text files.")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest_path = out_dir / MANIFEST
+    if manifest_path.exists() and not overwrite:
+        raise OutputExistsError(f"{manifest_path} already exists. Choose another out_dir or pass overwrite=True.")
+    return files, manifest_path
+
+
+def _run_tasks(tasks: Iterable[ShardTask], tokenizer, num_workers: int) -> list[dict]:
+    """Build every shard, in this process (num_workers=1) or in a pool of forked workers."""
+    if num_workers == 1:
+        _init_worker(tokenizer)
+        return [build_one_shard(t) for t in tasks]
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+    with ctx.Pool(num_workers, initializer=_init_worker, initargs=(tokenizer,)) as pool:
+        return list(pool.imap(build_one_shard, tasks))
 
 
 # ---------------------------------------------------------------- reading back
@@ -269,11 +276,11 @@ class ShardedCorpus:
         self.dir = Path(shards_dir)
         path = self.dir / MANIFEST
         if not path.exists():
-            raise FileNotFoundError(f"{path} not found. Build the shards first with "
-                                    "bertkit.data.build_shards(files, tokenizer, out_dir).")
+            raise NotFoundError(f"{path} not found. Build the shards first with "
+                                "bertkit.data.build_shards(files, tokenizer, out_dir).")
         self.manifest = json.loads(path.read_text(encoding="utf-8"))
         if self.manifest.get("format") != FORMAT:
-            raise ValueError(f"{path} is not a bertkit shards manifest.")
+            raise InputError(f"{path} is not a bertkit shards manifest.")
         dtype = np.dtype(self.manifest["dtype"])
         self.tokens, self.sentence_starts, doc_ends = [], [], []
         sent_base = [0]
@@ -285,7 +292,7 @@ class ShardedCorpus:
             sents = np.fromfile(f"{prefix}.sentences.bin", dtype=np.int64)
             docs = np.fromfile(f"{prefix}.documents.bin", dtype=np.int64)
             if len(sents) != shard["sentences"] + 1 or len(docs) != shard["documents"] + 1:
-                raise ValueError(f"{prefix}.*.bin do not match {path} (interrupted build?). Rebuild the shards.")
+                raise InputError(f"{prefix}.*.bin do not match {path} (interrupted build?). Rebuild the shards.")
             self.tokens.append(tokens)
             self.sentence_starts.append(sents)
             doc_ends.append(docs[1:] + sent_base[-1])
@@ -307,10 +314,6 @@ class ShardedCorpus:
     @property
     def num_documents(self) -> int:
         return len(self.doc_starts) - 1
-
-    @property
-    def num_sentences(self) -> int:
-        return int(self.shard_sentence_base[-1])
 
     def span(self, first: int, last: int) -> np.ndarray:
         """Token ids of global sentences first..last-1 (which must lie in one document), as int64."""

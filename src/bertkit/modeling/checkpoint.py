@@ -26,8 +26,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -38,6 +36,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from bertkit.common.errors import InputError, NotFoundError
+from bertkit.common.files import atomic_directory
 from bertkit.common.hub import HubError, find_minilm, resolve_model_dir  # noqa: F401 (find_minilm: re-exported)
 from bertkit.modeling.config import CONFIG_NAME, BertConfig
 from bertkit.modeling.quantize import is_quantized
@@ -69,11 +68,11 @@ def weight_files(directory: Path) -> list[Path]:
             shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
             missing = [s for s in shards if not (directory / s).is_file()]
             if missing:
-                raise FileNotFoundError(f"{index} lists shard(s) {missing} that are not in {directory}; "
-                                        f"copy the complete checkpoint.")
+                raise NotFoundError(f"{index} lists shard(s) {missing} that are not in {directory}; "
+                                    f"copy the complete checkpoint.")
             return [directory / s for s in shards]
-    raise FileNotFoundError(f"no weights in {directory}: expected {SAFETENSORS_NAME} or {PYTORCH_NAME}. "
-                            + LAYOUT_HELP)
+    raise NotFoundError(f"no weights in {directory}: expected {SAFETENSORS_NAME} or {PYTORCH_NAME}. "
+                        + LAYOUT_HELP)
 
 
 def read_weight_file(path: Path) -> dict[str, Tensor]:
@@ -118,7 +117,7 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
     """All tensors of a checkpoint directory or weight file, legacy names modernized."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"checkpoint not found: {path}. " + LAYOUT_HELP)
+        raise NotFoundError(f"checkpoint not found: {path}. " + LAYOUT_HELP)
     files = weight_files(path) if path.is_dir() else [path]
     state: dict[str, Tensor] = {}
     for file in files:
@@ -326,7 +325,7 @@ def load_pretrained(cls, name_or_path: str | os.PathLike, output_loading_info: b
 def state_for_saving(model: nn.Module) -> dict[str, Tensor]:
     """The model's tensors as safetensors wants them: no tied aliases, contiguous, unshared."""
     if is_quantized(model):
-        raise ValueError("this model is int8-quantized (bertkit.modeling.quantize), which is not a checkpoint format "
+        raise InputError("this model is int8-quantized (bertkit.modeling.quantize), which is not a checkpoint format "
                          "other tools can load; save the fp32 model and quantize again after loading.")
     out, seen = {}, set()
     for key, value in own_keys(model).items():
@@ -343,23 +342,19 @@ def save_checkpoint_dir(model: nn.Module, directory: str | os.PathLike, tokenize
     """Write config.json + model.safetensors (+ tokenizer files) to `directory`, atomically.
 
     Everything is written into a temporary sibling directory first and then renamed
-    into place; if anything fails, files already in `directory` are left untouched.
+    into place (`bertkit.common.files.atomic_directory(merge=True)`): each new file
+    replaces its namesake, other files already in `directory` (a README, a vocab) are
+    kept, and if anything fails before the renames, `directory` is left untouched.
     """
     directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise InputError(f"cannot save a checkpoint to {directory}: it is a file, not a directory; "
+                         f"choose another path.")
     config = config or model.config
     config = config.replace(extra={**config.extra, "architectures": [type(model).__name__]})
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.tmp-"))
-    try:
+    with atomic_directory(directory, merge=True) as tmp:
         config.save_pretrained(tmp)
         save_file(state_for_saving(model), str(tmp / SAFETENSORS_NAME), metadata={"format": "pt"})
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp)
-        if not directory.exists():
-            os.replace(tmp, directory)
-            return directory
-        for file in tmp.iterdir():
-            os.replace(file, directory / file.name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return directory

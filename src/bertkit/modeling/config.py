@@ -24,10 +24,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from bertkit.common.errors import InputError, NotFoundError
+from bertkit.common.files import atomic_write_text
 
 CONFIG_NAME = "config.json"
 
@@ -105,45 +107,45 @@ class BertConfig:
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"BertConfig.{name} must be a positive integer, got {value!r}; "
+                raise InputError(f"BertConfig.{name} must be a positive integer, got {value!r}; "
                                  f"fix it in config.json or pass {name}=<int > 0>.")
         if self.hidden_size % self.num_attention_heads:
-            raise ValueError(
+            raise InputError(
                 f"hidden_size ({self.hidden_size}) is not divisible by num_attention_heads "
                 f"({self.num_attention_heads}): every head gets hidden_size / num_attention_heads "
                 f"dimensions. Choose e.g. num_attention_heads={max(1, self.hidden_size // 64)} "
                 f"(the BERT convention is one head per 64 dimensions).")
         if self.hidden_act not in ACTIVATIONS:
-            raise ValueError(f"hidden_act={self.hidden_act!r} is not supported; use one of {ACTIVATIONS} "
+            raise InputError(f"hidden_act={self.hidden_act!r} is not supported; use one of {ACTIVATIONS} "
                              f"('gelu' is the exact form used by published BERT checkpoints).")
         if self.position_embedding_type != "absolute":
-            raise ValueError(f"position_embedding_type={self.position_embedding_type!r} is not supported; "
+            raise InputError(f"position_embedding_type={self.position_embedding_type!r} is not supported; "
                              f"bertkit implements BERT's learned 'absolute' position embeddings only.")
         for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
             p = getattr(self, name)
             if not 0.0 <= p < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {p!r}.")
+                raise InputError(f"{name} must be in [0, 1), got {p!r}.")
         if self.classifier_dropout is not None and not 0.0 <= self.classifier_dropout < 1.0:
-            raise ValueError(f"classifier_dropout must be None or in [0, 1), got {self.classifier_dropout!r}.")
+            raise InputError(f"classifier_dropout must be None or in [0, 1), got {self.classifier_dropout!r}.")
         if self.layer_norm_eps <= 0 or self.initializer_range <= 0:
-            raise ValueError("layer_norm_eps and initializer_range must be > 0 "
+            raise InputError("layer_norm_eps and initializer_range must be > 0 "
                              f"(got {self.layer_norm_eps!r}, {self.initializer_range!r}).")
         if self.pad_token_id is not None and not 0 <= self.pad_token_id < self.vocab_size:
-            raise ValueError(f"pad_token_id={self.pad_token_id} is outside the vocabulary "
+            raise InputError(f"pad_token_id={self.pad_token_id} is outside the vocabulary "
                              f"(vocab_size={self.vocab_size}); set it to the id of [PAD] in vocab.txt.")
         if self.problem_type not in (None, "regression", "single_label_classification",
                                      "multi_label_classification"):
-            raise ValueError(f"problem_type={self.problem_type!r} is not one of None, 'regression', "
+            raise InputError(f"problem_type={self.problem_type!r} is not one of None, 'regression', "
                              "'single_label_classification', 'multi_label_classification'.")
         if self.extra.get("model_type", "bert") != "bert":
-            raise ValueError(f"this config is for model_type={self.extra['model_type']!r}, not 'bert'; "
+            raise InputError(f"this config is for model_type={self.extra['model_type']!r}, not 'bert'; "
                              f"bertkit loads BERT checkpoints only.")
         if self.extra.get("is_decoder") or self.extra.get("add_cross_attention"):
-            raise ValueError("This config asks for a decoder (is_decoder / add_cross_attention); "
+            raise InputError("This config asks for a decoder (is_decoder / add_cross_attention); "
                              "bertkit implements the BERT encoder only. Set both to false.")
         n = self.num_parameters()
         if n > MAX_PARAMETERS:
-            raise ValueError(
+            raise InputError(
                 f"This config would have about {n / 1e9:.1f} billion parameters "
                 f"(vocab_size={self.vocab_size}, hidden_size={self.hidden_size}, "
                 f"num_hidden_layers={self.num_hidden_layers}, intermediate_size={self.intermediate_size}), "
@@ -182,7 +184,7 @@ class BertConfig:
         layers_hidden = NAMED_SIZES.get(name) or _parse_grid_name(name)
         if layers_hidden is None:
             grid = ", ".join(f"L{l}-H{h}" for l in GRID_LAYERS for h in GRID_HIDDEN)
-            raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(NAMED_SIZES)} or {grid}.")
+            raise InputError(f"unknown preset {name!r}; choose one of {', '.join(NAMED_SIZES)} or {grid}.")
         layers, hidden = layers_hidden
         sizes = dict(num_hidden_layers=layers, hidden_size=hidden,
                      num_attention_heads=hidden // 64, intermediate_size=4 * hidden)
@@ -239,28 +241,19 @@ class BertConfig:
     def from_json_file(cls, path: str | os.PathLike, **overrides: Any) -> "BertConfig":
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"config file not found: {path}. A BERT checkpoint directory must "
-                                    f"contain {CONFIG_NAME} (plus vocab.txt and model.safetensors).")
+            raise NotFoundError(f"config file not found: {path}. A BERT checkpoint directory must "
+                                f"contain {CONFIG_NAME} (plus vocab.txt and model.safetensors).")
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as err:
-            raise ValueError(f"{path} is not valid JSON ({err}); restore it from the original checkpoint.") from None
+            raise InputError(f"{path} is not valid JSON ({err}); restore it from the original checkpoint.") from None
         if not isinstance(data, dict):
-            raise ValueError(f"{path} must hold a JSON object of config fields, got {type(data).__name__}.")
+            raise InputError(f"{path} must hold a JSON object of config fields, got {type(data).__name__}.")
         return cls.from_dict(data, **overrides)
 
     def to_json_file(self, path: str | os.PathLike) -> None:
         """Write config.json atomically (temp file + rename: an old file is never half-written)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(self.to_json_string())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_text(path, self.to_json_string())
 
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike, **overrides: Any) -> "BertConfig":

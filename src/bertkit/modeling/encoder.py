@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from bertkit.common.errors import InputError
 from bertkit.modeling.checkpoint import load_pretrained, save_checkpoint_dir
 from bertkit.modeling.config import BertConfig
 
@@ -53,7 +54,7 @@ def activation(name: str, inplace: bool = False):
         return lambda x: gelu(x, approximate="tanh")
     if name == "relu":
         return torch.relu_ if inplace else F.relu
-    raise ValueError(f"hidden_act={name!r} is not supported; use 'gelu', 'gelu_new', 'gelu_pytorch_tanh' or 'relu'.")
+    raise InputError(f"hidden_act={name!r} is not supported; use 'gelu', 'gelu_new', 'gelu_pytorch_tanh' or 'relu'.")
 
 
 @dataclass
@@ -387,10 +388,10 @@ class BertModel(BertPreTrainedModel):
 
     def _check_inputs(self, input_ids: Tensor) -> None:
         if input_ids.dim() != 2:
-            raise ValueError(f"input_ids must be [batch, tokens], got shape {tuple(input_ids.shape)}; "
+            raise InputError(f"input_ids must be [batch, tokens], got shape {tuple(input_ids.shape)}; "
                              f"for one sentence use input_ids.unsqueeze(0).")
         if input_ids.shape[1] > self.config.max_position_embeddings:
-            raise ValueError(f"sequence length {input_ids.shape[1]} exceeds max_position_embeddings="
+            raise InputError(f"sequence length {input_ids.shape[1]} exceeds max_position_embeddings="
                              f"{self.config.max_position_embeddings}; truncate the input (tokenizer "
                              f"truncation=True, max_length={self.config.max_position_embeddings}).")
 

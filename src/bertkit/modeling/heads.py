@@ -15,10 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from bertkit.common.defaults import IGNORE_INDEX
+from bertkit.common.errors import InputError
 from bertkit.modeling.config import BertConfig
 from bertkit.modeling.encoder import BertModel, BertPreTrainedModel, activation
-
-IGNORE_INDEX = -100  # label value of positions that carry no loss (not masked / not a word start)
 
 
 @dataclass
@@ -215,7 +215,7 @@ class BertForSequenceClassification(_HeadModel):
 
 
 class BertForTokenClassification(_HeadModel):
-    """One label per token (NER, POS): logits [B, T, C]; labels -100 carry no loss."""
+    """One label per token (NER, POS): logits [B, T, C]; labels IGNORE_INDEX carry no loss."""
 
     add_pooling_layer = False
 
@@ -228,7 +228,8 @@ class BertForTokenClassification(_HeadModel):
         logits = self.classifier(self.dropout(out.last_hidden_state))               # [B, T, C]
         loss = None
         if labels is not None:
-            loss = F.cross_entropy(logits.view(-1, self.config.num_labels), labels.view(-1))
+            loss = F.cross_entropy(logits.view(-1, self.config.num_labels), labels.view(-1),
+                                   ignore_index=IGNORE_INDEX)
         return HeadOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
 
 
@@ -243,7 +244,7 @@ class BertForQuestionAnswering(_HeadModel):
 
     def build_head(self, config):
         if config.num_labels != 2:
-            raise ValueError(f"BertForQuestionAnswering needs num_labels=2 (start, end), got "
+            raise InputError(f"BertForQuestionAnswering needs num_labels=2 (start, end), got "
                              f"{config.num_labels}; load it with num_labels=2.")
         self.qa_outputs = nn.Linear(config.hidden_size, 2)
 

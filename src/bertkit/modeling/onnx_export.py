@@ -47,7 +47,6 @@ import io
 import json
 import logging
 import os
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -57,12 +56,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from bertkit import __version__
+from bertkit.common.errors import InputError, NotFoundError, missing_dependency
+from bertkit.common.files import atomic_file
 from bertkit.modeling.config import BertConfig
 from bertkit.modeling.heads import HEAD_CLASSES
 from bertkit.text.tokenizer import BertTokenizer
 
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
-INSTALL_HINT = "pip install 'bertkit[onnx]'"
 TOKENS = {0: "batch", 1: "sequence"}   # dynamic axes of a per-token tensor [B, T, ...]
 SENTENCE = {0: "batch"}                # dynamic axes of a per-sentence tensor [B, ...]
 
@@ -91,8 +92,7 @@ def require(module: str):
     try:
         return __import__(module)
     except ImportError:
-        raise ImportError(f"{module} is not installed; ONNX export needs the optional extra: "
-                          f"{INSTALL_HINT}") from None
+        raise missing_dependency(module, "onnx", "ONNX export") from None
 
 
 # ----------------------------------------------------------------------------- loading
@@ -106,12 +106,12 @@ def load_model(model_dir: str | os.PathLike, architecture: str | None = None) ->
     path = Path(model_dir)
     if not (path / "config.json").is_file():
         what = "has no config.json" if path.is_dir() else "not found"
-        raise FileNotFoundError(f"model directory {what}: {path} (expected config.json + model.safetensors, "
-                                "e.g. a directory written by save_pretrained or `bertkit finetune`)")
+        raise NotFoundError(f"model directory {what}: {path} (expected config.json + model.safetensors, "
+                            "e.g. a directory written by save_pretrained or `bertkit finetune`)")
     saved = (BertConfig.from_pretrained(path).extra.get("architectures") or ["BertModel"])[0]
     name = architecture or (saved if saved in OUTPUTS else "BertModel")
     if name not in OUTPUTS:
-        raise ValueError(f"architecture={name!r} cannot be exported; choose one of {sorted(OUTPUTS)}")
+        raise InputError(f"architecture={name!r} cannot be exported; choose one of {sorted(OUTPUTS)}")
     cls = HEAD_CLASSES[name]
     return cls.from_pretrained(path).eval()
 
@@ -147,7 +147,7 @@ def export_onnx(model_or_dir: nn.Module | str | os.PathLike, out_path: str | os.
         raise TypeError(f"cannot export a {name}; pass a bertkit model ({', '.join(sorted(OUTPUTS))}) "
                         "or a checkpoint directory")
     if exporter not in ("torchscript", "dynamo"):
-        raise ValueError(f"exporter={exporter!r}: use 'torchscript' or 'dynamo'")
+        raise InputError(f"exporter={exporter!r}: use 'torchscript' or 'dynamo'")
     model = _cpu_fp32(model)
     was_training = model.training
     model.eval()
@@ -238,8 +238,7 @@ def _cpu_fp32(model: nn.Module) -> nn.Module:
 
 def _add_metadata(proto, name: str, config, outputs: dict, exporter: str) -> None:
     """What the runner needs to know, stored in the file: class, length limit, per-token outputs."""
-    import bertkit
-    meta = {"bertkit_version": bertkit.__version__, "architecture": name, "exporter": exporter,
+    meta = {"bertkit_version": __version__, "architecture": name, "exporter": exporter,
             "max_position_embeddings": str(config.max_position_embeddings),
             "token_outputs": json.dumps([k for k, axes in outputs.items() if axes is TOKENS])}
     for key, value in meta.items():
@@ -254,15 +253,8 @@ def _opset(proto) -> int:
 def _save_atomically(onnx, proto, path: Path) -> Path:
     """Check the graph, write it to a temporary file beside `path`, rename into place."""
     onnx.checker.check_model(proto)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        onnx.save_model(proto, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_file(path) as tmp:
+        onnx.save_model(proto, str(tmp))
     return path
 
 
@@ -285,7 +277,7 @@ class OnnxBert:
         ort = require("onnxruntime")
         self.path = Path(path)
         if not self.path.is_file():
-            raise FileNotFoundError(f"ONNX file not found: {self.path} (write one with `bertkit export-onnx`)")
+            raise NotFoundError(f"ONNX file not found: {self.path} (write one with `bertkit export-onnx`)")
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -303,8 +295,8 @@ class OnnxBert:
         if self._tokenizer is None or isinstance(self._tokenizer, (str, os.PathLike)):
             folder = Path(self._tokenizer) if self._tokenizer is not None else self.path.parent
             if not (folder / "vocab.txt").is_file():
-                raise FileNotFoundError(f"no vocab.txt in {folder}: pass tokenizer=MODEL_DIR (the exported "
-                                        "checkpoint's directory) or a BertTokenizer")
+                raise NotFoundError(f"no vocab.txt in {folder}: pass tokenizer=MODEL_DIR (the exported "
+                                    "checkpoint's directory) or a BertTokenizer")
             self._tokenizer = BertTokenizer.from_pretrained(folder)
         return self._tokenizer
 
@@ -318,9 +310,9 @@ class OnnxBert:
         """input_ids, attention_mask, token_type_ids ([B, T], numpy or torch) -> {output name: array}."""
         feed = {name: np.asarray(encoding[name], dtype=np.int64) for name in INPUT_NAMES}
         if feed["input_ids"].ndim != 2:
-            raise ValueError(f"input_ids must be [batch, tokens], got shape {feed['input_ids'].shape}")
+            raise InputError(f"input_ids must be [batch, tokens], got shape {feed['input_ids'].shape}")
         if feed["input_ids"].shape[1] > self.max_length:
-            raise ValueError(f"sequence length {feed['input_ids'].shape[1]} exceeds max_position_embeddings="
+            raise InputError(f"sequence length {feed['input_ids'].shape[1]} exceeds max_position_embeddings="
                              f"{self.max_length}; truncate the input")
         return dict(zip(self.output_names, self.session.run(self.output_names, feed)))
 

@@ -28,6 +28,8 @@ import copy
 import torch
 from torch import Tensor, nn
 
+from bertkit.common.errors import InputError
+
 INT8_MAX = 127  # symmetric range [-127, 127]: -128 is never used, so the scale is exact both ways
 
 
@@ -68,8 +70,8 @@ def quantize_dynamic_int8(model: nn.Module, inplace: bool = False) -> nn.Module:
     quantized model in eval mode; the original is untouched unless `inplace=True`.
     """
     encoder = _encoder_of(model)
-    if any(isinstance(m, Int8DynamicLinear) for m in encoder.modules()):
-        raise ValueError("this model is already int8-quantized; quantize the fp32 model once.")
+    if is_quantized(encoder):
+        raise InputError("this model is already int8-quantized; quantize the fp32 model once.")
     if not inplace:
         model = copy.deepcopy(model)
         encoder = _encoder_of(model)

@@ -10,17 +10,24 @@ returns plain Python results whose names follow the reference pipelines
 """
 from __future__ import annotations
 
-import importlib
+from bertkit.common.errors import InputError
+from bertkit.pipelines.classify import TextClassificationPipeline
+from bertkit.pipelines.features import FeatureExtractionPipeline
+from bertkit.pipelines.fill_mask import FillMaskPipeline
+from bertkit.pipelines.next_sentence import NextSentencePipeline
+from bertkit.pipelines.qa import QuestionAnsweringPipeline
+from bertkit.pipelines.similarity import SentenceSimilarityPipeline
+from bertkit.pipelines.tokens import TokenClassificationPipeline
 
-# task name -> "module:ClassName" (modules under bertkit.pipelines)
+# task name -> pipeline class
 _REGISTRY = {
-    "feature-extraction": "features:FeatureExtractionPipeline",
-    "fill-mask": "fill_mask:FillMaskPipeline",
-    "next-sentence": "next_sentence:NextSentencePipeline",
-    "text-classification": "classify:TextClassificationPipeline",
-    "token-classification": "tokens:TokenClassificationPipeline",
-    "question-answering": "qa:QuestionAnsweringPipeline",
-    "sentence-similarity": "similarity:SentenceSimilarityPipeline",
+    "feature-extraction": FeatureExtractionPipeline,
+    "fill-mask": FillMaskPipeline,
+    "next-sentence": NextSentencePipeline,
+    "text-classification": TextClassificationPipeline,
+    "token-classification": TokenClassificationPipeline,
+    "question-answering": QuestionAnsweringPipeline,
+    "sentence-similarity": SentenceSimilarityPipeline,
 }
 _ALIASES = {"ner": "token-classification", "nsp": "next-sentence", "embed": "feature-extraction",
             "sentiment-analysis": "text-classification", "qa": "question-answering",
@@ -35,12 +42,10 @@ def pipeline(task: str, model=None, tokenizer=None, device=None, **kwargs):
     """Build the pipeline for `task` from a checkpoint directory (or loaded objects)."""
     name = _ALIASES.get(task, task)
     if name not in _REGISTRY:
-        raise ValueError(f"unknown pipeline task {task!r}; choose one of: {', '.join(available_tasks())}")
+        raise InputError(f"unknown pipeline task {task!r}; choose one of: {', '.join(available_tasks())}")
     if model is None:
-        raise ValueError(f"pipeline({task!r}) needs model=: a checkpoint directory or a loaded bertkit model")
-    module_name, class_name = _REGISTRY[name].split(":")
-    module = importlib.import_module(f"bertkit.pipelines.{module_name}")
-    return getattr(module, class_name)(model=model, tokenizer=tokenizer, device=device, **kwargs)
+        raise InputError(f"pipeline({task!r}) needs model=: a checkpoint directory or a loaded bertkit model")
+    return _REGISTRY[name](model=model, tokenizer=tokenizer, device=device, **kwargs)
 
 
 __all__ = ["pipeline", "available_tasks"]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from bertkit.common.errors import InputError
 from bertkit.pipelines.base import Pipeline
 
 FUNCTIONS = ("sigmoid", "softmax", "none")
@@ -72,7 +73,7 @@ class TextClassificationPipeline(Pipeline):
         if text_pair is not None:
             seconds = [text_pair] if isinstance(text_pair, str) else list(text_pair)
             if len(seconds) != len(items):
-                raise ValueError(f"got {len(items)} text(s) but {len(seconds)} text_pair(s); give one pair per text")
+                raise InputError(f"got {len(items)} text(s) but {len(seconds)} text_pair(s); give one pair per text")
             items = [(a, b) for a, b in zip(items, seconds)]
         texts, pairs = [], []
         for item in items:
@@ -81,7 +82,7 @@ class TextClassificationPipeline(Pipeline):
             pairs.append(b)
         has_pair = [b is not None for b in pairs]
         if any(has_pair) and not all(has_pair):
-            raise ValueError("mix of single texts and text pairs in one call; classify them in separate calls")
+            raise InputError("mix of single texts and text pairs in one call; classify them in separate calls")
         return texts, (pairs if all(has_pair) and pairs else None), single
 
     @staticmethod
@@ -90,7 +91,7 @@ class TextClassificationPipeline(Pipeline):
             return item, None
         if isinstance(item, dict):
             if "text" not in item:
-                raise ValueError(f"a dict input needs a 'text' key (and optionally 'text_pair'), got keys {sorted(item)}")
+                raise InputError(f"a dict input needs a 'text' key (and optionally 'text_pair'), got keys {sorted(item)}")
             return item["text"], item.get("text_pair")
         if isinstance(item, (tuple, list)) and len(item) == 2 and all(isinstance(x, str) for x in item):
             return item[0], item[1]
@@ -102,7 +103,7 @@ class TextClassificationPipeline(Pipeline):
         if requested is not None:
             name = str(getattr(requested, "value", requested)).lower()
             if name not in FUNCTIONS:
-                raise ValueError(f"function_to_apply={requested!r}: choose one of {FUNCTIONS}")
+                raise InputError(f"function_to_apply={requested!r}: choose one of {FUNCTIONS}")
             return name
         config = self.model.config
         if config.problem_type == "regression":
@@ -135,6 +136,6 @@ class TextClassificationPipeline(Pipeline):
                         key=lambda d: d["score"], reverse=True)
         if top_k is not None:
             if not isinstance(top_k, int) or top_k < 1:
-                raise ValueError(f"top_k must be a positive integer or None (all labels), got {top_k!r}")
+                raise InputError(f"top_k must be a positive integer or None (all labels), got {top_k!r}")
             ranked = ranked[:top_k]
         return ranked

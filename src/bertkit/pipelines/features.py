@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from bertkit.pipelines.base import Pipeline, chunks
+from bertkit.common.errors import InputError
+from bertkit.pipelines.base import Pipeline
 
 POOLINGS = ("cls", "mean", "max")
 
@@ -22,7 +23,7 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
         return (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
     if how == "max":
         return hidden.masked_fill(m == 0, torch.finfo(hidden.dtype).min).max(1).values
-    raise ValueError(f"unknown pooling {how!r}; choose one of {POOLINGS}")
+    raise InputError(f"unknown pooling {how!r}; choose one of {POOLINGS}")
 
 
 class FeatureExtractionPipeline(Pipeline):

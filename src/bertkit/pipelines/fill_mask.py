@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from bertkit.common.errors import InputError
 from bertkit.pipelines.base import Pipeline
 
 
@@ -33,7 +34,7 @@ class FillMaskPipeline(Pipeline):
         for word in targets:
             pieces = self.tokenizer.tokenize(word)
             if not pieces:
-                raise ValueError(f"target {word!r} is empty after tokenization")
+                raise InputError(f"target {word!r} is empty after tokenization")
             ids.append(self.tokenizer.convert_tokens_to_ids(pieces)[0])
         return torch.tensor(sorted(set(ids)), device=self.device)
 
@@ -43,7 +44,7 @@ class FillMaskPipeline(Pipeline):
         mask_id = self.tokenizer.mask_token_id
         if not bool((ids == mask_id).any(dim=1).all()):
             bad = [t for t, row in zip(texts, ids) if not bool((row == mask_id).any())]
-            raise ValueError(f"no {self.tokenizer.mask_token} token in input: {bad[0]!r} — put "
+            raise InputError(f"no {self.tokenizer.mask_token} token in input: {bad[0]!r} — put "
                              f"{self.tokenizer.mask_token} where the model should fill in a word")
         logits = self.model(**self.model_inputs(enc)).logits             # [B,T,V]
         results = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from bertkit.common.errors import InputError
 from bertkit.pipelines.base import Pipeline
 
 LABELS = ("IsNext", "NotNext")
@@ -30,7 +31,7 @@ class NextSentencePipeline(Pipeline):
             pairs, single = ([inputs], True) if isinstance(inputs, tuple) else (list(inputs), False)
         for pair in pairs:
             if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
-                raise ValueError("next-sentence takes (sentence_a, sentence_b) pairs, "
+                raise InputError("next-sentence takes (sentence_a, sentence_b) pairs, "
                                  "or a text and text_pair=")
         results = []
         for start in range(0, len(pairs), self.batch_size):

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
+from bertkit.common.errors import InputError
 from bertkit.pipelines.base import Pipeline
 from bertkit.pipelines.features import pool
 
@@ -40,7 +42,7 @@ class SentenceSimilarityPipeline(Pipeline):
         if not isinstance(source, str):
             raise TypeError(f"source must be a string, got {type(source).__name__}")
         if candidates is None:
-            raise ValueError("sentence-similarity needs candidates: pipe(source, [sentence, ...])")
+            raise InputError("sentence-similarity needs candidates: pipe(source, [sentence, ...])")
         candidates = [candidates] if isinstance(candidates, str) else list(candidates)
         if not candidates:
             return []
@@ -76,5 +78,4 @@ class SentenceSimilarityPipeline(Pipeline):
 def _progress(total: int, show: bool):
     if not show:
         return None
-    from tqdm.auto import tqdm
     return tqdm(total=total, unit="text", desc="embedding")

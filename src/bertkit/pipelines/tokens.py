@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from bertkit.common.errors import InputError
 from bertkit.pipelines.base import Pipeline
 
 STRATEGIES = ("none", "simple", "first", "max", "average")
@@ -67,7 +68,7 @@ class TokenClassificationPipeline(Pipeline):
     def _check_strategy(name) -> str:
         name = "none" if name is None else str(getattr(name, "value", name)).lower()
         if name not in STRATEGIES:
-            raise ValueError(f"aggregation_strategy={name!r}: choose one of {STRATEGIES}")
+            raise InputError(f"aggregation_strategy={name!r}: choose one of {STRATEGIES}")
         return name
 
     @torch.no_grad()

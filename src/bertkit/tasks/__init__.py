@@ -35,7 +35,7 @@ counts of skipped rows, unknown labels, truncated words, long contexts ... with 
 first places where they happen.  Nothing is dropped silently; print `report.summary()`.
 
 Feature keys: `input_ids`, `token_type_ids`, `example_index` always; `labels`
-(classification: id or float, tagging: per-piece ids with -100) or `start_positions` /
+(classification: id or float, tagging: per-piece ids, IGNORE_INDEX on pieces that carry no loss) or `start_positions` /
 `end_positions` (QA, None when unknown); bookkeeping: `word_starts` (tagging),
 `context_start`, `context_offsets` (QA).  `collate` turns only the model inputs and
 targets into tensors (padding to the longest feature; attention_mask from lengths).
@@ -43,6 +43,8 @@ targets into tensors (padding to the longest feature; attention_mask from length
 from __future__ import annotations
 
 from typing import Callable
+
+from bertkit.common.errors import InputError
 
 from .base import FeatureList, PredictionList, Task
 from .classification import ClassificationTask, RegressionTask
@@ -96,7 +98,7 @@ def get_task(name: str, **options) -> Task:
     """A fresh task object by name; `options` override its defaults (columns, labels, QA settings)."""
     key = _ALIASES.get(name.lower(), name.lower())
     if key not in _BUILDERS:
-        raise ValueError(f"unknown task {name!r}; choose one of: {', '.join(TASK_NAMES)}")
+        raise InputError(f"unknown task {name!r}; choose one of: {', '.join(TASK_NAMES)}")
     cls, defaults, _ = _BUILDERS[key]
     return cls(key, **{**defaults, **options})
 

@@ -11,10 +11,11 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from bertkit.common.errors import InputError
+
 from .readers import ExampleList, train_valid_split
 
 MODEL_INPUTS = ("input_ids", "token_type_ids", "attention_mask")
-IGNORE_INDEX = -100          # target id that the cross-entropy loss skips (as in PyTorch and BERT heads)
 
 
 class FeatureList(ExampleList):
@@ -67,7 +68,7 @@ class Task:
     @property
     def num_labels(self) -> int:
         if self.labels is None:
-            raise ValueError(f"task {self.name!r} has no label set yet: call task.fit_labels(train_examples) "
+            raise InputError(f"task {self.name!r} has no label set yet: call task.fit_labels(train_examples) "
                              "or task.use_labels_from_config(model.config)")
         return len(self.labels)
 
@@ -98,7 +99,7 @@ class Task:
         want = self.num_labels
         have = getattr(config, "num_labels", None)
         if have is not None and have != want:
-            raise ValueError(
+            raise InputError(
                 f"task/model mismatch: the model's head has num_labels={have} but task {self.name!r} has "
                 f"{want} label(s) {self.labels}. Fine-tune a model for this task, or start from a "
                 "pretrained (not fine-tuned) checkpoint so that a fresh head is made.")
@@ -106,7 +107,7 @@ class Task:
         if id2label and not _generic_names(id2label) and self.labels is not None:
             names = [id2label[i] for i in range(len(id2label))]
             if names != self.labels:
-                raise ValueError(f"task/model mismatch: the model was fine-tuned for labels {names} but task "
+                raise InputError(f"task/model mismatch: the model was fine-tuned for labels {names} but task "
                                  f"{self.name!r} has labels {self.labels}; use the task the model was trained on.")
 
     # -- batching and evaluation ------------------------------------------------------

@@ -19,8 +19,11 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from bertkit.common.defaults import IGNORE_INDEX
+from bertkit.common.errors import InputError
+
 from . import metrics as M
-from .base import IGNORE_INDEX, FeatureList, PredictionList, Task, collate_inputs, to_numpy
+from .base import FeatureList, PredictionList, Task, collate_inputs, to_numpy
 from .readers import ExampleList, ReadReport, TextExample, read_table
 
 
@@ -72,7 +75,7 @@ class ClassificationTask(Task):
         if self.labels is None:
             seen = {ex.label for ex in examples if ex.label is not None}
             if not seen:
-                raise ValueError(f"task {self.name!r}: the training data has no labels")
+                raise InputError(f"task {self.name!r}: the training data has no labels")
             numeric = all(s.lstrip("-").isdigit() for s in seen)
             self.labels = sorted(seen, key=int if numeric else str)
         return self.labels
@@ -95,7 +98,7 @@ class ClassificationTask(Task):
 
         Pairs are truncated longest-first to `max_length`.  With `training=True` an
         unknown label is an error (the model could not learn it); otherwise it gets the
-        ignored label id -100 and is noted in `features.report`.
+        ignored label id IGNORE_INDEX (-100) and is noted in `features.report`.
         """
         report = ReadReport(source=f"{self.name} encode (max_length={max_length})")
         self._check_labels_for(examples, training, report)
@@ -115,7 +118,7 @@ class ClassificationTask(Task):
     def _check_labels_for(self, examples, training: bool, report: ReadReport) -> None:
         unknown = self._note_unknown_labels(examples, report)
         if training and unknown:
-            raise ValueError(f"task {self.name!r}: {unknown} training example(s) have labels outside "
+            raise InputError(f"task {self.name!r}: {unknown} training example(s) have labels outside "
                              f"{self.labels}; fix the data, or use the generic 'classification' task whose "
                              "labels come from the training data.")
 
@@ -160,7 +163,7 @@ class ClassificationTask(Task):
             elif name == "mcc":
                 out["mcc"] = M.matthews_corrcoef(pred, gold)
             else:
-                raise ValueError(f"unknown metric {name!r} for task {self.name!r}")
+                raise InputError(f"unknown metric {name!r} for task {self.name!r}")
         out["num_examples"] = len(gold)
         return out
 
@@ -218,7 +221,7 @@ class RegressionTask(ClassificationTask):
             elif name == "mse":
                 out["mse"] = sum((p - g) ** 2 for p, g in zip(pred, gold)) / len(gold)
             else:
-                raise ValueError(f"unknown metric {name!r} for task {self.name!r}")
+                raise InputError(f"unknown metric {name!r} for task {self.name!r}")
         out["num_examples"] = len(gold)
         return out
 
@@ -226,7 +229,7 @@ class RegressionTask(ClassificationTask):
 def _gold_labels(examples, task_name: str) -> list:
     missing = sum(ex.label is None for ex in examples)
     if missing:
-        raise ValueError(f"task {task_name!r}: {missing} of {len(examples)} examples have no label, so they "
+        raise InputError(f"task {task_name!r}: {missing} of {len(examples)} examples have no label, so they "
                          "cannot be scored; use `bertkit predict` for unlabelled data.")
     return [ex.label for ex in examples]
 
@@ -234,5 +237,5 @@ def _gold_labels(examples, task_name: str) -> list:
 def _require_all(predictions: list, task_name: str) -> None:
     missing = sum(p is None for p in predictions)
     if missing:
-        raise ValueError(f"task {task_name!r}: {missing} examples got no prediction; pass the features "
+        raise InputError(f"task {task_name!r}: {missing} examples got no prediction; pass the features "
                          "made by task.encode(examples, ...) for exactly these examples.")

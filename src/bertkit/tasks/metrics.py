@@ -20,6 +20,8 @@ import string
 from collections import Counter
 from typing import Callable, Sequence
 
+from bertkit.common.errors import InputError
+
 # ------------------------------------------------------------------ classification
 
 
@@ -27,7 +29,7 @@ def _check_lengths(predictions: Sequence, references: Sequence) -> None:
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
     if not references:
-        raise ValueError("no examples to score")
+        raise InputError("no examples to score")
 
 
 def accuracy(predictions: Sequence, references: Sequence) -> float:

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+from bertkit.common.errors import InputError, NotFoundError
+
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))   # long documents in one cell are fine
 
 SAMPLES_PER_REASON = 3
@@ -141,12 +143,12 @@ def _column_index(column: str | int | None, header: list[str] | None, path: Path
                                    and (header is None or column not in header)):
         return int(column)
     if header is None:
-        raise ValueError(f"{path}: column {column!r} is a name but the file is read without a header; "
+        raise InputError(f"{path}: column {column!r} is a name but the file is read without a header; "
                          "give column numbers (0-based) or read with header=True")
     if column in header:
         return header.index(column)
     if required:
-        raise ValueError(f"{path}: no column named {column!r}; the header has {header}. "
+        raise InputError(f"{path}: no column named {column!r}; the header has {header}. "
                          "Pass the right name with --text-column / --label-column.")
     return None
 
@@ -191,7 +193,7 @@ def read_table(path: str | Path, text_column: str | int, text_pair_column: str |
         rows = csv.reader(f, delimiter=delim, quoting=quote)
         names = next(rows, None) if header else None
         if header and names is None:
-            raise ValueError(f"{path} is empty")
+            raise InputError(f"{path} is empty")
         t = _column_index(text_column, names, path, required=True)
         p = _column_index(text_pair_column, names, path, required=True)
         y = _column_index(label_column, names, path, required=False)
@@ -445,7 +447,7 @@ def train_valid_split(examples: Sequence, valid_fraction: float = 0.1, seed: int
     `random.Random(seed)` and the first ⌈fraction × groups⌉ go to validation.
     """
     if not 0 < valid_fraction < 1:
-        raise ValueError(f"valid_fraction must be between 0 and 1, got {valid_fraction}")
+        raise InputError(f"valid_fraction must be between 0 and 1, got {valid_fraction}")
     keys = [group(ex) if group else i for i, ex in enumerate(examples)]
     unique = list(dict.fromkeys(keys))
     random.Random(seed).shuffle(unique)
@@ -458,4 +460,4 @@ def train_valid_split(examples: Sequence, valid_fraction: float = 0.1, seed: int
 
 def _check_file(path: Path) -> None:
     if not path.is_file():
-        raise FileNotFoundError(f"data file not found: {path}")
+        raise NotFoundError(f"data file not found: {path}")

@@ -7,8 +7,8 @@ Alignment, word → pieces (as in the BERT paper, section 4.3):
     labels  -100  B-ORG O       B-MISC -100 O     -100
 
 Only the first piece of each word carries the word's tag; the other pieces and the
-special tokens get -100, which the loss ignores.  Back from pieces to words, a word's
-tag is the prediction at its first piece (`word_starts` in each feature).
+special tokens get IGNORE_INDEX (-100), which the loss ignores.  Back from pieces to
+words, a word's tag is the prediction at its first piece (`word_starts` in each feature).
 
 Truncation: words whose first piece does not fit in `max_length` are counted in the
 encode report, predicted "O" and still scored — so a too-small `max_length` costs
@@ -20,9 +20,11 @@ from typing import Sequence
 
 import numpy as np
 
+from bertkit.common.defaults import IGNORE_INDEX
+from bertkit.common.errors import InputError
+
 from . import metrics as M
-from .base import (IGNORE_INDEX, FeatureList, PredictionList, Task, collate_inputs, pad_to_longest,
-                   real_lengths, to_numpy)
+from .base import FeatureList, PredictionList, Task, collate_inputs, pad_to_longest, real_lengths, to_numpy
 from .readers import ExampleList, ReadReport, TaggedExample, read_conll, read_kmou
 
 
@@ -42,7 +44,7 @@ class TaggingTask(Task):
                  delimiter: str | None = None, pad_token_id: int = 0):
         super().__init__(labels, pad_token_id)
         if format not in ("conll", "kmou"):
-            raise ValueError(f"unknown tagging format {format!r}: use 'conll' or 'kmou'")
+            raise InputError(f"unknown tagging format {format!r}: use 'conll' or 'kmou'")
         self.name = name
         self.format = format
         self.columns = dict(word_column=word_column, tag_column=tag_column, delimiter=delimiter)
@@ -71,7 +73,7 @@ class TaggingTask(Task):
                     elif tag != "O":
                         others.add(tag)
             if not types and not others:
-                raise ValueError(f"task {self.name!r}: the training data has no tags other than O")
+                raise InputError(f"task {self.name!r}: the training data has no tags other than O")
             self.labels = ["O"] + [f"{p}-{t}" for t in sorted(types) for p in "BI"] + sorted(others)
         return self.labels
 
@@ -83,7 +85,7 @@ class TaggingTask(Task):
             for tag in ex.tags or []:
                 if tag not in known:
                     unknown += 1
-                    report.note(f"tag not in the task's labels (scored, ignored by the loss)", f"{ex.guid}: {tag!r}")
+                    report.note("tag not in the task's labels (scored, ignored by the loss)", f"{ex.guid}: {tag!r}")
         return unknown
 
     # -- encoding ----------------------------------------------------------------------
@@ -96,7 +98,7 @@ class TaggingTask(Task):
         report = ReadReport(source=f"{self.name} encode (max_length={max_length})")
         unknown = self._note_unknown_tags(examples, report)
         if training and unknown:
-            raise ValueError(f"task {self.name!r}: {unknown} training tag(s) are outside {self.labels}; "
+            raise InputError(f"task {self.name!r}: {unknown} training tag(s) are outside {self.labels}; "
                              "use the generic 'tagging' task, whose labels come from the training data.")
         pieces = word_pieces({w for ex in examples for w in ex.words}, tokenizer, report)
         budget = max_length - 2                                 # room left by [CLS] and [SEP]
@@ -155,14 +157,14 @@ class TaggingTask(Task):
             predictions[feature["example_index"]] = {"tags": tags, "entities": entities_of(ex.words, tags)}
         report.examples = len(predictions)
         if any(p is None for p in predictions):
-            raise ValueError(f"task {self.name!r}: some examples have no feature; pass the features made "
+            raise InputError(f"task {self.name!r}: some examples have no feature; pass the features made "
                              "by task.encode(examples, ...) for exactly these examples.")
         return predictions
 
     def metrics(self, predictions: Sequence[dict], examples: Sequence[TaggedExample]) -> dict:
         """Entity-level precision/recall/F1 (seqeval's default reading) and token accuracy."""
         if any(ex.tags is None for ex in examples):
-            raise ValueError(f"task {self.name!r}: unlabelled examples cannot be scored")
+            raise InputError(f"task {self.name!r}: unlabelled examples cannot be scored")
         gold = [ex.tags for ex in examples]
         pred = [p["tags"] for p in predictions]
         out = M.entity_scores(pred, gold)
