@@ -72,4 +72,4 @@ def test_answer(capsys, dirs, tmp_path):
     code, _, err = run(capsys, "answer", "How many?", "--model", str(dirs["qa"]))
     assert code == 2 and "--context" in err
     code, _, err = run(capsys, "answer", "How many?", "--context", "x", "--model", str(tmp_path / "none"))
-    assert code == 2 and "not a model directory" in err
+    assert code == 2 and "not found" in err

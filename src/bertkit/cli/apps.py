@@ -54,8 +54,6 @@ def cmd_search_index(args) -> None:
 
 
 def cmd_search_query(args) -> None:
-    if not (Path(args.index) / "meta.json").is_file():
-        raise NotFoundError(f"index not found: {args.index} (build one with `bertkit search index`)")
     index = Index.load(args.index, device=args.device)
     hits = index.query(args.query, top_k=max(args.top_k, args.candidates if args.rerank else 0))
     if args.rerank:
