@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import os
-from typing import Iterable, Iterator
+from typing import Iterable
 
 import torch
 
 from bertkit.common.errors import InputError
+from bertkit.modeling import BertModel
 from bertkit.modeling.pretrained import open_checkpoint
 from bertkit.modeling.quantize import quantize_dynamic_int8
 
@@ -20,11 +21,6 @@ def resolve_device(device) -> torch.device:
     return torch.device(device)
 
 
-def chunks(items: list, size: int) -> Iterator[list]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
 class Pipeline:
     """Base class: holds `self.model` (eval mode, on `self.device`) and `self.tokenizer`.
 
@@ -32,7 +28,7 @@ class Pipeline:
     implement `__call__`.
     """
 
-    model_class: str = "BertModel"
+    model_class: type = BertModel
 
     def __init__(self, model, tokenizer=None, device=None, batch_size: int = 32, max_length: int | None = None,
                  quantize: str | None = None, **hub_options):

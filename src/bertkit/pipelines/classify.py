@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from bertkit.common.errors import InputError
+from bertkit.modeling import BertForSequenceClassification
 from bertkit.pipelines.base import Pipeline
 
 FUNCTIONS = ("sigmoid", "softmax", "none")
@@ -49,7 +50,7 @@ class TextClassificationPipeline(Pipeline):
     list of any of these; or strings plus ``text_pair=`` (string or list of strings).
     """
 
-    model_class = "BertForSequenceClassification"
+    model_class = BertForSequenceClassification
 
     @torch.no_grad()
     def __call__(self, inputs, text_pair=None, top_k=_UNSET, function_to_apply: str | None = None):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from bertkit.common.errors import InputError
+from bertkit.modeling import BertModel
 from bertkit.pipelines.base import Pipeline
 
 POOLINGS = ("cls", "mean", "max")
@@ -35,7 +36,7 @@ class FeatureExtractionPipeline(Pipeline):
     Returns torch tensors (CPU); `return_tokens=True` also returns the tokens.
     """
 
-    model_class = "BertModel"
+    model_class = BertModel
 
     @torch.no_grad()
     def __call__(self, inputs, layer=-1, pooling: str | None = None, normalize: bool = False,

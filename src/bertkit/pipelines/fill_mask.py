@@ -11,11 +11,12 @@ from __future__ import annotations
 import torch
 
 from bertkit.common.errors import InputError
+from bertkit.modeling import BertForMaskedLM
 from bertkit.pipelines.base import Pipeline
 
 
 class FillMaskPipeline(Pipeline):
-    model_class = "BertForMaskedLM"
+    model_class = BertForMaskedLM
 
     @torch.no_grad()
     def __call__(self, inputs, top_k: int = 5, targets=None):

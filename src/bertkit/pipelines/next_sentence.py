@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from bertkit.common.errors import InputError
+from bertkit.modeling import BertForNextSentencePrediction
 from bertkit.pipelines.base import Pipeline
 
 LABELS = ("IsNext", "NotNext")
@@ -19,7 +20,7 @@ class NextSentencePipeline(Pipeline):
     """`pipe(("first sentence", "second sentence"))` or a list of such pairs, or
     `pipe("first", text_pair="second")` → {'label', 'score', 'is_next_probability'}."""
 
-    model_class = "BertForNextSentencePrediction"
+    model_class = BertForNextSentencePrediction
 
     @torch.no_grad()
     def __call__(self, inputs, text_pair=None):

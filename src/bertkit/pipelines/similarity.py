@@ -21,6 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from bertkit.common.errors import InputError
+from bertkit.modeling import BertModel
 from bertkit.pipelines.base import Pipeline
 from bertkit.pipelines.features import pool
 
@@ -29,7 +30,7 @@ class SentenceSimilarityPipeline(Pipeline):
     """`pipe(source, candidates)` → cosine similarity of `source` with each candidate
     (a list of floats in the candidates' order).  `pipe.embed(texts)` → [N,H] float32 array."""
 
-    model_class = "BertModel"
+    model_class = BertModel
 
     def __init__(self, model, tokenizer=None, device=None, pooling: str = "mean", **kwargs):
         super().__init__(model, tokenizer, device, **kwargs)

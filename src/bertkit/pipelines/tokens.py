@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from bertkit.common.errors import InputError
+from bertkit.modeling import BertForTokenClassification
 from bertkit.pipelines.base import Pipeline
 
 STRATEGIES = ("none", "simple", "first", "max", "average")
@@ -56,7 +57,7 @@ def split_tag(label: str) -> tuple[str, str]:
 class TokenClassificationPipeline(Pipeline):
     """`pipe(texts, aggregation_strategy=None, ignore_labels=("O",))` → entities per text."""
 
-    model_class = "BertForTokenClassification"
+    model_class = BertForTokenClassification
 
     def __init__(self, model, tokenizer=None, device=None, aggregation_strategy: str = "none",
                  ignore_labels=("O",), **kwargs):
