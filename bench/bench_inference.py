@@ -10,7 +10,9 @@ Models
 Workloads (inference mode, eval, fp32, CPU)
   fixed   B x T random token ids, no padding (default 32 x 128)
   mixed   real sentences (SST-2 + NSMC, shuffled) in batches of B padded to the longest
-          (truncated at T) -- the padding a real service sees
+          (truncated at T) -- the padding a real service sees, unsorted
+  sorted  the same sentences sorted by length before batching (what sentence-transformers
+          does), so each batch has little padding
   batch1  one real sentence of median length, alone: latency
 Each cell is timed with bertkit and the reference interleaved (A B A B ...), so that other
 load on the machine hits both alike; the median is reported.  Outputs are compared in the
@@ -64,9 +66,12 @@ def make_workloads(tokenizer, batch: int, seq: int, mixed_batches: int, seed: in
     texts = real_sentences(batch * mixed_batches, seed=seed)
     mixed = [dict(tokenizer(texts[i:i + batch], padding=True, truncation=True, max_length=seq, return_tensors="pt"))
              for i in range(0, len(texts), batch)]
-    typical = sorted(texts, key=len)[len(texts) // 2]                  # a median-length sentence
+    by_length = sorted(texts, key=len)                 # what sentence-transformers does: similar lengths together
+    sorted_ = [dict(tokenizer(by_length[i:i + batch], padding=True, truncation=True, max_length=seq,
+                              return_tensors="pt")) for i in range(0, len(texts), batch)]
+    typical = by_length[len(texts) // 2]                               # a median-length sentence
     single = [dict(tokenizer([typical], return_tensors="pt"))]
-    return {"fixed": fixed, "mixed": mixed, "batch1": single}
+    return {"fixed": fixed, "mixed": mixed, "sorted": sorted_, "batch1": single}
 
 
 def run_all(model, encodings) -> list[torch.Tensor]:
@@ -158,7 +163,7 @@ def row(name, workload, who, threads, encodings, ours_s, ref_s, diff, baseline="
     sentences = sum(enc["input_ids"].shape[0] for enc in encodings)
     tokens = sum(int(enc["attention_mask"].sum()) for enc in encodings)
     padded = sum(enc["input_ids"].numel() for enc in encodings)
-    if workload == "mixed":
+    if workload in ("mixed", "sorted"):
         shape = f"{len(encodings)}x[{encodings[0]['input_ids'].shape[0]},<={max(e['input_ids'].shape[1] for e in encodings)}]"
     else:
         shape = "x".join(map(str, encodings[0]["input_ids"].shape))
