@@ -12,6 +12,11 @@ fresh subprocess so that peak memory is the loader's own:
                 state as `tf` (torch tensors owning their memory, e.g. model parameters)
 * st_lazy       load_file alone, for reference: safetensors returns tensors that view the
                 memory-mapped file, so nothing is read until first use
+* model_tf      BertForPreTraining.from_pretrained(Google's folder): what a user runs
+* model_st      BertForPreTraining.from_pretrained(a safetensors folder): built on the meta
+                device, each parameter becomes the loaded tensor (one copy of the weights)
+* model_st_init the way bertkit loaded before: a randomly initialised model, then the file's
+                tensors copied into it (two copies at the peak)
 
 Peak memory is VmHWM (/proc/self/status) minus the RSS just before loading: getrusage's
 ru_maxrss would carry the parent's peak across exec.  The page cache is warm (the files
@@ -45,7 +50,7 @@ BERT_BASE = {"vocab_size": 30522, "hidden_size": 768, "num_hidden_layers": 12, "
              "intermediate_size": 3072, "max_position_embeddings": 512, "type_vocab_size": 2,
              "hidden_act": "gelu", "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1,
              "initializer_range": 0.02}
-METHODS = ("tf", "tf_verify", "st_owned", "st_lazy")
+METHODS = ("tf", "tf_verify", "st_owned", "st_lazy", "model_tf", "model_st", "model_st_init")
 
 
 # ---------------------------------------------------------------- a small TensorBundle writer
@@ -154,6 +159,13 @@ def make_checkpoints(folder: Path, config: dict, seed: int = 0) -> None:
     _, state = load_tf_bert(folder)
     save_file({k: v.contiguous() for k, v in state.items()}, str(folder / "model.safetensors"))
     assert all(t.dtype == torch.float32 for t in state.values())
+    for sub, names in (("tf_only", ("bert_config.json", "bert_model.ckpt.index",
+                                    "bert_model.ckpt.data-00000-of-00001")), ("st_only", ("model.safetensors",))):
+        (folder / sub).mkdir(exist_ok=True)
+        for name in names:
+            (folder / sub / name).symlink_to(folder / name)
+    from bertkit.modeling.config import BertConfig
+    BertConfig.from_dict(config).save_pretrained(folder / "st_only")
 
 
 def current_rss_mb() -> float:
@@ -172,7 +184,9 @@ def child(method: str, folder: Path, threads: int) -> dict:
     torch.set_num_threads(threads)
     before = current_rss_mb()
     t0 = time.perf_counter()
-    if method.startswith("tf"):
+    if method.startswith("model"):
+        state = load_model(method, folder)
+    elif method.startswith("tf"):
         _, state = load_tf_bert(folder, verify=method == "tf_verify")
     else:
         state = load_file(str(folder / "model.safetensors"))
@@ -181,6 +195,22 @@ def child(method: str, folder: Path, threads: int) -> dict:
     seconds = time.perf_counter() - t0
     mb = sum(t.numel() * t.element_size() for t in state.values()) / 2**20
     return {"method": method, "seconds": seconds, "peak_mb": peak_rss_mb() - before, "weights_mb": mb}
+
+
+def load_model(method: str, folder: Path) -> dict:
+    """A whole BertForPreTraining, three ways; returns its state dict (for the weight count)."""
+    import torch
+
+    from bertkit.modeling import BertConfig, BertForPreTraining
+    from bertkit.modeling.checkpoint import load_state_dict, load_weights_into, own_keys
+    if method == "model_tf":
+        return own_keys(BertForPreTraining.from_pretrained(folder / "tf_only"))
+    if method == "model_st":
+        return own_keys(BertForPreTraining.from_pretrained(folder / "st_only"))
+    model = BertForPreTraining(BertConfig.from_pretrained(folder / "st_only"))     # random init: copy 1
+    load_weights_into(model, load_state_dict(folder / "st_only"))                    # the file: copy 2
+    assert not any(p.is_meta for p in model.parameters()) and torch.is_grad_enabled()
+    return own_keys(model)
 
 
 def run(folder: Path, repeats: int, threads: int) -> dict[str, dict]:
@@ -218,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"bench": "tf_load", "threads": args.threads, "repeats": args.repeats, **{m: r[m] for m in METHODS},
                "tf_over_st_owned": r["tf"]["seconds"] / base,
                "tf_verify_over_st_owned": r["tf_verify"]["seconds"] / base}
+    summary.update({f"{m}_over_model_st": r[m]["seconds"] / r["model_st"]["seconds"] for m in ("model_tf",)})
     print(json.dumps(summary))
     print(markdown_table(
         ["weights MB", "tf s", "tf verify s", "st owned s", "st lazy s", "tf / st owned", "tf verify / st owned",
@@ -225,6 +256,11 @@ def main(argv: list[str] | None = None) -> int:
         [[r["tf"]["weights_mb"], r["tf"]["seconds"], r["tf_verify"]["seconds"], base, r["st_lazy"]["seconds"],
           f"{summary['tf_over_st_owned']:.2f}x", f"{summary['tf_verify_over_st_owned']:.2f}x",
           r["tf"]["peak_mb"], r["tf_verify"]["peak_mb"], r["st_owned"]["peak_mb"]]]))
+    print(markdown_table(
+        ["from_pretrained", "seconds", "peak MB above start", "weights MB"],
+        [[name, r[m]["seconds"], r[m]["peak_mb"], r[m]["weights_mb"]] for name, m in (
+            ("Google TF folder (BertForPreTraining)", "model_tf"), ("safetensors folder", "model_st"),
+            ("safetensors, random init + copy (before)", "model_st_init"))]))
     return 0
 
 
