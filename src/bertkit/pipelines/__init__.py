@@ -5,7 +5,7 @@ batches and truncates for you, places tensors on the model's device, and
 returns plain Python results whose names follow the reference pipelines
 (`score`, `token`, `token_str`, `sequence`; QA: `answer`, `score`, `start`, `end`).
 
-    >>> fill = pipeline("fill-mask", model="runs/quickstart/model")
+    >>> fill = pipeline("fill-mask", model="runs/quickstart/bert/model")
     >>> fill("Love is like the [MASK].", top_k=5)
 """
 from __future__ import annotations
