@@ -110,3 +110,16 @@ def test_from_pretrained_and_pipeline_take_a_hub_name(published):
 def test_a_hub_name_that_is_not_there_is_one_clear_error(published):
     with pytest.raises(FileNotFoundError, match="not found"):
         BertModel.from_pretrained("google/no-such-bert")
+
+
+def test_a_hub_name_in_a_fresh_process_gives_the_hub_error_not_a_crash(tmp_path):
+    """huggingface_hub's submodules are lazy: a fresh process must still get bertkit's one-line error."""
+    import os
+    import subprocess
+    import sys
+    code = ("from bertkit.modeling.pretrained import open_checkpoint\n"
+            "try:\n    open_checkpoint('google-bert/bert-base-uncased')\n"
+            "except Exception as e:\n    print(type(e).__name__, e)\n")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120).stdout
+    assert out.startswith("HubError") and "never downloaded" in out, out

@@ -181,6 +181,9 @@ def resolve_model_dir(name_or_path: str | os.PathLike, *, revision: str | None =
 def _import_hub():
     try:
         import huggingface_hub
+        import huggingface_hub.constants  # noqa: F401  (submodules are lazy in huggingface_hub >= 1.0:
+        import huggingface_hub.errors     # noqa: F401   import them, or `hf.constants` fails in a fresh process)
+        import huggingface_hub.utils      # noqa: F401
     except ImportError:
         raise HubError(f"opening a model by Hub name needs huggingface_hub: {_INSTALL}",
                        "no_huggingface_hub") from None
