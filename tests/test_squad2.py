@@ -422,3 +422,19 @@ def test_finetune_eval_predict_squad2_through_the_cli(tmp_path, capsys):
         assert main(["eval", "--model", str(tmp_path / "run" / "best"), "--data", str(files["eval"]), "--json"]) == 0
     scores = json.loads(capsys.readouterr().out)
     assert scores["f1"] == pytest.approx(best["f1"]) and scores["best_f1"] == pytest.approx(best["best_f1"])
+
+
+def test_prediction_records_are_strict_json(long_case):
+    """No valid span anywhere (n_best_size=1 and [CLS] the best start and end) → diff +inf, written as null."""
+    task, examples, features, logits = long_case
+    task.n_best_size = 1
+    cls_only = []
+    for s, e in logits:
+        s, e = np.zeros_like(s), np.zeros_like(e)
+        s[0] = e[0] = 1.0
+        cls_only.append((s, e))
+    predictions = task.predict(cls_only, features, examples)
+    assert all(p["answer"] == "" and p["null_score_diff"] == float("inf") for p in predictions)
+    assert predictions.report.notes["no valid answer span (empty answer)"] == 2
+    records = [task.format_prediction(p, ex) for p, ex in zip(predictions, examples)]
+    assert json.loads(json.dumps(records, allow_nan=False))[0]["null_score_diff"] is None

@@ -314,7 +314,9 @@ class QATask(Task):
                               report=getattr(predictions, "report", None))
 
     def format_prediction(self, prediction: dict, example: QAExample) -> dict:
-        return {"id": example.id, "question": example.question, **prediction}
+        """JSON record: an infinite null_score_diff (no valid span at all) is written as null."""
+        record = {"id": example.id, "question": example.question, **prediction}
+        return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
 
 
 def decide(prediction: dict, threshold: float) -> dict:
