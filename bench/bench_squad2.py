@@ -22,9 +22,11 @@ step gives the step count for the schedule, and training stops when the budget i
 Evaluation: a fixed-seed subset of the eval side (`--eval-questions`), predicted once; the
 official evaluate-v2.0 numbers at null_score_diff_threshold 0, the threshold tuned on this
 same set (best_f1_thresh, the official script's method — an optimistic figure, as in the
-SQuAD 2.0 papers that tune on dev), and the numbers again at the tuned threshold.  Scores
+SQuAD 2.0 papers that tune on dev), and the numbers again at the tuned threshold.  Two
+reference rows: "always the best span" (threshold +inf: how good the spans alone are) and
+"always no answer" (every answer "").  Scores
 come twice from the same predictions: the official v2.0 (words) and KorQuAD's character F1
-with the same v2.0 rules.  A row "always no answer" shows what predicting "" everywhere gets.
+with the same v2.0 rules.
 
 Model: `--model` (default the bundled all-MiniLM-L6-v2, an *English uncased* vocabulary that
 reads Hangul as jamo pieces: answers are many pieces long and the model has never seen
@@ -41,6 +43,7 @@ import argparse
 import copy
 import itertools
 import json
+import math
 import os
 import random
 import sys
@@ -181,6 +184,7 @@ def evaluate(model, task, examples, tokenizer, args) -> dict:
         tuned = scorer.tune_threshold(predictions, examples, by="f1")
         rows[metric] = {"threshold_0": at_zero, "tuned_threshold": tuned,
                         "at_tuned": scorer.metrics(scorer.apply_threshold(predictions), examples),
+                        "never_no_answer": scorer.metrics(scorer.apply_threshold(predictions, math.inf), examples),
                         "always_no_answer": M.squad_v2_scores([""] * len(examples), references, metric=metric)}
     return {**timing, "scores": rows,
             "null_predicted_at_0": sum(p["answer"] == "" for p in predictions)}
@@ -192,6 +196,7 @@ def table(scores: dict) -> str:
         s = scores[metric]
         rows = [("threshold 0", *(s["threshold_0"][k] for k in SCORE_KEYS)),
                 (f"tuned {s['tuned_threshold']:.3f}", *(s["at_tuned"][k] for k in SCORE_KEYS)),
+                ("always the best span", *(s["never_no_answer"][k] for k in SCORE_KEYS)),
                 ("always no answer", *(s["always_no_answer"].get(k, 0.0) for k in SCORE_KEYS))]
         lines.append(f"**{label}** — best_exact {s['threshold_0']['best_exact']:.2f} "
                      f"(thresh {s['threshold_0']['best_exact_thresh']:.3f}), best_f1 "

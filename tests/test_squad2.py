@@ -270,6 +270,10 @@ def test_task_metrics_threshold_and_tuning(tmp_path):
     assert [p["answer"] for p in tuned] == ["France", "Normans were the people", "", ""]
     assert task.metrics(tuned, examples)["f1"] == pytest.approx(scores["best_f1"])     # 87.5
     assert task.tune_threshold(predictions, examples, by="exact") == -1.0
+    # the answers are scored as they are, whatever the task's threshold now is
+    every_span = task.metrics(task.apply_threshold(predictions, float("inf")), examples)
+    assert (every_span["HasAns_f1"], every_span["NoAns_f1"], every_span["f1"]) == (75.0, 0.0, 37.5)
+    assert every_span["best_f1"] == scores["best_f1"]
     with pytest.raises(ValueError, match="unanswerable"):
         get_task("squad").metrics([{"answer": "x"}], examples[2:3])
     with pytest.raises(ValueError, match="version_2_with_negative"):

@@ -277,17 +277,20 @@ class QATask(Task):
         SQuAD 2.0 tasks: the official evaluate-v2.0 dict (`exact`, `f1`, `HasAns_*`, `NoAns_*`,
         `best_exact`, `best_exact_thresh`, `best_f1`, `best_f1_thresh`).
 
-        For SQuAD 2.0 the evaluation is that of the official script given the best spans as
-        predictions and null_score_diff as na_probs, with `--na-prob-thresh` = this task's
-        null_score_diff_threshold: exact/f1 are those of the answers `predict` gives, and
-        best_* the best any threshold could give on these questions.
+        For SQuAD 2.0, exact/f1/HasAns_*/NoAns_* score the answers as they are (the official
+        script without na_probs), and best_* are the official script's sweep given the best
+        spans as predictions and null_score_diff as na_probs: the best any threshold could do
+        on these questions.  (For answers decided with threshold T this is exactly the script
+        run once with those na_probs and ``--na-prob-thresh T``.)
         """
         references = [[a["text"] for a in ex.answers] for ex in examples]
         if self.version_2_with_negative:
+            scores = M.squad_v2_scores([p["answer"] for p in predictions], references, metric=self.metric)
             spans = [p.get("span_answer", p["answer"]) for p in predictions]
             diffs = [p.get("null_score_diff", 0.0) for p in predictions]
-            scores = M.squad_v2_scores(spans, references, diffs, self.null_score_diff_threshold, self.metric)
-            return {**scores, "num_examples": len(examples)}
+            sweep = M.squad_v2_scores(spans, references, diffs, metric=self.metric)
+            best = {k: sweep[k] for k in ("best_exact", "best_exact_thresh", "best_f1", "best_f1_thresh")}
+            return {**scores, **best, "num_examples": len(examples)}
         if any(not r for r in references):
             raise InputError(f"task {self.name!r}: {sum(not r for r in references)} questions have no "
                              "reference answers and cannot be scored (unanswerable questions need "
