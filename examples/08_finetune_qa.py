@@ -42,7 +42,7 @@ def main(argv=None) -> dict:
                                                          "start_positions", "end_positions")}], args.steps, lr=args.lr)
     qa = pipeline("question-answering", model=model, tokenizer=tok, device="cpu")
     # uncased MiniLM splits Hangul into jamo pieces, so this answer is ~70 pieces: allow long spans
-    result = qa(question=QUESTION, context=CONTEXT, max_answer_len=128)
+    result = qa(question=QUESTION, context=CONTEXT, max_answer_length=128)
     print(f"question: {QUESTION}\nanswer:   {result['answer']}  (score {result['score']:.2f})")
     return {"losses": losses, "answer": result["answer"], "expected": ANSWER}
 

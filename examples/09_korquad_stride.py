@@ -53,9 +53,9 @@ def main(argv=None) -> dict:
 
     question, context = _from_korquad(Path(args.data)) if args.data else (QUESTION, PASSAGE)
     qa = pipeline("question-answering", model=model_dir(args, "BertForQuestionAnswering"), device="cpu")
-    task = qa.task(args.max_seq_len, args.doc_stride, 30, 64, 20)
+    task = qa.task(doc_stride=args.doc_stride)
     example = QAExample(id="q", question=question, context=context)
-    features = task.encode([example], qa.tokenizer, max_length=min(args.max_seq_len, qa.max_length))
+    features = task.encode([example], qa.tokenizer, max_seq_length=min(args.max_seq_len, qa.max_length))
     outputs = task.run_model(qa.model, features, device=qa.device)
     print(f"question: {question}\npassage: {len(context)} characters → {len(features)} windows "
           f"(max_seq_len={args.max_seq_len}, doc_stride={args.doc_stride})")
@@ -67,7 +67,7 @@ def main(argv=None) -> dict:
         answer, logit = (context[best[0][1]:best[0][2]], best[0][0]) if best else ("", float("-inf"))
         windows.append({"chars": (first, last), "answer": answer, "logit": logit})
         print(f"  window {n}: {' '.join(tokens[:8])} ... chars {first}..{last} → {answer!r} (logit = {logit:.2f})")
-    final = qa(question=question, context=context, max_seq_len=args.max_seq_len, doc_stride=args.doc_stride)
+    final = qa(question=question, context=context, max_seq_length=args.max_seq_len, doc_stride=args.doc_stride)
     print(f"highest logit over all windows → {final['answer']!r} (logit = {final['logit']:.2f})")
     return {"windows": windows, "answer": final}
 

@@ -49,9 +49,9 @@ def keyword_pipe(tok):
     return QuestionAnsweringPipeline(KeywordQA(config, start_id, end_id), tokenizer=tok, device="cpu")
 
 
-@pytest.mark.parametrize("max_seq_len,doc_stride", [(384, 128), (64, 16), (48, 7)])
-def test_answer_deep_in_a_long_context_is_found(keyword_pipe, max_seq_len, doc_stride):
-    result = keyword_pipe(question="How many zebras?", context=CONTEXT, max_seq_len=max_seq_len,
+@pytest.mark.parametrize("max_seq_length,doc_stride", [(384, 128), (64, 16), (48, 7)])
+def test_answer_deep_in_a_long_context_is_found(keyword_pipe, max_seq_length, doc_stride):
+    result = keyword_pipe(question="How many zebras?", context=CONTEXT, max_seq_length=max_seq_length,
                           doc_stride=doc_stride)
     assert result["answer"] == "seventeen zebra"
     assert CONTEXT[result["start"]:result["end"]] == result["answer"]
@@ -59,8 +59,8 @@ def test_answer_deep_in_a_long_context_is_found(keyword_pipe, max_seq_len, doc_s
     assert 0 < result["score"] <= 1 and result["logit"] == pytest.approx(20, abs=0.5)
 
 
-def test_max_answer_len_limits_the_span(keyword_pipe):
-    result = keyword_pipe(question="How many zebras?", context=CONTEXT, max_answer_len=1, top_k=1)
+def test_max_answer_length_limits_the_span(keyword_pipe):
+    result = keyword_pipe(question="How many zebras?", context=CONTEXT, max_answer_length=1, top_k=1)
     assert result["answer"] != "seventeen zebra"
     assert len(keyword_pipe.tokenizer.tokenize(result["answer"])) == 1
 
@@ -74,17 +74,17 @@ def random_qa(tmp_path_factory, minilm_path):
         return pipeline("question-answering", model=d, device="cpu")
 
 
-@pytest.mark.parametrize("max_seq_len,doc_stride,max_question_len", [(384, 128, 64), (64, 16, 64), (40, 5, 6)])
-def test_best_answer_equals_the_standard_post_processing(random_qa, max_seq_len, doc_stride, max_question_len):
+@pytest.mark.parametrize("max_seq_length,doc_stride,max_query_length", [(384, 128, 64), (64, 16, 64), (40, 5, 6)])
+def test_best_answer_equals_the_standard_post_processing(random_qa, max_seq_length, doc_stride, max_query_length):
     from bertkit.tasks import QAExample, QATask
     questions = ["How many bridges does Paris have, according to sentence number twelve of the text?",
                  "Who counted the zebras?"]
-    got = random_qa(question=questions, context=CONTEXT, max_seq_len=max_seq_len, doc_stride=doc_stride,
-                    max_question_len=max_question_len)
-    task = QATask(max_query_length=max_question_len, doc_stride=doc_stride)
+    got = random_qa(question=questions, context=CONTEXT, max_seq_length=max_seq_length, doc_stride=doc_stride,
+                    max_query_length=max_query_length)
+    task = QATask(max_query_length=max_query_length, doc_stride=doc_stride)
     examples = [QAExample(id=str(i), question=q, context=CONTEXT) for i, q in enumerate(questions)]
-    max_length = min(max_seq_len, random_qa.model.config.max_position_embeddings)   # what the pipeline uses
-    features = task.encode(examples, random_qa.tokenizer, max_length=max_length)
+    max_length = min(max_seq_length, random_qa.model.config.max_position_embeddings)   # what the pipeline uses
+    features = task.encode(examples, random_qa.tokenizer, max_seq_length=max_length)
     assert len(features) > 2 * len(examples)               # really several windows
     want = task.predict(task.run_model(random_qa.model, features), features, examples)
     for g, w in zip(got, want):
@@ -93,14 +93,14 @@ def test_best_answer_equals_the_standard_post_processing(random_qa, max_seq_len,
 
 
 def test_top_k_is_ranked_and_consistent(random_qa):
-    top = random_qa(question="How many bridges?", context=CONTEXT, max_seq_len=96, doc_stride=32, top_k=5)
+    top = random_qa(question="How many bridges?", context=CONTEXT, max_seq_length=96, doc_stride=32, top_k=5)
     assert len(top) == 5
     assert [t["logit"] for t in top] == sorted((t["logit"] for t in top), reverse=True)
     assert len({(t["start"], t["end"]) for t in top}) == 5
     assert 0 < sum(t["score"] for t in top) <= 1 + 1e-9
     for t in top:
         assert CONTEXT[t["start"]:t["end"]] == t["answer"]
-    best = random_qa(question="How many bridges?", context=CONTEXT, max_seq_len=96, doc_stride=32)
+    best = random_qa(question="How many bridges?", context=CONTEXT, max_seq_length=96, doc_stride=32)
     assert best["answer"] == top[0]["answer"] and best["score"] == pytest.approx(top[0]["score"])
 
 
@@ -108,7 +108,7 @@ def test_korean_answers_are_original_characters(random_qa):
     context = ("이미 존재하던 마을의 주인이 되어 살아가는 기존 작품들에서 나아가, 아무것도 없는 무인도에 "
                "초기 주민 둘과 함께 이주해 처음부터 섬을 개척해 나가는 게임이다. 하나의 섬에서 최대 8명까지 "
                "함께 생활할 수 있다.") * 3
-    for r in random_qa(question="동숲 섬에 몇 명까지 살 수 있음?", context=context, top_k=3, max_seq_len=64,
+    for r in random_qa(question="동숲 섬에 몇 명까지 살 수 있음?", context=context, top_k=3, max_seq_length=64,
                        doc_stride=20):
         assert r["answer"] == context[r["start"]:r["end"]] and r["answer"]
         assert "#" not in r["answer"] and "ᄒ" not in r["answer"]     # no pieces, no decomposed jamo
@@ -133,7 +133,7 @@ def test_user_errors(random_qa):
     with pytest.raises(ValueError, match="context"):
         random_qa(question=["a", "b"], context=["only one"])
     with pytest.raises(ValueError, match="no room"):
-        random_qa(question="long question " * 30, context="Paris", max_seq_len=20, max_question_len=64)
+        random_qa(question="long question " * 30, context="Paris", max_seq_length=20, max_query_length=64)
     with pytest.raises(ValueError, match="top_k"):
         random_qa(question="Where?", context="Paris", top_k=0)
 
@@ -152,3 +152,102 @@ def test_span_candidates_first_is_best_span(random_qa):
         if cands:
             assert cands[0] == (pytest.approx(float(best[0])), best[1], best[2])
             assert [c[0] for c in cands] == sorted((c[0] for c in cands), reverse=True)
+
+
+# ------------------------------------------------------------------- unanswerable questions (SQuAD 2.0)
+
+class NullQA(KeywordQA):
+    """KeywordQA that also scores [CLS] (position 0): start and end `cls_logit` each."""
+
+    def __init__(self, config, start_id: int, end_id: int, cls_logit: float):
+        super().__init__(config, start_id, end_id)
+        self.cls_logit = cls_logit
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None):
+        out = super().forward(input_ids, attention_mask, token_type_ids)
+        out.start_logits[:, 0] += self.cls_logit
+        out.end_logits[:, 0] += self.cls_logit
+        return out
+
+
+@pytest.fixture(scope="module")
+def null_pipe(tok):
+    from bertkit import BertConfig
+    from bertkit.pipelines.qa import QuestionAnsweringPipeline
+    config = BertConfig.preset("tiny", vocab_size=tok.vocab_size, num_labels=2)
+    start_id, end_id = tok.convert_tokens_to_ids(["seventeen", "zebra"])
+    return QuestionAnsweringPipeline(NullQA(config, start_id, end_id, cls_logit=15.0), tokenizer=tok, device="cpu")
+
+
+def test_handle_impossible_answer_returns_the_empty_answer_when_null_wins(null_pipe):
+    ask = dict(question="How many zebras?", context=CONTEXT, max_seq_length=64, doc_stride=16)
+    span = null_pipe(**ask)                                       # null logit 30 vs span logit ≈ 20
+    assert span["answer"] == "seventeen zebra"
+    null = null_pipe(**ask, handle_impossible_answer=True)
+    assert (null["answer"], null["start"], null["end"]) == ("", 0, 0)
+    assert null["logit"] == pytest.approx(30.0) and 0.5 < null["score"] <= 1
+    # null − span ≈ 10: a threshold above that keeps the span, below it gives ""
+    assert null_pipe(**ask, handle_impossible_answer=True, null_score_diff_threshold=11.0)["answer"] == span["answer"]
+    assert null_pipe(**ask, handle_impossible_answer=True, null_score_diff_threshold=9.0)["answer"] == ""
+    top = null_pipe(**ask, handle_impossible_answer=True, top_k=3)
+    assert top[0]["answer"] == "" and top[1]["answer"] == "seventeen zebra"
+    assert [t["logit"] for t in top] == sorted((t["logit"] for t in top), reverse=True)
+    assert 0 < sum(t["score"] for t in top) <= 1 + 1e-9
+
+
+def test_handle_impossible_answer_keeps_the_span_when_it_wins(keyword_pipe):
+    ask = dict(question="How many zebras?", context=CONTEXT, max_seq_length=64, doc_stride=16)
+    with_null = keyword_pipe(**ask, handle_impossible_answer=True, top_k=2)
+    assert with_null[0]["answer"] == "seventeen zebra"
+    assert keyword_pipe(**ask)["answer"] == with_null[0]["answer"]
+
+
+def test_pipeline_null_rule_equals_the_squad2_task(random_qa):
+    """The pipeline's "" decision and span = the squad2 task's predict (same windows, same rule),
+    at thresholds between the questions' null_score_diffs (so 0, 1, ..., all answers are "")."""
+    from bertkit.tasks import QAExample, get_task
+    questions = ["How many bridges does Paris have?", "Who counted the zebras?", "Which city?", "What number?",
+                 "Where is the park?", "Talks about what?"]
+    task = get_task("squad2", doc_stride=32)
+    examples = [QAExample(id=str(i), question=q, context=CONTEXT) for i, q in enumerate(questions)]
+    features = task.encode(examples, random_qa.tokenizer, max_seq_length=96)
+    predictions = task.predict(task.run_model(random_qa.model, features), features, examples)
+    diffs = sorted(p["null_score_diff"] for p in predictions)
+    cuts = [diffs[0] - 1] + [(a + b) / 2 for a, b in zip(diffs, diffs[1:])] + [diffs[-1] + 1]
+    for n_answered, threshold in enumerate(cuts):
+        got = random_qa(question=questions, context=CONTEXT, max_seq_length=96, doc_stride=32,
+                        handle_impossible_answer=True, null_score_diff_threshold=threshold)
+        want = task.apply_threshold(predictions, threshold)
+        assert sum(w["answer"] != "" for w in want) == n_answered
+        for g, w in zip(got, want):
+            assert g["answer"] == w["answer"]
+            assert (g["start"], g["end"]) == ((0, 0) if w["answer"] == "" else (w["start"], w["end"]))
+            assert g["logit"] == pytest.approx(w["score"], abs=1e-4)
+
+
+# ------------------------------------------------------------------- the reference pipeline's names
+
+@pytest.mark.parametrize("old,new,value", [("max_seq_len", "max_seq_length", 64),
+                                           ("max_question_len", "max_query_length", 6),
+                                           ("max_answer_len", "max_answer_length", 2),
+                                           ("n_best", "n_best_size", 5)])
+def test_old_keyword_names_warn_and_give_the_same_result(random_qa, old, new, value):
+    ask = dict(question="How many bridges does Paris have?", context=CONTEXT, doc_stride=16, top_k=3)
+    with pytest.warns(DeprecationWarning, match=f"{old}= is deprecated, use {new}=") as record:
+        got = random_qa(**ask, **{old: value})
+    assert record[0].filename == __file__                         # the warning points at the caller
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        want = random_qa(**ask, **{new: value})
+    assert got == want
+    assert got != random_qa(**ask) or new == "n_best_size"          # the value really was used
+
+
+def test_old_and_new_names_together(random_qa):
+    ask = dict(question="Where?", context=FILLER[:300])
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="disagree"):
+        random_qa(**ask, max_seq_len=64, max_seq_length=96)
+    with pytest.warns(DeprecationWarning):
+        assert random_qa(**ask, max_seq_len=64, max_seq_length=64) == random_qa(**ask, max_seq_length=64)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'max_seq_lenght'"):
+        random_qa(**ask, max_seq_lenght=64)

@@ -141,7 +141,7 @@ def test_windows_match_the_reference_tokenizer_windows(korquad, tokenizer, hf_to
 
 def test_postprocessing_equals_reference_on_real_korquad(korquad, tokenizer, hf_tokenizer):
     """Same seeded random logits → the same answer text for every question."""
-    task = get_task("korquad", max_query_length=MAX_QUERY, doc_stride=DOC_STRIDE, n_best=N_BEST,
+    task = get_task("korquad", max_query_length=MAX_QUERY, doc_stride=DOC_STRIDE, n_best_size=N_BEST,
                     max_answer_length=MAX_ANSWER)
     examples = korquad[:1200]
     features = task.encode(examples, tokenizer, MAX_LENGTH)

@@ -170,7 +170,7 @@ def test_squad_answers_out_of_place_and_unanswerable(tmp_path):
     r = examples.report
     assert r.notes["answer_start corrected to the nearest occurrence of the text"] == 1
     assert r.notes["answer text not found in context (scored, not trained on)"] == 1
-    assert r.skipped["unanswerable question (SQuAD 2.0; not supported)"] == 1
+    assert r.skipped["unanswerable question (SQuAD 2.0): read with version_2_with_negative=True (task squad2)"] == 1
     bad = tmp_path / "bad.json"
     bad.write_text('{"version": 1}', encoding="utf-8")
     with pytest.raises(ValueError, match="SQuAD-format"):

@@ -16,6 +16,16 @@ a softmax over the n-best candidates' start+end logits, as in the original BERT'
 nbest_predictions.json), ``logit`` (start logit + end logit), ``start``/``end`` (character
 offsets: ``context[start:end] == answer``).
 
+``handle_impossible_answer=True`` (a model fine-tuned on SQuAD 2.0, task ``squad2``) adds
+the "no answer" candidate: logit = start_logit[CLS] + end_logit[CLS], the lowest over the
+windows; it wins when ``null logit − best span logit > null_score_diff_threshold`` and is
+then ``{"answer": "", "start": 0, "end": 0, "score": ..., "logit": ...}``.
+
+The settings are named as in BERT's run_squad.py: ``max_seq_length``, ``doc_stride``,
+``max_query_length``, ``max_answer_length``, ``n_best_size``; the reference pipeline's
+``max_seq_len``, ``max_question_len``, ``max_answer_len`` (and ``n_best``) still work,
+with a DeprecationWarning.
+
     >>> qa = pipeline("question-answering", model="runs/korquad/best")
     >>> qa(question="면역 체계는 무엇입니까?", context="면역 체계는 질병으로부터 ...")
     {'answer': '질병으로부터 보호하는 ...', 'score': 0.93, 'logit': 14.2, 'start': 7, 'end': 44}
@@ -27,12 +37,24 @@ import warnings
 import numpy as np
 import torch
 
+from bertkit.common.defaults import (DOC_STRIDE, MAX_ANSWER_LENGTH, MAX_QUERY_LENGTH, N_BEST_SIZE,
+                                     QA_MAX_SEQ_LENGTH)
+from bertkit.common.errors import InputError
 from bertkit.pipelines.base import Pipeline
+from bertkit.tasks.qa import QATask, renamed_keywords
+from bertkit.tasks.readers import QAExample
+
+#: the reference pipeline's names (and bertkit's old n_best) → the names of run_squad.py
+DEPRECATED_NAMES = {"max_seq_len": "max_seq_length", "max_question_len": "max_query_length",
+                    "max_answer_len": "max_answer_length", "n_best": "n_best_size"}
+DEFAULTS = {"max_seq_length": QA_MAX_SEQ_LENGTH, "max_query_length": MAX_QUERY_LENGTH,
+            "max_answer_length": MAX_ANSWER_LENGTH, "n_best_size": N_BEST_SIZE}
 
 
 class QuestionAnsweringPipeline(Pipeline):
-    """`pipe(question=..., context=..., top_k=1, max_seq_len=384, doc_stride=128,
-    max_answer_len=30, max_question_len=64, n_best=20)`.
+    """`pipe(question=..., context=..., top_k=1, max_seq_length=384, doc_stride=128,
+    max_answer_length=30, max_query_length=64, n_best_size=20, handle_impossible_answer=False,
+    null_score_diff_threshold=0.0)`.
 
     Also `pipe({"question": q, "context": c})`, `pipe(q, c)`, or lists of questions and
     contexts (one context per question, or one context shared by all questions).
@@ -41,27 +63,44 @@ class QuestionAnsweringPipeline(Pipeline):
 
     model_class = "BertForQuestionAnswering"
 
-    @torch.no_grad()
-    def __call__(self, *args, question=None, context=None, top_k: int = 1, max_seq_len: int = 384,
-                 doc_stride: int = 128, max_answer_len: int = 30, max_question_len: int = 64, n_best: int = 20):
+    def __call__(self, *args, question=None, context=None, top_k: int = 1,
+                 max_seq_length: int = QA_MAX_SEQ_LENGTH, doc_stride: int = DOC_STRIDE,
+                 max_answer_length: int = MAX_ANSWER_LENGTH, max_query_length: int = MAX_QUERY_LENGTH,
+                 n_best_size: int = N_BEST_SIZE, handle_impossible_answer: bool = False,
+                 null_score_diff_threshold: float = 0.0, **deprecated):
+        s = self._settings({"max_seq_length": max_seq_length, "max_query_length": max_query_length,
+                            "max_answer_length": max_answer_length, "n_best_size": n_best_size}, deprecated)
         questions, contexts, single = self._inputs(args, question, context)
         if not isinstance(top_k, int) or top_k < 1:
-            raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
-        task = self.task(max_seq_len, doc_stride, max_answer_len, max_question_len, max(n_best, top_k))
+            raise InputError(f"top_k must be a positive integer, got {top_k!r}")
+        task = self.task(doc_stride=doc_stride, max_answer_length=s["max_answer_length"],
+                         max_query_length=s["max_query_length"], n_best_size=max(s["n_best_size"], top_k))
         examples = [self._example(i, q, c) for i, (q, c) in enumerate(zip(questions, contexts))]
-        max_length = min(max_seq_len, self.max_length)
         with warnings.catch_warnings():   # contexts are tokenized whole on purpose, then windowed
             warnings.filterwarnings("ignore", message="Token indices sequence length is longer")
-            features = task.encode(examples, self.tokenizer, max_length=max_length)
-        outputs = task.run_model(self.model, features, batch_size=self.batch_size, device=self.device)
+            features = task.encode(examples, self.tokenizer,
+                                   max_seq_length=min(s["max_seq_length"], self.max_length))
+        with torch.no_grad():
+            outputs = task.run_model(self.model, features, batch_size=self.batch_size, device=self.device)
         per_example: list[list] = [[] for _ in examples]
         for output, feature in zip(outputs, features):
             per_example[feature["example_index"]].append((output, feature))
-        results = [self._answers(task, windows, ex.context, top_k) for windows, ex in zip(per_example, examples)]
+        null_rule = null_score_diff_threshold if handle_impossible_answer else None
+        results = [self._answers(task, windows, ex.context, top_k, null_rule)
+                   for windows, ex in zip(per_example, examples)]
         results = [r[0] if top_k == 1 else r for r in results]
         return results[0] if single else results
 
     # -- inputs
+    @staticmethod
+    def _settings(given: dict, deprecated: dict) -> dict:
+        """The run_squad.py names, with old names (warned about) filled in; both at once must agree."""
+        old = renamed_keywords(deprecated, DEPRECATED_NAMES, "question-answering pipeline", stacklevel=4)
+        for new, value in old.items():
+            if given[new] != DEFAULTS[new] and given[new] != value:
+                raise InputError(f"{new}={given[new]} and its old name (={value}) disagree: give only {new}=")
+        return {**given, **old}
+
     @staticmethod
     def _inputs(args, question, context):
         if args:
@@ -72,69 +111,74 @@ class QuestionAnsweringPipeline(Pipeline):
                 single = isinstance(items, dict)
                 items = [items] if single else list(items)
                 if not all(isinstance(x, dict) and {"question", "context"} <= set(x) for x in items):
-                    raise ValueError("pass question= and context=, or dicts {'question': ..., 'context': ...}")
+                    raise InputError("pass question= and context=, or dicts {'question': ..., 'context': ...}")
                 return [x["question"] for x in items], [x["context"] for x in items], single
             else:
-                raise ValueError("pass question= and context= (or one dict / a list of dicts)")
+                raise InputError("pass question= and context= (or one dict / a list of dicts)")
         if question is None or context is None:
-            raise ValueError("question-answering needs both question= and context=")
+            raise InputError("question-answering needs both question= and context=")
         single = isinstance(question, str)
         questions = [question] if single else list(question)
         contexts = [context] * len(questions) if isinstance(context, str) else list(context)
         if len(contexts) != len(questions):
-            raise ValueError(f"got {len(questions)} question(s) but {len(contexts)} context(s); give one context "
+            raise InputError(f"got {len(questions)} question(s) but {len(contexts)} context(s); give one context "
                              "per question, or a single context for all")
         return questions, contexts, single
 
     @staticmethod
-    def _example(i: int, question, context):
-        from bertkit.tasks.readers import QAExample
+    def _example(i: int, question, context) -> QAExample:
         if not isinstance(question, str) or not question.strip():
-            raise ValueError(f"question #{i} is empty or not a string: {question!r}")
+            raise InputError(f"question #{i} is empty or not a string: {question!r}")
         if not isinstance(context, str) or not context.strip():
-            raise ValueError(f"context #{i} is empty or not a string: give the passage to search for the answer")
+            raise InputError(f"context #{i} is empty or not a string: give the passage to search for the answer")
         return QAExample(id=str(i), question=question, context=context)
 
     @staticmethod
-    def task(max_seq_len, doc_stride, max_answer_len, max_question_len, n_best):
+    def task(*, doc_stride: int = DOC_STRIDE, max_answer_length: int = MAX_ANSWER_LENGTH,
+             max_query_length: int = MAX_QUERY_LENGTH, n_best_size: int = N_BEST_SIZE) -> QATask:
         """The fine-tuning task object that owns windowing and the span rules."""
-        from bertkit.tasks.qa import QATask
-        if doc_stride < 1:
-            raise ValueError(f"doc_stride must be ≥ 1 token, got {doc_stride}")
-        if max_answer_len < 1:
-            raise ValueError(f"max_answer_len must be ≥ 1 token, got {max_answer_len}")
-        return QATask("qa", max_query_length=max_question_len, doc_stride=doc_stride,
-                      n_best=n_best, max_answer_length=max_answer_len)
+        return QATask("qa", max_query_length=max_query_length, doc_stride=doc_stride,
+                      n_best_size=n_best_size, max_answer_length=max_answer_length)
 
     # -- logits → answers
-    def _answers(self, task, windows, context: str, top_k: int) -> list[dict]:
-        """All valid spans of every window (deduplicated by characters), best first."""
+    def _answers(self, task, windows, context: str, top_k: int, null_rule: float | None) -> list[dict]:
+        """All valid spans of every window (deduplicated by characters), best first; with
+        `null_rule` (the null_score_diff_threshold) the "no answer" candidate among them."""
         best: dict[tuple[int, int], float] = {}
+        null = None
         for (start_logits, end_logits), feature in windows:
             for score, char_start, char_end in span_candidates(task, start_logits, end_logits, feature):
                 key = (char_start, char_end)
                 if key not in best or score > best[key]:
                     best[key] = score
-        if not best:
+            window_null = float(start_logits[0] + end_logits[0])              # [CLS] as start and end
+            null = window_null if null is None else min(null, window_null)
+        ranked = sorted(best.items(), key=lambda kv: -kv[1])[:task.n_best_size]     # stable: ties keep order
+        candidates = [{"answer": context[s:e], "logit": float(score), "start": int(s), "end": int(e)}
+                      for (s, e), score in ranked]
+        if null_rule is not None and null is not None:
+            # the null goes before every span it beats by more than the threshold (ties: the span)
+            place = sum(c["logit"] >= null - null_rule for c in candidates)
+            candidates.insert(place, {"answer": "", "logit": null, "start": 0, "end": 0})
+        if not candidates:
             return [{"answer": "", "score": 0.0, "logit": None, "start": None, "end": None}]
-        ranked = sorted(best.items(), key=lambda kv: -kv[1])[:task.n_best]     # stable: ties keep order
-        logits = np.array([s for _, s in ranked], dtype=np.float64)
+        logits = np.array([c["logit"] for c in candidates], dtype=np.float64)
         probs = np.exp(logits - logits.max())
         probs /= probs.sum()
-        return [{"answer": context[s:e], "score": float(p), "logit": float(score), "start": int(s), "end": int(e)}
-                for ((s, e), score), p in zip(ranked[:top_k], probs)]
+        return [{"answer": c["answer"], "score": float(p), "logit": c["logit"], "start": c["start"], "end": c["end"]}
+                for c, p in zip(candidates[:top_k], probs)]
 
 
 def span_candidates(task, start_logits: np.ndarray, end_logits: np.ndarray, feature: dict):
     """Every valid (score, char_start, char_end) of one window, best first.
 
-    The same grid as `QATask.best_span` (its n_best starts × n_best ends, both inside the
-    context, start ≤ end, at most max_answer_length pieces); its first element is
-    exactly `best_span`'s answer.
+    The same grid as `QATask.best_span` (its n_best_size starts × n_best_size ends, both
+    inside the context, start ≤ end, at most max_answer_length pieces); its first element
+    is exactly `best_span`'s answer.
     """
     first, count = feature["context_start"], len(feature["context_offsets"])
-    starts = np.argsort(start_logits)[-1:-task.n_best - 1:-1]
-    ends = np.argsort(end_logits)[-1:-task.n_best - 1:-1]
+    starts = np.argsort(start_logits)[-1:-task.n_best_size - 1:-1]
+    ends = np.argsort(end_logits)[-1:-task.n_best_size - 1:-1]
     s, e = starts[:, None], ends[None, :]
     valid = ((s >= first) & (s < first + count) & (e >= first) & (e < first + count)
              & (e >= s) & (e - s + 1 <= task.max_answer_length))

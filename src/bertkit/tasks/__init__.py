@@ -4,11 +4,11 @@
     classification   BertForSequenceClassification    sst2, cola, nsmc; mrpc, rte (pairs)
     regression       BertForSequenceClassification    stsb (num_labels=1, MSE loss)
     tagging          BertForTokenClassification       conll2003, ko_ner
-    qa               BertForQuestionAnswering         squad, korquad
+    qa               BertForQuestionAnswering         squad, korquad; squad2 (unanswerable questions)
 
 Generic tasks for your own data: "classification", "pair-classification", "regression"
 (TSV/CSV/JSONL with named columns), "tagging" (CoNLL columns or format="kmou"), "qa"
-(SQuAD JSON).
+(SQuAD JSON; `version_2_with_negative=True` for SQuAD 2.0 files).
 
 The interface (the same for every family)::
 
@@ -79,6 +79,8 @@ _BUILDERS: dict[str, tuple[Callable, dict, str]] = {
                "KMOU Korean NER (morpheme rows; tags → IOB2 PS/LC/OG/DT/TI)"),
     "squad": (QATask, dict(metric="squad"), "SQuAD v1.1 JSON; official EM/F1"),
     "korquad": (QATask, dict(metric="korquad"), "KorQuAD 1.0 JSON; official EM/character F1"),
+    "squad2": (QATask, dict(metric="squad", version_2_with_negative=True),
+               "SQuAD 2.0 JSON (unanswerable questions); official v2.0 EM/F1, HasAns/NoAns, best null threshold"),
     "classification": (ClassificationTask, dict(),
                        "your single-text classification (text_column, label_column; labels from train data)"),
     "pair-classification": (ClassificationTask, dict(text_column="text", text_pair_column="text_pair"),
@@ -86,12 +88,14 @@ _BUILDERS: dict[str, tuple[Callable, dict, str]] = {
     "regression": (RegressionTask, dict(text_column="text", text_pair_column="text_pair"),
                    "your (pair) regression, one number per example (set text_pair_column=None for single text)"),
     "tagging": (TaggingTask, dict(), "your token tagging (CoNLL columns: word_column, tag_column; or format='kmou')"),
-    "qa": (QATask, dict(), "your extractive QA in SQuAD JSON (metric='squad' or 'korquad')"),
+    "qa": (QATask, dict(), "your extractive QA in SQuAD JSON (metric='squad' or 'korquad'; "
+                           "version_2_with_negative=True for unanswerable questions)"),
 }
 
 TASK_NAMES = tuple(_BUILDERS)
 _ALIASES = {"sst-2": "sst2", "sts-b": "stsb", "ko-ner": "ko_ner", "conll": "conll2003",
-            "pair_classification": "pair-classification"}
+            "pair_classification": "pair-classification",
+            "squad_v2": "squad2", "squad-v2": "squad2"}
 
 
 def get_task(name: str, **options) -> Task:

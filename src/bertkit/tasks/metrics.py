@@ -8,6 +8,8 @@
     squad_scores                 SQuAD v1.1 official EM/F1 (words; drop case, punctuation, a/an/the)
     korquad_scores               KorQuAD 1.0 official EM/F1 (F1 over *characters*; drops quotes,
                                  brackets 《》〈〉<>() and ‘’ as well as ASCII punctuation; no article rule)
+    squad_v2_scores              SQuAD 2.0 official evaluation (evaluate-v2.0.py): exact/f1, HasAns_*,
+                                 NoAns_*, and the best no-answer threshold (best_exact/f1 and _thresh)
 
 Every function takes plain Python lists and returns plain floats; tests check them
 against scikit-learn, scipy, seqeval and the official SQuAD/KorQuAD scripts.
@@ -230,3 +232,93 @@ def squad_scores(predictions: Sequence[str], references: Sequence[Sequence[str]]
 def korquad_scores(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> dict:
     """Official KorQuAD 1.0 EM and F1 (in %): KorQuAD normalization, character-level F1."""
     return _qa_scores(predictions, references, normalize_korquad, korquad_f1)
+
+
+# ------------------------------------------------------------------ SQuAD 2.0 (unanswerable questions)
+#
+# The official evaluate-v2.0.py, as functions over lists: a question whose reference list
+# is empty (after normalisation) is unanswerable, and its only right answer is "".
+# `na_probs` is any number that grows with "no answer" (bertkit passes run_squad.py's
+# null_score_diff = null score − best span score); an answer is replaced by "" when its
+# na_prob exceeds `na_prob_thresh`, and `best_*` say which threshold would have been best.
+
+
+def _v2_f1(prediction: list, truth: list) -> float:
+    """v2.0 F1: when either side is empty (no answer) it is 1 if both are, else 0."""
+    if not prediction or not truth:
+        return float(prediction == truth)
+    return _overlap_f1(prediction, truth)
+
+
+def _korquad_chars(text: str) -> list[str]:
+    return list(normalize_korquad(text).replace(" ", ""))
+
+
+def squad_v2_raw_scores(predictions: Sequence[str], references: Sequence[Sequence[str]],
+                        metric: str = "squad") -> tuple[list[float], list[float]]:
+    """Exact match and F1 (0..1) of every question, before any no-answer threshold.
+
+    `metric="squad"`: the official v2.0 rules (words, SQuAD normalisation);
+    `metric="korquad"`: KorQuAD 1.0's normalisation and character F1 with the same v2.0 rules
+    for unanswerable questions (bertkit's combination: KorQuAD 1.0 has no such questions).
+    """
+    _check_lengths(predictions, references)
+    normalize, tokens = ((normalize_korquad, _korquad_chars) if metric == "korquad"
+                         else (normalize_squad, lambda t: normalize_squad(t).split()))
+    exact, f1 = [], []
+    for prediction, truths in zip(predictions, references):
+        golds = [t for t in truths if normalize(t)] or [""]
+        exact.append(max(float(normalize(g) == normalize(prediction)) for g in golds))
+        f1.append(max(_v2_f1(tokens(prediction), tokens(g)) for g in golds))
+    return exact, f1
+
+
+def find_best_threshold(predictions: Sequence[str], scores: Sequence[float], na_probs: Sequence[float],
+                        has_answer: Sequence[bool]) -> tuple[float, float]:
+    """(best score in %, its threshold): the official sweep over na_probs, lowest first.
+
+    Start from "every answer is ''" (each unanswerable question right); letting question
+    q answer adds its score when it has an answer, and costs 1 when it has none and the
+    prediction is not empty.  The threshold is the na_prob of the last question let in
+    at the best running total (so "answer when na_prob ≤ threshold").
+    """
+    current = best = float(sum(not h for h in has_answer))
+    threshold = 0.0
+    for q in sorted(range(len(na_probs)), key=na_probs.__getitem__):
+        current += scores[q] if has_answer[q] else (-1.0 if predictions[q] else 0.0)
+        if current > best:
+            best, threshold = current, float(na_probs[q])
+    return 100.0 * best / len(scores), threshold
+
+
+def _v2_summary(exact: Sequence[float], f1: Sequence[float], keep: Sequence[bool] | None = None) -> dict:
+    chosen = [i for i in range(len(exact)) if keep is None or keep[i]]
+    n = len(chosen)
+    return {"exact": 100.0 * sum(exact[i] for i in chosen) / n, "f1": 100.0 * sum(f1[i] for i in chosen) / n,
+            "total": n}
+
+
+def squad_v2_scores(predictions: Sequence[str], references: Sequence[Sequence[str]],
+                    na_probs: Sequence[float] | None = None, na_prob_thresh: float = 1.0,
+                    metric: str = "squad") -> dict:
+    """The official SQuAD 2.0 evaluation (in %): exact, f1, total; HasAns_* and NoAns_* (each only
+    when such questions exist); with `na_probs`, best_exact(_thresh) and best_f1(_thresh).
+
+    Same as ``evaluate-v2.0.py data.json predictions.json --na-prob-file na_probs.json
+    --na-prob-thresh T``, with the references in the data's order.  Without `na_probs`
+    every na_prob is 0 (the script without --na-prob-file): the predictions count as given.
+    """
+    exact_raw, f1_raw = squad_v2_raw_scores(predictions, references, metric)
+    probs = list(na_probs) if na_probs is not None else [0.0] * len(predictions)
+    _check_lengths(probs, predictions)
+    has_answer = [bool(truths) for truths in references]       # the script's qid_to_has_ans: any reference at all
+    exact = [float(not h) if p > na_prob_thresh else s for s, p, h in zip(exact_raw, probs, has_answer)]
+    f1 = [float(not h) if p > na_prob_thresh else s for s, p, h in zip(f1_raw, probs, has_answer)]
+    out = _v2_summary(exact, f1)
+    for prefix, keep in (("HasAns", has_answer), ("NoAns", [not h for h in has_answer])):
+        if any(keep):
+            out.update({f"{prefix}_{k}": v for k, v in _v2_summary(exact, f1, keep).items()})
+    if na_probs is not None:
+        out["best_exact"], out["best_exact_thresh"] = find_best_threshold(predictions, exact_raw, probs, has_answer)
+        out["best_f1"], out["best_f1_thresh"] = find_best_threshold(predictions, f1_raw, probs, has_answer)
+    return out

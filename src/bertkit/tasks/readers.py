@@ -116,6 +116,8 @@ class QAExample:
 
     `answer_ok[i]` says whether answers[i] really is `context[answer_start:answer_start+len(text)]`
     (after the reader's repair, see `read_squad`); only usable answers give training positions.
+    SQuAD 2.0: `is_impossible=True` (then `answers` is empty) for a question the context does
+    not answer; `plausible_answers` are the file's distractor spans, kept only to be looked at.
     """
 
     id: str
@@ -125,6 +127,8 @@ class QAExample:
     answer_ok: list[bool] = field(default_factory=list)
     title: str = ""
     article: int = 0          # index of the article in the file: the unit of train/valid splits
+    is_impossible: bool = False
+    plausible_answers: list[dict] = field(default_factory=list)
 
 
 # ----------------------------------------------------------------------- table readers
@@ -388,13 +392,19 @@ def _locate_answer(context: str, text: str, start: int) -> int | None:
     return min(hits, key=lambda h: abs(h - start)) if hits else None
 
 
-def read_squad(path: str | Path) -> ExampleList:
-    """Read SQuAD v1.1-format JSON (SQuAD, KorQuAD 1.0) into `QAExample`s.
+def read_squad(path: str | Path, version_2_with_negative: bool = False) -> ExampleList:
+    """Read SQuAD-format JSON (SQuAD 1.1, KorQuAD 1.0; SQuAD 2.0) into `QAExample`s.
 
     Each answer is checked against its context: when the text is not at `answer_start`
     the nearest occurrence is used (counted: "answer_start corrected"); when the text
     does not occur at all the answer is kept for scoring but marked unusable for
-    training (counted).  SQuAD 2.0 unanswerable questions are skipped (counted).
+    training (counted).
+
+    Unanswerable questions (SQuAD 2.0: ``"is_impossible": true``, ``"answers": []``) are
+    read only with `version_2_with_negative=True` (task ``squad2``): they become examples
+    with `is_impossible=True` and no answers, their `plausible_answers` kept aside.  As in
+    the official evaluate-v2.0.py, a question with no answers at all is unanswerable
+    there, flag or not.  Without the option they are skipped (counted).
     """
     path = Path(path)
     _check_file(path)
@@ -407,20 +417,39 @@ def read_squad(path: str | Path) -> ExampleList:
         raise ValueError(f"{path} is not SQuAD-format JSON ({{'data': [{{'paragraphs': [...]}}]}}): {e}") from e
     for a, article in enumerate(data):
         for paragraph in article.get("paragraphs", []):
-            context = paragraph["context"]
             for qa in paragraph.get("qas", []):
-                qid = str(qa.get("id", f"{a}-{len(out)}"))
-                if qa.get("is_impossible"):
-                    report.skip("unanswerable question (SQuAD 2.0; not supported)", f"id {qid}")
-                    continue
-                if not qa.get("question", "").strip():
-                    report.skip("empty question", f"id {qid}")
-                    continue
-                answers, ok = _check_answers(qa.get("answers", []), context, qid, report)
-                out.append(QAExample(qid, qa["question"], context, answers, ok,
-                                     article.get("title", ""), a))
+                example = _squad_question(qa, paragraph["context"], article.get("title", ""), a,
+                                          f"{a}-{len(out)}", version_2_with_negative, report)
+                if example is not None:
+                    out.append(example)
     report.examples = len(out)
     return out
+
+
+def _squad_question(qa: dict, context: str, title: str, article: int, default_id: str,
+                    version_2_with_negative: bool, report: ReadReport) -> QAExample | None:
+    """One entry of a paragraph's "qas" → a `QAExample` (None when it is skipped, counted)."""
+    qid = str(qa.get("id", default_id))
+    impossible = bool(qa.get("is_impossible"))
+    if impossible and not version_2_with_negative:
+        report.skip("unanswerable question (SQuAD 2.0): read with version_2_with_negative=True "
+                    "(task squad2)", f"id {qid}")
+        return None
+    if not qa.get("question", "").strip():
+        report.skip("empty question", f"id {qid}")
+        return None
+    if version_2_with_negative and not impossible and not qa.get("answers"):
+        report.note("no answers and no is_impossible flag: unanswerable (the SQuAD 2.0 rule)", f"id {qid}")
+        impossible = True
+    if impossible:
+        if qa.get("answers"):
+            report.note("is_impossible with answers: the answers are ignored", f"id {qid}")
+        report.note("unanswerable question (SQuAD 2.0)", f"id {qid}")
+        plausible = [{"text": p.get("text", ""), "answer_start": int(p.get("answer_start", -1))}
+                     for p in qa.get("plausible_answers", [])]
+        return QAExample(qid, qa["question"], context, [], [], title, article, True, plausible)
+    answers, ok = _check_answers(qa.get("answers", []), context, qid, report)
+    return QAExample(qid, qa["question"], context, answers, ok, title, article)
 
 
 def _check_answers(raw: list[dict], context: str, qid: str, report: ReadReport):
