@@ -106,8 +106,9 @@ def cmd_answer(args) -> None:
     else:
         raise InputError("pass --context TEXT or --context-file FILE: the passage that holds the answer")
     answers = make_pipeline("question-answering", args)(
-        question=args.question, context=context, top_k=args.top_k, max_seq_len=args.max_seq_length,
-        doc_stride=args.doc_stride, max_answer_len=args.max_answer_length)
+        question=args.question, context=context, top_k=args.top_k, max_seq_length=args.max_seq_length,
+        doc_stride=args.doc_stride, max_answer_length=args.max_answer_length,
+        handle_impossible_answer=args.handle_impossible_answer, null_score_diff_threshold=args.null_score_diff_threshold)
     answers = answers if isinstance(answers, list) else [answers]
     emit(args, answers, "\n".join(f"{a['score']:.3f}  {a['answer']!r} [{a['start']}:{a['end']}]" for a in answers))
 
@@ -163,10 +164,15 @@ def register(verb) -> None:
     p.add_argument("--context-file", default=None, help="a file holding the passage")
     add_model_option(p, required=True, help="a fine-tuned QA model (the best/ folder of `bertkit finetune`)")
     p.add_argument("--top-k", type=int, default=1, help="answers (default: 1)")
-    p.add_argument("--max-seq-length", type=int, default=QA_MAX_SEQ_LENGTH,
+    p.add_argument("--max-seq-length", "--max-seq-len", type=int, default=QA_MAX_SEQ_LENGTH,
                    help=f"tokens per window (default: {QA_MAX_SEQ_LENGTH})")
     p.add_argument("--doc-stride", type=int, default=DOC_STRIDE,
                    help=f"tokens between window starts of a long passage (default: {DOC_STRIDE})")
     p.add_argument("--max-answer-length", type=int, default=MAX_ANSWER_LENGTH,
                    help=f"longest answer in tokens (default: {MAX_ANSWER_LENGTH})")
+    p.add_argument("--handle-impossible-answer", action="store_true",
+                   help="SQuAD 2.0 models: answer '' when the passage holds no answer (the null score wins)")
+    p.add_argument("--null-score-diff-threshold", type=float, default=0.0,
+                   help="with --handle-impossible-answer: answer '' when null score - best span score > this "
+                        "(default: 0.0; `bertkit finetune --task squad2` tunes it)")
     add_device_option(p)

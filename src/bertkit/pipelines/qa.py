@@ -40,6 +40,7 @@ import torch
 from bertkit.common.defaults import (DOC_STRIDE, MAX_ANSWER_LENGTH, MAX_QUERY_LENGTH, N_BEST_SIZE,
                                      QA_MAX_SEQ_LENGTH)
 from bertkit.common.errors import InputError
+from bertkit.modeling import BertForQuestionAnswering
 from bertkit.pipelines.base import Pipeline
 from bertkit.tasks.qa import QATask, renamed_keywords
 from bertkit.tasks.readers import QAExample
@@ -61,7 +62,7 @@ class QuestionAnsweringPipeline(Pipeline):
     One question → a dict (top_k=1) or a list of dicts; several → one such per question.
     """
 
-    model_class = "BertForQuestionAnswering"
+    model_class = BertForQuestionAnswering
 
     def __call__(self, *args, question=None, context=None, top_k: int = 1,
                  max_seq_length: int = QA_MAX_SEQ_LENGTH, doc_stride: int = DOC_STRIDE,
