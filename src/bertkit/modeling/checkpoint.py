@@ -37,7 +37,8 @@ from torch import Tensor, nn
 
 from bertkit.common.errors import InputError, NotFoundError
 from bertkit.common.files import atomic_directory
-from bertkit.common.hub import HubError, find_minilm, resolve_model_dir  # noqa: F401 (find_minilm: re-exported)
+from bertkit.common.bundled import find_minilm  # noqa: F401  (re-exported: bertkit.modeling.checkpoint.find_minilm)
+from bertkit.common.hub import HubError, resolve_model_dir
 from bertkit.modeling.config import CONFIG_NAME, BertConfig
 from bertkit.modeling.quantize import is_quantized
 from bertkit.modeling.tf_checkpoint import (is_tf_checkpoint_dir, read_bert_config_json, read_tf_checkpoint,
