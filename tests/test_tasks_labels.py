@@ -231,3 +231,11 @@ def test_unknown_task_far_from_every_name_lists_them():
     with pytest.raises(InputError) as error:
         get_task("zzz")
     assert "did you mean" not in str(error.value) and "the tasks are: sst2" in str(error.value)
+
+
+@pytest.mark.parametrize("task, option", [("sst2", "tag_column"), ("squad", "label_names"),
+                                          ("conll2003", "text_column")])
+def test_an_option_the_task_does_not_take_is_named(task, option):
+    with pytest.raises(InputError, match=f"task {task!r} .* has no option {option!r} "
+                                         f"\\(--{option.replace('_', '-')}\\)"):
+        get_task(task, **{option: "1"})

@@ -49,6 +49,7 @@ targets into tensors (padding to the longest feature; attention_mask from length
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Callable
 
 from bertkit.common.errors import InputError
@@ -123,7 +124,15 @@ def get_task(name: str, **options) -> Task:
         raise InputError(f"unknown task {name!r}{did_you_mean(name)}; the tasks are: {', '.join(TASK_NAMES)} "
                          "(`bertkit finetune --help` describes each)")
     cls, defaults, _ = _BUILDERS[key]
-    return cls(key, **{**defaults, **options})
+    try:
+        return cls(key, **{**defaults, **options})
+    except TypeError as e:                      # an option this family does not have: say which
+        match = re.search(r"unexpected keyword argument '(\w+)'", str(e))
+        if not match:
+            raise
+        option = match.group(1)
+        raise InputError(f"task {key!r} ({cls.family}) has no option {option!r} (--{option.replace('_', '-')}); "
+                         "leave it out, or choose a task that reads it") from None
 
 
 def did_you_mean(name: str) -> str:

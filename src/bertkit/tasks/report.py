@@ -95,7 +95,8 @@ class ReadReport:
 
     def summary(self) -> str:
         """Human-readable lines: one for the total, one per reason (with places and hints)."""
-        lines = [f"{self.source}: {self.examples:,} {self.unit}"
+        unit = "example" if self.unit == "examples" and self.examples == 1 else self.unit
+        lines = [f"{self.source}: {self.examples:,} {unit}"
                  + (f", {self.num_skipped():,} skipped" if self.skipped else "")]
         for kind, counter in (("skipped", self.skipped), ("note", self.notes)):
             for reason, n in counter.most_common():

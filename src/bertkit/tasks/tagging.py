@@ -110,7 +110,8 @@ class TaggingTask(Task):
         for ex, tag in unknown:
             report.note(f"tags outside the labels of task {self.name!r} (scored, ignored by the loss; lines are "
                         "sentence starts)", place_with(ex, tag),
-                        one=f"tag outside the labels of task {self.name!r} (scored, ignored by the loss)")
+                        one=f"tag outside the labels of task {self.name!r} (scored, ignored by the loss; the line is "
+                            "its sentence's start)")
         return len(unknown)
 
     def check_training_labels(self, examples) -> None:
