@@ -88,13 +88,11 @@ def cli_command(s) -> str:
 
 def load_data(name: str, s, tokenizer):
     """(task, train examples, valid examples, train features, valid features) as `bertkit finetune` makes them."""
-    from bertkit.training.finetune import load_task, read_splits
-    task = load_task(name)
+    from bertkit.training.finetune import prepare_data
+    task, train, valid, _ = prepare_data(s)                   # s.task == name
     task.pad_token_id = tokenizer.pad_token_id
-    train, valid, _ = read_splits(task, s)
-    task.fit_labels(train)
-    train_features = task.encode(train, tokenizer, max_length=s.max_seq_length, training=True)
-    valid_features = task.encode(valid, tokenizer, max_length=s.max_seq_length, training=False)
+    train_features = task.encode(train, tokenizer, s.max_seq_length, training=True)
+    valid_features = task.encode(valid, tokenizer, s.max_seq_length, training=False)
     return task, train, valid, train_features, valid_features
 
 

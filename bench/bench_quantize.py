@@ -63,7 +63,7 @@ def validation_set(task_name: str, model_dir: Path, args):
     settings = FinetuneSettings(task=task_name, model=str(find_minilm()), train=str(DATA / TASKS[task_name][0]),
                                 out="-", max_train_examples=args.train_examples, max_eval_examples=args.eval_examples)
     _, valid, _ = read_splits(task, settings)
-    return task, valid, task.encode(valid, tokenizer, max_length=max_length, training=False)
+    return task, valid, task.encode(valid, tokenizer, max_length, training=False)
 
 
 def contestants(task, model_dir: Path) -> dict:

@@ -17,6 +17,8 @@ glue can learn at all by letting a tiny model memorise 64 SST-2 sentences.
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import warnings
 from pathlib import Path
 
@@ -182,8 +184,10 @@ def test_sst2_finetune_writes_best_dir_and_per_epoch_results(sst2, english):
     assert all(0.0 <= r["accuracy"] <= 1.0 for r in saved["epochs"])
     info = json.loads((sst2["best"] / "task.json").read_text())
     assert info["task"] == "sst2" and info["family"] == "classification" and info["max_seq_length"] == 64
+    assert info["labels"] == ["0", "1"] and info["names"] == ["negative", "positive"]   # file values, names
     config = json.loads((sst2["best"] / "config.json").read_text())
-    assert config["num_labels"] == 2 and config["id2label"] == {"0": "0", "1": "1"}
+    assert config["num_labels"] == 2 and config["id2label"] == {"0": "negative", "1": "positive"}
+    assert config["label2id"] == {"negative": 0, "positive": 1}
     assert config["architectures"] == ["BertForSequenceClassification"]
 
 
@@ -197,13 +201,110 @@ def test_sst2_predict_cli_texts_and_file(sst2, english, capsys):
     rows = cli_json_lines(capsys, "predict", "--model", sst2["best"], "a gorgeous , witty film", "dull and tired")
     assert [r["text"] for r in rows] == ["a gorgeous , witty film", "dull and tired"]
     for row in rows:
-        assert row["label"] in ("0", "1") and 0.5 <= row["probability"] <= 1.0
+        assert row["label"] in ("negative", "positive") and 0.5 <= row["probability"] <= 1.0
+        assert "gold" not in row and "line" not in row
     from_file = cli_json_lines(capsys, "predict", "--model", sst2["best"], "--file", english["sst2_eval"])
-    assert len(from_file) == 64 and all(r["label"] in ("0", "1") for r in from_file)
+    assert len(from_file) == 64 and all(r["label"] in ("negative", "positive") for r in from_file)
+    gold = [("negative", "positive")[int(line.rsplit("\t", 1)[1])]
+            for line in english["sst2_eval"].read_text().splitlines()[1:]]
+    assert [r["gold"] for r in from_file] == gold                       # the file's label is kept, as gold
+    assert [r["line"] for r in from_file] == list(range(2, 66))         # file lines, the header is line 1
     code, out, _ = cli(capsys, "predict", "--model", sst2["best"], "a gorgeous , witty film", "dull and tired")
     header, *table = out.splitlines()                                    # people get a table
-    assert code == 0 and header.split() == ["row", "label", "prob", "text"]
+    assert code == 0 and header.split() == ["#", "label", "prob", "text"]
     assert [line.split()[0] for line in table] == ["1", "2"] and table[1].endswith("dull and tired")
+    assert all(line.split()[1] in ("negative", "positive") for line in table)
+
+
+def test_label_names_are_what_transformers_and_the_pipelines_see(sst2):
+    transformers = pytest.importorskip("transformers")
+    assert transformers.AutoConfig.from_pretrained(sst2["best"]).id2label == {0: "negative", 1: "positive"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = transformers.BertForSequenceClassification.from_pretrained(sst2["best"])
+    assert reference.config.id2label == {0: "negative", 1: "positive"}
+    assert reference.config.label2id == {"negative": 0, "positive": 1}
+    from bertkit import pipeline
+    [best] = pipeline("text-classification", model=sst2["best"])("a gorgeous , witty film")
+    assert best["label"] in ("negative", "positive")
+
+
+def test_predict_file_table_numbers_file_lines_and_marks_gold(sst2, english, capsys):
+    rows = cli_json_lines(capsys, "predict", "--model", sst2["best"], "--file", english["sst2_eval"])
+    code, out, _ = cli(capsys, "predict", "--model", sst2["best"], "--file", english["sst2_eval"])
+    header, *table = out.splitlines()
+    assert code == 0 and header.split() == ["line", "label", "prob", "gold", "text"] and len(table) == 64
+    for line, row in zip(table, rows):
+        number, label, prob, gold, mark = line.split()[:5]
+        assert (int(number), label, gold) == (row["line"], row["label"], row["gold"])
+        assert float(prob) == pytest.approx(row["probability"], abs=5e-4)
+        assert mark == ("✓" if row["label"] == row["gold"] else "✗")
+
+
+def test_classify_prints_the_table_of_predict(sst2, capsys):
+    text = "a gorgeous , witty film"
+    [row] = cli_json_lines(capsys, "predict", "--model", sst2["best"], text)
+    code, out, _ = cli(capsys, "classify", text, "--model", sst2["best"])
+    predicted = cli(capsys, "predict", "--model", sst2["best"], text)[1]
+    assert code == 0 and out == predicted                                 # the same table, line for line
+    code, out, _ = cli(capsys, "classify", text, "--model", sst2["best"], "--top-k", "2")
+    other = ({"negative", "positive"} - {row["label"]}).pop()
+    assert code == 0 and f"(next: {other} " in out.splitlines()[1]
+
+
+def test_a_model_fine_tuned_before_label_names_still_works(sst2, english, capsys, tmp_path):
+    """id2label {0: "0", 1: "1"} and a task.json without labels: what bertkit wrote before names."""
+    old = tmp_path / "old"
+    shutil.copytree(sst2["best"], old)
+    config = json.loads((old / "config.json").read_text())
+    config.update(id2label={"0": "0", "1": "1"}, label2id={"0": 0, "1": 1})
+    (old / "config.json").write_text(json.dumps(config))
+    info = json.loads((old / "task.json").read_text())
+    info.pop("labels"), info.pop("names")
+    (old / "task.json").write_text(json.dumps(info))
+    scores = cli_json(capsys, "eval", "--model", old, "--data", english["sst2_eval"])
+    assert scores["accuracy"] == pytest.approx(sst2["result"]["best"]["accuracy"], abs=1e-12)
+    new_rows = cli_json_lines(capsys, "predict", "--model", sst2["best"], "--file", english["sst2_eval"])
+    old_rows = cli_json_lines(capsys, "predict", "--model", old, "--file", english["sst2_eval"])
+    assert old_rows == new_rows                                          # sst2 keeps its own names
+
+
+def test_label_names_flag_on_your_own_data(english, capsys, tmp_path):
+    out = tmp_path / "run"
+    code, _, err = cli(capsys, "finetune", "--task", "classification", "--text-column", "sentence",
+                       "--label-names", "0=neg,1=pos", "--model", english["model"], "--train",
+                       english["sst2_train"], "--eval", english["sst2_eval"], "--out", out, "--epochs", "1",
+                       "--batch-size", "32", "--max-seq-length", "32")
+    assert code == 0, err
+    assert json.loads((out / "best" / "config.json").read_text())["id2label"] == {"0": "neg", "1": "pos"}
+    info = json.loads((out / "best" / "task.json").read_text())
+    assert info["labels"] == ["0", "1"] and info["options"]["label_names"] == "0=neg,1=pos"
+    best = json.loads((out / "results.json").read_text())["best"]
+    scores = cli_json(capsys, "eval", "--model", out / "best", "--data", english["sst2_eval"])
+    assert scores["accuracy"] == pytest.approx(best["accuracy"], abs=1e-12)   # files are read by value
+    rows = cli_json_lines(capsys, "predict", "--model", out / "best", "--file", english["sst2_eval"])
+    assert {r["label"] for r in rows} <= {"neg", "pos"} and {r["gold"] for r in rows} == {"neg", "pos"}
+
+
+def test_bad_labels_are_refused_before_any_model_is_loaded(english, capsys, tmp_path):
+    train = tmp_path / "train.tsv"
+    train.write_text("sentence\tlabel\ngood film\t1\nodd film\t2\nbad film\t0\nmeh\tneutral\n",
+                     encoding="utf-8")
+    no_model = tmp_path / "never_loaded"                  # would fail if anything tried to load it
+    code, _, err = cli(capsys, "finetune", "--task", "sst2", "--model", no_model, "--train", train,
+                       "--out", tmp_path / "run")
+    assert_one_line_error(code, err, f"lines 3 ('2'), 5 ('neutral') of {train}", "0=negative, 1=positive",
+                          "--task classification --text-column sentence --label-column label", "--label-names")
+    assert "never_loaded" not in err and not (tmp_path / "run").exists()
+    code, _, err = cli(capsys, "finetune", "--task", "classification", "--text-column", "sentence",
+                       "--label-names", "0=bad,1=good", "--model", no_model, "--train", train, "--out",
+                       tmp_path / "run")
+    assert_one_line_error(code, err, "--label-names gives no name for label(s) '2', 'neutral'")
+
+
+def test_unknown_task_names_the_closest(capsys, tmp_path):
+    code, _, err = cli(capsys, "finetune", "--task", "sst", "--train", tmp_path / "t.tsv", "--out", tmp_path / "r")
+    assert_one_line_error(code, err, "unknown task 'sst' (did you mean 'sst2'?)", "the tasks are: sst2, cola")
 
 
 def test_finetune_learns_a_tiny_sst2_subset(english, tmp_path):
@@ -231,7 +332,7 @@ def test_mrpc_pair_classification_end_to_end(english, capsys):
                           "The cat sat.", "Stocks fell sharply.")
     assert [(r["text"], r["text_pair"]) for r in rows] == [("He said it.", "It was said by him."),
                                                           ("The cat sat.", "Stocks fell sharply.")]
-    assert all(r["label"] in ("0", "1") for r in rows)
+    assert all(r["label"] in ("not_equivalent", "equivalent") for r in rows)
 
 
 def test_rte_through_the_cli_with_generic_pair_task_and_column_options(english, capsys):
@@ -242,6 +343,10 @@ def test_rte_through_the_cli_with_generic_pair_task_and_column_options(english, 
                        "--max-length", "64", "--eval-fraction", "0.25", "--text-column", "sentence1",
                        "--pair-column", "sentence2", "--label-column", "label")
     assert code == 0, err
+    # the notes say what was cut, where (lines of which file) and what to do
+    assert re.search(r"note: \d+ text pairs longer than max_seq_length=64 tokens were cut \(lines \d+, \d+, \d+, … "
+                     rf"of {re.escape(str(english['rte_train']))}\); raise --max-seq-length to keep more", err), err
+    assert "[train_encode]" not in err and "max_length" not in err
     info = json.loads((out / "best" / "task.json").read_text())
     assert info["options"] == {"text_column": "sentence1", "text_pair_column": "sentence2", "label_column": "label"}
     result = json.loads((out / "results.json").read_text())

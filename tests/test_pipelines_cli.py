@@ -49,7 +49,13 @@ def test_classify(capsys, dirs):
     assert [[r["label"] for r in row] for row in got] == [[r["label"] for r in row] for row in want]
     assert [[r["score"] for r in row] for row in got] == [pytest.approx([r["score"] for r in row]) for row in want]
     code, out, _ = run(capsys, "classify", "He is playing", "--pair", "He is sleeping", "--model", str(dirs["cls"]))
-    assert code == 0 and "'He is playing':" in out
+    header, row = out.splitlines()
+    best = pipeline("text-classification", model=dirs["cls"])({"text": "He is playing", "text_pair": "He is sleeping"})
+    assert code == 0 and header.split() == ["#", "label", "prob", "text"]      # the table of `bertkit predict`
+    assert row.split()[:3] == ["1", best["label"], f"{best['score']:.3f}"]
+    assert row.endswith("He is playing ||| He is sleeping")
+    code, out, _ = run(capsys, "classify", "I love Paris", "--model", str(dirs["cls"]), "--top-k", "2")
+    assert code == 0 and "(next: " in out.splitlines()[1]
 
 
 def test_tag(capsys, dirs):

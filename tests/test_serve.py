@@ -14,7 +14,7 @@ pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from bertkit.apps.serve import Limits, ModelHost, create_app, start_in_thread  # noqa: E402
+from bertkit.apps.serve import Limits, ModelHost, create_app, start_in_thread, startup_lines  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +37,22 @@ def test_health_and_page(client):
     page = client.get("/")
     assert page.status_code == 200 and "renderAttention" in page.text and "/api/health" in page.text
     assert "http://" not in page.text and "https://" not in page.text        # no CDN, nothing external
+
+
+def test_the_json_api_is_documented_by_fastapi(client, host):
+    """/docs (Swagger UI) and /openapi.json answer and list every endpoint; the page and start-up link them."""
+    schema = client.get("/openapi.json").json()
+    assert set(schema["paths"]) == {"/api/health", "/api/fill-mask", "/api/qa", "/api/attention", "/api/embed"}
+    assert schema["paths"]["/api/fill-mask"]["post"]["summary"].startswith("The words BERT expects")
+    assert "FillMaskRequest" in schema["components"]["schemas"] and '"error"' in schema["info"]["description"]
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower() and "/openapi.json" in docs.text
+    page = client.get("/").text
+    assert 'href="/docs"' in page and 'href="/openapi.json"' in page
+    lines = startup_lines(host, "http://127.0.0.1:8000")
+    assert lines[-1] == ("  JSON API: http://127.0.0.1:8000/docs (try it in the browser), "
+                         "http://127.0.0.1:8000/openapi.json (the schema)")
+    assert not any(": off — " in line for line in lines) and host.unavailable() == {}
 
 
 def test_fill_mask_equals_the_pipeline(client, host):
@@ -123,9 +139,14 @@ def test_timeout_and_busy(host):
 
 
 def test_model_without_mlm_head_and_no_qa_model(minilm_path):
-    client = TestClient(create_app(minilm_path))
+    app = create_app(minilm_path)
+    client = TestClient(app)
     info = client.get("/api/health").json()
     assert info["fill_mask"] is False and "masked-LM head" in info["fill_mask_problem"] and info["qa"] is False
+    assert set(info["unavailable"]) == {"fill-mask", "question answering"}
+    lines = startup_lines(app.state.host, "http://127.0.0.1:8000")        # said at start-up, before any request
+    assert lines[1].startswith("  fill-mask: off — the model at ") and "no masked-LM head" in lines[1]
+    assert lines[2].startswith("  question answering: off — ") and "--qa-model" in lines[2]
     r = client.post("/api/fill-mask", json={"text": "Paris is the [MASK] of France."})
     assert r.status_code == 501 and "masked-LM head" in r.json()["error"]
     r = client.post("/api/qa", json={"question": "Where?", "context": "Paris"})

@@ -48,6 +48,7 @@ def test_page_script_fetches_health_and_fills_the_mask(server_url):
     assert "2 layers × 4 heads" in dom and "QA off" in dom
     assert "<table class=\"fills\">" in dom                    # POST /api/fill-mask rendered its rows
     assert "No question-answering model loaded" in dom         # the QA tab says why it is off
+    assert "<b>question answering is off:</b> no question-answering model" in dom   # and the banner on top
 
 
 def test_attention_tab_draws(server_url):

@@ -23,14 +23,34 @@ def tiny_classifier(num_labels: int, vocab_size: int = 30522):
 def test_encode_equals_the_reference_tokenizer_on_mrpc_pairs(tokenizer, hf_tokenizer):
     task = get_task("mrpc")
     examples = task.read(data_file("glue", "MRPC", "train.tsv"))[:500]
-    features = task.encode(examples, tokenizer, max_length=48, training=True)
+    features = task.encode(examples, tokenizer, max_seq_length=48, training=True)
     ref = hf_tokenizer([e.text for e in examples], [e.text_pair for e in examples], truncation=True, max_length=48)
     assert [f["input_ids"] for f in features] == ref["input_ids"]
     assert [f["token_type_ids"] for f in features] == ref["token_type_ids"]
     assert [f["labels"] for f in features] == [int(e.label) for e in examples]
     full = hf_tokenizer([e.text for e in examples], [e.text_pair for e in examples])["input_ids"]
-    assert features.report.notes["text reached max_length (the rest was cut off)"] == sum(len(x) >= 48 for x in full)
-    assert features.report.notes["text reached max_length (the rest was cut off)"] > 50
+    longer = [e.line for e, x in zip(examples, full) if len(x) > 48]          # exactly 48 tokens is not cut
+    reason = "text pairs longer than max_seq_length=48 tokens were cut"
+    assert features.report.notes[reason] == len(longer) > 50
+    assert features.report.where[reason] == longer[:3]
+    line = next(x for x in features.report.summary().splitlines() if reason in x)
+    path = str(data_file("glue", "MRPC", "train.tsv"))
+    assert f"(lines {longer[0]}, {longer[1]}, {longer[2]}, … of {path}); raise --max-seq-length" in line
+
+
+def test_max_length_keyword_is_a_deprecated_alias(tokenizer):
+    task = get_task("sst2")
+    examples = task.read(data_file("glue", "SST-2", "train.tsv"))[:50]
+    with pytest.warns(DeprecationWarning, match="max_seq_length"):
+        old = task.encode(examples, tokenizer, max_length=8)
+    assert old == task.encode(examples, tokenizer, max_seq_length=8) == task.encode(examples, tokenizer, 8)
+
+
+def test_file_lines_count_the_header_and_multi_line_cells(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text('text,label\none,0\n"two\nlines",1\nthree,0\n', encoding="utf-8")
+    examples = get_task("classification").read(path)
+    assert [(ex.text, ex.line) for ex in examples] == [("one", 2), ("two\nlines", 3), ("three", 5)]
 
 
 def test_collate_pads_and_types(tokenizer):
@@ -64,18 +84,25 @@ def test_batched_evaluation_equals_one_by_one(tokenizer):
 
 def test_unknown_labels_are_scored_as_wrong_and_refused_for_training(tmp_path, tokenizer):
     path = tmp_path / "eval.tsv"
-    path.write_text("sentence\tlabel\ngood film\t1\nbad film\t0\nodd film\t2\n", encoding="utf-8")
+    path.write_text("sentence\tlabel\ngood film\t1\nbad film\t0\nodd film\t2\nfine film\tpositive\n",
+                    encoding="utf-8")
     task = get_task("sst2")
     examples = task.read(path)
-    assert len(examples) == 3
-    assert "label not in the task's labels" in examples.report.summary()
+    assert [ex.label for ex in examples] == ["1", "0", "2", "1"]      # a label's name reads as its value
+    summary = examples.report.summary()
+    assert "1 label outside the labels of task 'sst2' (0=negative, 1=positive)" in summary
+    assert f"(line 4 ('2') of {path})" in summary
     features = task.encode(examples, tokenizer, 32)
-    assert [f["labels"] for f in features] == [1, 0, IGNORE_INDEX]
-    outputs = [np.array([0.0, 1.0]), np.array([1.0, 0.0]), np.array([0.0, 1.0])]   # right, right, ?
+    assert [f["labels"] for f in features] == [1, 0, IGNORE_INDEX, 1]
+    outputs = [np.array([0.0, 1.0]), np.array([1.0, 0.0]), np.array([0.0, 1.0]), np.array([0.0, 1.0])]
     scores = task.metrics(task.predict(outputs, features, examples), examples)
-    assert scores["accuracy"] == pytest.approx(2 / 3)          # the unknown label counts as an error
-    with pytest.raises(InputError, match="outside"):
+    assert scores["accuracy"] == pytest.approx(3 / 4)          # the unknown label counts as an error
+    with pytest.raises(InputError) as error:
         task.encode(examples, tokenizer, 32, training=True)
+    message = str(error.value)
+    assert f"line 4 ('2') of {path}" in message and "0=negative, 1=positive" in message
+    assert "--task classification --text-column sentence --label-column label" in message
+    assert "--label-names" in message
 
 
 def test_generic_classification_labels_from_data_and_config_checks(tmp_path):
@@ -150,7 +177,7 @@ def test_predict_for_unlabelled_texts_and_format(tokenizer):
     assert [p["label"] for p in predictions] == ["0", "1"]
     assert predictions[0]["probability"] == pytest.approx(1 / (1 + np.exp(-2)))
     record = task.format_prediction(predictions[0], examples[0])
-    assert record["text"] == "재밌어요" and record["label"] == "0"
+    assert record == {"text": "재밌어요", "label": "negative", "probability": predictions[0]["probability"]}
     json.dumps(record, ensure_ascii=False)
     with pytest.raises(InputError, match="no label"):
         task.metrics(predictions, examples)

@@ -50,13 +50,14 @@ def test_nsmc_is_read_in_a_few_seconds_and_keeps_quotes():
     assert time.perf_counter() - start < 8.0
     assert sum('"' in ex.text for ex in examples) > 0           # QUOTE_NONE: quotes stay in the text
     assert Counter(ex.label for ex in examples) == Counter({"0": 75173, "1": 74827})
-    assert examples.report.notes["empty text (kept)"] == 5
+    assert examples.report.notes["rows with an empty text (kept)"] == 5
 
 
 def test_conll2003_sentence_and_entity_counts_match_the_official_statistics():
     examples = get_task("conll2003").read(data_file("conll2003", "train.txt"))
     assert len(examples) == 14_041
-    assert examples.report.notes["-DOCSTART- document separators"] == 946
+    assert examples.report.notes["'-DOCSTART-' document separators (not words)"] == 946
+    assert [ex.line for ex in examples[:3]] == [3, 13, 16]              # where each sentence starts
     counts = Counter(t for t, _, _ in get_entities([ex.tags for ex in examples]))
     assert counts == {"LOC": 7140, "MISC": 3438, "ORG": 6321, "PER": 6600}
     assert all(len(ex.words) == len(ex.tags) for ex in examples)
@@ -103,12 +104,17 @@ def test_table_bad_rows_are_counted_with_line_numbers(tmp_path):
     path.write_text('text\tlabel\nfine "quoted" text\tpos\n\nno label column\n\tneg\nlast\t\n', encoding="utf-8")
     examples = read_table(path, "text", label_column="label")
     assert [(ex.text, ex.label) for ex in examples] == [('fine "quoted" text', "pos"), ("", "neg")]
+    assert [ex.line for ex in examples] == [2, 5]
     report = examples.report
-    assert report.skipped == {"empty line": 1, "fewer than 2 columns": 1, "empty label": 1}
-    assert report.where["fewer than 2 columns"] == ["line 4"]
-    assert report.notes["empty text (kept)"] == 1
+    short = "rows with fewer than 2 tab-separated columns"
+    assert report.skipped == {"empty lines": 1, short: 1, "rows with an empty label": 1}
+    assert report.where[short] == [4]
+    assert report.notes["rows with an empty text (kept)"] == 1
     text = report.summary()
-    assert "2 examples, 3 skipped" in text and "line 4" in text
+    assert "2 examples, 3 skipped" in text
+    assert (f"skipped: 1 row with fewer than 2 tab-separated columns (line 4 of {path}); "
+            "a .csv file is split at commas, any other file at tabs") in text
+    assert f"skipped: 1 empty line (line 3 of {path})" in text
 
 
 def test_table_errors_name_the_problem(tmp_path):
@@ -128,7 +134,8 @@ def test_regression_label_that_is_not_a_number(tmp_path):
     path.write_text("a\tb\tscore\nx\ty\t4.5\nx\ty\thigh\n", encoding="utf-8")
     examples = read_table(path, "a", "b", "score", label_type=float)
     assert [ex.label for ex in examples] == [4.5]
-    assert examples.report.skipped["label is not a number"] == 1
+    assert examples.report.skipped["rows whose label is not a number"] == 1
+    assert f"(line 3 ('high') of {path})" in examples.report.summary()
 
 
 def test_csv_with_quotes_and_bom_and_jsonl(tmp_path):
@@ -149,7 +156,8 @@ def test_conll_custom_columns_and_short_lines(tmp_path):
     path.write_text("-DOCSTART- -X- O\n\nJohn NNP B-PER\nlives VBZ O\nbroken\n\n\nParis NNP B-LOC\n", encoding="utf-8")
     examples = read_conll(path, word_column=0, tag_column=2)
     assert [(ex.words, ex.tags) for ex in examples] == [(["John", "lives"], ["B-PER", "O"]), (["Paris"], ["B-LOC"])]
-    assert examples.report.skipped == {"word line with fewer than 3 columns": 1}
+    assert examples.report.skipped == {"word lines with fewer than 3 columns": 1}
+    assert f"(line 5 of {path}); the tag is read from column 2" in examples.report.summary()
     unlabelled = read_conll(path, tag_column=None)
     assert unlabelled[0].tags is None and unlabelled[0].words == ["John", "lives", "broken"]
 

@@ -36,7 +36,7 @@ def test_alignment_matches_reference_word_ids(conll, tokenizer, hf_tokenizer):
     """Pieces = the reference's `is_split_into_words` pieces; only each word's first piece is labelled."""
     task = get_task("conll2003")
     examples = conll[:2000]
-    features = task.encode(examples, tokenizer, max_length=256, training=True)
+    features = task.encode(examples, tokenizer, max_seq_length=256, training=True)
     assert not features.report.notes                                   # nothing cut, no odd words
     for f, ex in zip(features, examples):
         ref = hf_tokenizer(ex.words, is_split_into_words=True)
@@ -50,7 +50,7 @@ def test_alignment_matches_reference_word_ids(conll, tokenizer, hf_tokenizer):
 
 def test_oracle_logits_give_back_every_tag_on_full_conll(conll, tokenizer):
     task = get_task("conll2003")
-    features = task.encode(conll, tokenizer, max_length=256)
+    features = task.encode(conll, tokenizer, max_seq_length=256)
     predictions = task.predict(oracle_logits(task, features, conll), features, conll)
     assert [p["tags"] for p in predictions] == [ex.tags for ex in conll]
     scores = task.metrics(predictions, conll)
@@ -61,14 +61,19 @@ def test_oracle_logits_give_back_every_tag_on_full_conll(conll, tokenizer):
 def test_truncated_words_are_counted_predicted_O_and_still_scored(conll, tokenizer):
     task = get_task("conll2003")
     examples = conll[:3000]
-    features = task.encode(examples, tokenizer, max_length=16)
+    features = task.encode(examples, tokenizer, max_seq_length=16)
     kept = [len(f["word_starts"]) for f in features]
     cut = sum(len(ex.words) - k for ex, k in zip(examples, kept))
     assert cut > 1000
-    assert features.report.notes["words cut off by max_length (predicted O, still scored)"] == cut
+    reason = "words beyond max_seq_length=16 word pieces were cut (predicted O, still scored)"
+    assert features.report.notes[reason] == cut
+    first_cut = [ex.line for ex, k in zip(examples, kept) if k < len(ex.words)][:3]
+    path = data_file("conll2003", "train.txt")
+    assert (f"(lines {first_cut[0]}, {first_cut[1]}, {first_cut[2]}, … of {path}); raise --max-seq-length"
+            in features.report.summary())
     assert all(len(f["input_ids"]) <= 16 for f in features)
     predictions = task.predict(oracle_logits(task, features, examples), features, examples)
-    assert predictions.report.notes["words beyond max_length predicted O"] == cut
+    assert predictions.report.notes["words beyond max_seq_length predicted O"] == cut
     truncated_gold = [ex.tags[:k] + ["O"] * (len(ex.tags) - k) for ex, k in zip(examples, kept)]
     assert [p["tags"] for p in predictions] == truncated_gold
     scores = task.metrics(predictions, examples)
@@ -88,8 +93,8 @@ def test_korean_ner_alignment_and_round_trip(tmp_path):
     trainer.save_model(str(tmp_path))
     from bertkit.text.tokenizer import BertTokenizer
     tok = BertTokenizer(str(tmp_path / "vocab.txt"), do_lower_case=False, strip_accents=False)
-    features = task.encode(examples, tok, max_length=256, training=True)
-    assert features.report.notes["words cut off by max_length (predicted O, still scored)"] == 0
+    features = task.encode(examples, tok, max_seq_length=256, training=True)
+    assert not [reason for reason in features.report.notes if "were cut" in reason]
     first = features[0]
     assert sum(label != IGNORE_INDEX for label in first["labels"]) == len(examples[0].words)
     assert first["labels"][first["word_starts"][4]] == task.label2id["B-PS"]     # 홍길동
@@ -103,8 +108,8 @@ def test_unknown_tags_and_wordless_pieces(tokenizer):
     examples = [TaggedExample(["Alice", "\x07", "visits", "Oslo"], ["B-PER", "O", "O", "B-CITY"], "s1")]
     features = task.encode(examples, tokenizer, 32)
     notes = features.report.notes
-    assert notes["tag not in the task's labels (scored, ignored by the loss)"] == 1
-    assert notes["word with no word pieces (encoded as [UNK])"] == 1
+    assert notes["tags outside the labels of task 'conll2003' (scored, ignored by the loss; lines are sentence starts)"] == 1
+    assert notes["words with no word pieces (encoded as [UNK])"] == 1
     f = features[0]
     assert f["input_ids"][f["word_starts"][1]] == tokenizer.unk_token_id
     assert f["labels"][f["word_starts"][3]] == IGNORE_INDEX

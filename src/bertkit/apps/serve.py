@@ -4,7 +4,14 @@
 
 then open http://127.0.0.1:8000.  Needs the `[serve]` extra (FastAPI + uvicorn).
 
-JSON API (all POST bodies are JSON objects):
+What the models cannot do is said at start-up and on the page, not discovered by a
+failing request: a model without a masked-LM head (`Checkpoint.has_mlm_head`, e.g. a
+sentence encoder or a fine-tuned classifier) serves no fill-mask; without --qa-model
+there is no question answering.  Attention and embeddings work with any BERT.
+
+JSON API, described by FastAPI's own pages: /docs (try every endpoint in the browser;
+Swagger UI's script comes from a CDN) and /openapi.json (the schema, served locally).
+All POST bodies are JSON objects:
 
     GET  /api/health      → {"status": "ok", "model", "fill_mask", "qa", "layers", "heads", ...}
     POST /api/fill-mask   {"text": "Love is like the [MASK].", "top_k": 5}
@@ -34,13 +41,19 @@ import torch
 
 from bertkit.apps.viz import attention_maps, attention_payload, render_static
 from bertkit.common.errors import missing_dependency
+from bertkit.modeling.encoder import BertModel
 from bertkit.modeling.heads import BertForMaskedLM
+from bertkit.modeling.pretrained import open_checkpoint
 from bertkit.pipelines.features import FeatureExtractionPipeline
 from bertkit.pipelines.fill_mask import FillMaskPipeline
 from bertkit.pipelines.qa import QuestionAnsweringPipeline
 from bertkit.text.tokenizer import BertTokenizer
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+API_DESCRIPTION = ("The JSON API behind the bertkit demo page (`bertkit serve`). Errors are JSON too: "
+                   '{"error": "what was wrong and what to do"} with status 400 (not JSON), 413 (body over the '
+                   "limit), 422 (a field of the wrong type or size), 501 (a feature this server's models cannot "
+                   "serve: see GET /api/health, `unavailable`), 503 (busy) or 504 (too slow).")
 
 
 @dataclass(frozen=True)
@@ -72,30 +85,44 @@ class ModelHost:
         self.model_dir = Path(model_dir)
         self.qa_model_dir = Path(qa_model_dir) if qa_model_dir else None
         self.tokenizer = BertTokenizer.from_pretrained(self.model_dir)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")                        # we report a missing head ourselves
-            mlm = BertForMaskedLM.from_pretrained(self.model_dir)
-        missing = [k for k in mlm.loading_info.get("missing_keys", []) if k.startswith("cls.")]
-        self.fill_mask_problem = None
-        if missing:
-            self.fill_mask_problem = (f"the model at {self.model_dir} has no masked-LM head (no cls.predictions "
-                                      "weights in its checkpoint), so it cannot fill in [MASK]; start the server "
-                                      "with a pretrained BERT such as one from `bertkit pretrain`")
-        self.fill = None if missing else FillMaskPipeline(mlm, tokenizer=self.tokenizer, device=device)
-        self.features = FeatureExtractionPipeline(mlm.bert, tokenizer=self.tokenizer, device=device)
+        encoder, self.fill, self.fill_mask_problem = self._load_encoder(device)
+        self.features = FeatureExtractionPipeline(encoder, tokenizer=self.tokenizer, device=device)
         self.encoder = self.features.model
         self.qa = None
+        self.qa_problem = ("no question-answering model: start the server with --qa-model DIR (a model "
+                           "fine-tuned with `bertkit finetune --task korquad` or squad)")
         if self.qa_model_dir is not None:
             self.qa = QuestionAnsweringPipeline(self.qa_model_dir, device=device)
+            self.qa_problem = None
         self.lock = threading.Lock()
+
+    def _load_encoder(self, device):
+        """(encoder, fill-mask pipeline or None, why not): the MLM head only when the checkpoint has one."""
+        if not open_checkpoint(self.model_dir).has_mlm_head:
+            problem = (f"the model at {_short(self.model_dir)} has no masked-LM head (no cls.predictions weights "
+                       "in its checkpoint), so it cannot fill in [MASK]; start the server with a pretrained BERT "
+                       "such as bert-base-uncased or one from `bertkit pretrain`")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")                    # heads of a fine-tuned model are not needed
+                return BertModel.from_pretrained(self.model_dir), None, problem
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            mlm = BertForMaskedLM.from_pretrained(self.model_dir)
+        return mlm.bert, FillMaskPipeline(mlm, tokenizer=self.tokenizer, device=device), None
+
+    def unavailable(self) -> dict[str, str]:
+        """Feature → why this server cannot offer it (empty when everything is on)."""
+        out = {"fill-mask": self.fill_mask_problem, "question answering": self.qa_problem}
+        return {feature: why for feature, why in out.items() if why}
 
     def info(self) -> dict:
         cfg = self.encoder.config
         return {"model": _short(self.model_dir), "fill_mask": self.fill is not None,
                 "fill_mask_problem": self.fill_mask_problem, "qa": self.qa is not None,
+                "qa_problem": self.qa_problem, "unavailable": self.unavailable(),
                 "qa_model": _short(self.qa_model_dir) if self.qa_model_dir else None,
                 "layers": cfg.num_hidden_layers, "heads": cfg.num_attention_heads, "hidden": cfg.hidden_size,
-                "vocab_size": cfg.vocab_size}
+                "vocab_size": cfg.vocab_size, "docs": "/docs", "openapi": "/openapi.json"}
 
     def run(self, fn, deadline: float):
         """Call fn() while holding the model lock; give up (Busy) if the lock is not ours by `deadline`."""
@@ -116,8 +143,7 @@ class ModelHost:
 
     def answer(self, question: str, context: str, top_k: int):
         if self.qa is None:
-            raise Unavailable("no question-answering model: start the server with --qa-model DIR "
-                              "(a model fine-tuned with `bertkit finetune --task korquad` or squad)")
+            raise Unavailable(self.qa_problem)
         answers = self.qa(question=question, context=context, top_k=top_k)
         return answers if isinstance(answers, list) else [answers]
 
@@ -146,7 +172,8 @@ def create_app(model_dir=None, qa_model_dir=None, limits: Limits | None = None, 
 
     limits = limits or Limits()
     host = host or ModelHost(model_dir, qa_model_dir, device=device)
-    app = FastAPI(title="bertkit demo", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title="bertkit demo", description=API_DESCRIPTION, docs_url="/docs", redoc_url=None,
+                  openapi_url="/openapi.json")
     app.state.host = host
     app.state.limits = limits
     app.add_exception_handler(RequestValidationError, _on_invalid)
@@ -170,22 +197,24 @@ def _request_models(limits: Limits) -> SimpleNamespace:
         model_config = ConfigDict(extra="forbid", strict=True)
 
     class FillMaskRequest(Strict):
-        text: str = Field(min_length=1, max_length=limits.max_text_chars)
-        top_k: int = Field(5, ge=1, le=limits.max_top_k)
+        text: str = Field(min_length=1, max_length=limits.max_text_chars, examples=["Love is like the [MASK]."],
+                          description="a text with one or more [MASK] tokens")
+        top_k: int = Field(5, ge=1, le=limits.max_top_k, description="words per [MASK]")
 
     class QARequest(Strict):
-        question: str = Field(min_length=1, max_length=limits.max_text_chars)
-        context: str = Field(min_length=1, max_length=limits.max_context_chars)
-        top_k: int = Field(1, ge=1, le=limits.max_top_k)
+        question: str = Field(min_length=1, max_length=limits.max_text_chars, examples=["How many players?"])
+        context: str = Field(min_length=1, max_length=limits.max_context_chars, description="the passage",
+                             examples=["Up to eight players can live together on one island."])
+        top_k: int = Field(1, ge=1, le=limits.max_top_k, description="answers, best first")
 
     class AttentionRequest(Strict):
-        text: str = Field(min_length=1, max_length=limits.max_text_chars)
-        pair: str | None = Field(None, max_length=limits.max_text_chars)
+        text: str = Field(min_length=1, max_length=limits.max_text_chars, examples=["I love Paris"])
+        pair: str | None = Field(None, max_length=limits.max_text_chars, description="optional second sentence")
 
     class EmbedRequest(Strict):
-        texts: list[str] = Field(min_length=1, max_length=limits.max_embed_texts)
-        pooling: str = Field("mean", pattern="^(cls|mean|max)$")
-        normalize: bool = True
+        texts: list[str] = Field(min_length=1, max_length=limits.max_embed_texts, examples=[["I love Paris"]])
+        pooling: str = Field("mean", pattern="^(cls|mean|max)$", description="cls, mean or max")
+        normalize: bool = Field(True, description="unit-length vectors")
 
     return SimpleNamespace(fill_mask=FillMaskRequest, qa=QARequest, attention=AttentionRequest, embed=EmbedRequest)
 
@@ -234,33 +263,38 @@ def _add_routes(app, host: ModelHost, limits: Limits, models: SimpleNamespace) -
     def ok(value):
         return value if isinstance(value, JSONResponse) else JSONResponse(value)
 
-    @app.get("/", response_class=HTMLResponse)
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def index():
         return HTMLResponse(page_html())
 
-    @app.get("/api/health")
+    @app.get("/api/health", summary="The models, their sizes, and which features are off (and why)")
     async def health():
+        """`unavailable` maps each feature this server cannot offer to the reason and the fix."""
         return {"status": "ok", **host.info()}
 
-    @app.post("/api/fill-mask")
+    @app.post("/api/fill-mask", summary="The words BERT expects behind each [MASK]")
     async def fill_mask(req: models.fill_mask):
+        """`masks`: per [MASK], the top_k {token_str, score, sequence}.  501 without a masked-LM head."""
         mask = host.tokenizer.mask_token
         if mask not in req.text:
             return _error(422, f"text has no {mask} token: put {mask} where the model should fill in a word")
         out = await _call(host, limits, lambda: host.fill_mask(req.text, req.top_k))
         return ok(out if isinstance(out, JSONResponse) else {"text": req.text, "masks": out})
 
-    @app.post("/api/qa")
+    @app.post("/api/qa", summary="Answer a question from a passage (extractive)")
     async def qa(req: models.qa):
+        """`answers`: {answer, score, start, end} (character offsets into context).  501 without --qa-model."""
         out = await _call(host, limits, lambda: host.answer(req.question, req.context, req.top_k))
         return ok(out if isinstance(out, JSONResponse) else {"answers": out})
 
-    @app.post("/api/attention")
+    @app.post("/api/attention", summary="Every layer's and head's attention map over the tokens")
     async def attention(req: models.attention):
+        """`tokens`, `attentions` [layer][head][from token][to token], `layers`, `heads`, `length`."""
         return ok(await _call(host, limits, lambda: host.attention(req.text, req.pair, limits.attention_max_tokens)))
 
-    @app.post("/api/embed")
+    @app.post("/api/embed", summary="One vector per text (pooled BERT output)")
     async def embed(req: models.embed):
+        """`dim` and `vectors` (one list of floats per text)."""
         for i, t in enumerate(req.texts):
             if len(t) > limits.max_text_chars:
                 return _error(422, f"texts.{i}: longer than {limits.max_text_chars} characters")
@@ -326,8 +360,17 @@ def run_server(model_dir, qa_model_dir=None, host: str = "127.0.0.1", port: int 
     if host not in LOOPBACK:
         print(f"warning: listening on {host}: anyone who can reach this machine can use the demo")
     app = create_app(model_dir, qa_model_dir, limits=limits, device=device)
-    print(f"bertkit demo: http://{'[' + host + ']' if ':' in host else host}:{port}  (Ctrl-C stops it)")
+    url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+    print("\n".join(startup_lines(app.state.host, url)), flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+def startup_lines(host: ModelHost, url: str) -> list[str]:
+    """What `bertkit serve` says when it starts: where, what is off and why, where the API is described."""
+    lines = [f"bertkit demo: {url}  (Ctrl-C stops it)"]
+    lines += [f"  {feature}: off — {why}" for feature, why in host.unavailable().items()]
+    lines.append(f"  JSON API: {url}/docs (try it in the browser), {url}/openapi.json (the schema)")
+    return lines
 
 
 def start_in_thread(app, host: str = "127.0.0.1", port: int = 0, timeout: float = 30.0):

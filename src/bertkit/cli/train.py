@@ -4,7 +4,8 @@ from __future__ import annotations
 import json
 
 from bertkit.apps.quickstart import run_quickstart
-from bertkit.cli.common import add_device_option, add_model_option, check_model_path, emit, existing_files
+from bertkit.cli.common import (add_device_option, add_model_option, check_model_path, emit, existing_files,
+                                prediction_lines)
 from bertkit.cli.options import add_options, settings_from_args
 from bertkit.tasks import describe_tasks
 from bertkit.training.finetune import FinetuneSettings, evaluate_file, predict_texts, run_finetune
@@ -18,12 +19,21 @@ EPILOG = {
                  "  torchrun --nproc_per_node 4 -m bertkit.cli pretrain corpus.txt --out runs/ddp   (several GPUs)"),
     "finetune": ("examples:\n  bertkit finetune --task sst2 --train train.tsv --out runs/sst2   (from minilm)\n"
                  "  bertkit finetune --task nsmc --model klue/bert-base --train ratings_train.txt --out runs/nsmc\n"
-                 "  bertkit finetune --task classification --text-column review --label-column stars "
-                 "--train mine.csv --out runs/mine --label-names 1=bad,5=great\n"
+                 "  bertkit finetune --task mnli --train MNLI/train.tsv --out runs/mnli   (kornli: KorNLI's tsv)\n"
+                 "  bertkit finetune --task tagging --tag-column 1 --train conll2003/train.txt --out runs/pos   "
+                 "(part-of-speech tags of the original 4-column CoNLL-2003 file)\n"
+                 "  bertkit finetune --task classification --text-column Q --label-column label "
+                 "--label-names 0=daily,1=breakup,2=love --model klue/bert-base --train ChatbotData.csv "
+                 "--out runs/intent   (Korean chatbot intents; the same as --task chatbot_intent)\n"
+                 "your own data: --task classification (or pair-classification, regression, tagging) with "
+                 "--text-column/--pair-column/--label-column naming the columns; the labels come from the "
+                 "training file, --label-names gives them names.\n"
                  "tasks:\n" + "\n".join(f"  {name:<20} {text}" for name, text in describe_tasks().items())),
     "eval": "example: bertkit eval --model runs/sst2/best --data held_out.tsv",
     "predict": ('examples:\n  bertkit predict --model runs/sst2/best "a gorgeous, witty film" "a dull mess"\n'
-                "  bertkit predict --model runs/sst2/best --file reviews.tsv"),
+                "  bertkit predict --model runs/sst2/best --file reviews.tsv\n"
+                "output: one row per input, numbered by its line in the file (the header counted); a file "
+                "with labels shows them as gold (✓/✗); --json prints JSON Lines"),
 }
 
 
@@ -51,23 +61,6 @@ def cmd_finetune(args) -> None:
 def cmd_eval(args) -> None:
     result = evaluate_file(check_model_path(args.model), args.data, args.task, args.max_seq_length, args.device)
     emit(args, result, "  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in result.items()))
-
-
-def prediction_lines(rows: list[dict]) -> list[str]:
-    """A table for people: row, predicted label, probability (or score), gold label when known, text."""
-    if not rows or not any(k in rows[0] for k in ("probability", "score")) or "text" not in rows[0]:
-        return [json.dumps(row, ensure_ascii=False) for row in rows]
-    has_gold = any("gold" in row for row in rows)
-    width = max(5, *(len(str(row.get("label", ""))) for row in rows))
-    lines = [f"{'row':>5}  {'label':<{width}}  {'prob' if 'probability' in rows[0] else 'score':>7}"
-             + ("  gold" if has_gold else "") + "  text"]
-    for n, row in enumerate(rows, 1):
-        value = row.get("probability", row.get("score"))
-        gold = f"  {row['gold']}{' ✓' if str(row['gold']) == str(row.get('label')) else ' ✗'}" if "gold" in row else (
-            "  -" if has_gold else "")
-        text = row["text"] + (f" ||| {row['text_pair']}" if row.get("text_pair") else "")
-        lines.append(f"{row.get('line', n):>5}  {str(row.get('label', '')):<{width}}  {value:>7.3f}{gold}  {text[:100]}")
-    return lines
 
 
 def cmd_predict(args) -> None:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import torch
 
-from bertkit.cli.common import (add_device_option, add_model_option, check_model_path, emit, hub_options)
+from bertkit.cli.common import (add_device_option, add_model_option, check_model_path, emit, hub_options,
+                                prediction_lines)
 from bertkit.common.defaults import DOC_STRIDE, MAX_ANSWER_LENGTH, QA_MAX_SEQ_LENGTH
 from bertkit.common.errors import InputError, NotFoundError
 from bertkit.pipelines import pipeline
@@ -17,7 +18,9 @@ EPILOG = {
     "nsp": 'example: bertkit nsp "I am going outside" "I will be back after 6" --model bert-base-uncased',
     "embed": 'example: bertkit embed "I love Paris" "Paris is lovely" --pooling mean --normalize',
     "similarity": 'example: bertkit similarity "A man is eating food." "A man eats a meal." "A plane takes off."',
-    "classify": 'example: bertkit classify "a gorgeous, witty film" --model runs/sst2/best --top-k 2',
+    "classify": ('example: bertkit classify "a gorgeous, witty film" --model runs/sst2/best --top-k 2\n'
+                 "output: the table of `bertkit predict` (#, label name, probability, text; --top-k adds the next "
+                 "labels); --json prints the pipeline's result (a list of {label, score} per text)"),
     "tag": 'example: bertkit tag "Jeremy lives in Paris" --model runs/conll/best',
     "answer": 'example: bertkit answer "How many can live on an island?" --context-file passage.txt --model DIR',
 }
@@ -78,11 +81,23 @@ def cmd_similarity(args) -> None:
 
 
 def cmd_classify(args) -> None:
+    """The pipeline's labels per text; people get the table of `bertkit predict` (prediction_lines)."""
     pairs = [args.pair] * len(args.texts) if args.pair else None
     results = make_pipeline("text-classification", args)(args.texts, text_pair=pairs, top_k=args.top_k)
-    lines = [f"{text[:60]!r}: " + ", ".join(f"{r['label']} {r['score']:.3f}" for r in labels)
-             for text, labels in zip(args.texts, results)]
-    emit(args, results, "\n".join(lines))
+    emit(args, results, "\n".join(prediction_lines(classified_rows(args.texts, pairs, results))))
+
+
+def classified_rows(texts: list[str], pairs: list[str] | None, results: list) -> list[dict]:
+    """Pipeline results → the records `bertkit predict` prints: text(s), label, probability, others."""
+    rows = []
+    for i, (text, labels) in enumerate(zip(texts, results)):
+        labels = labels if isinstance(labels, list) else [labels]
+        row = {"text": text, **({"text_pair": pairs[i]} if pairs else {}),
+               "label": labels[0]["label"], "probability": labels[0]["score"]}
+        if len(labels) > 1:
+            row["others"] = labels[1:]
+        rows.append(row)
+    return rows
 
 
 def cmd_tag(args) -> None:

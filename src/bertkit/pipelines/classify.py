@@ -13,7 +13,11 @@ The logits become scores the way the reference pipeline does it:
 
     >>> clf = pipeline("text-classification", model="runs/sst2/best")
     >>> clf("a gorgeous, witty film")
-    [{'label': '1', 'score': 0.98}]
+    [{'label': 'positive', 'score': 0.98}]
+
+Labels are the names in the model's config (``id2label``): `bertkit finetune` saves the
+task's label names there (``--label-names 0=negative,1=positive`` for your own data); a
+config without names gives the reference's placeholders ``LABEL_0``, ``LABEL_1`` ...
     >>> clf({"text": "He is playing", "text_pair": "He is sleeping"}, top_k=None)
     [{'label': 'contradiction', 'score': 0.91}, ...]
 

@@ -1,7 +1,8 @@
 """Fine-tuning tasks: the data side of the four task families of the BERT paper.
 
     family           model head                       tasks here
-    classification   BertForSequenceClassification    sst2, cola, nsmc; mrpc, rte (pairs)
+    classification   BertForSequenceClassification    sst2, cola, nsmc, chatbot_intent; mrpc, rte,
+                                                      mnli, kornli (pairs)
     regression       BertForSequenceClassification    stsb (num_labels=1, MSE loss)
     tagging          BertForTokenClassification       conll2003, ko_ner
     qa               BertForQuestionAnswering         squad, korquad; squad2 (unanswerable questions)
@@ -16,11 +17,11 @@ The interface (the same for every family)::
     train = task.read(path)                       # ExampleList; train.report.summary() says what was skipped
     train, valid = task.train_valid_split(train, 0.1, seed=42)   # QA: by article
     task.fit_labels(train)                        # generic tasks: labels from the training data
-    task.labels, task.num_labels, task.model_class, task.config_overrides()
+    task.labels, task.names, task.num_labels, task.model_class, task.config_overrides()
     model = BertForSequenceClassification.from_pretrained(ckpt, **task.config_overrides())
     task.check_config(model.config)               # refuses a head that does not fit the labels
 
-    features = task.encode(train, tokenizer, max_length=128, training=True)   # list of dicts of lists
+    features = task.encode(train, tokenizer, max_seq_length=128, training=True)   # list of dicts of lists
     batch = task.collate(features[:32])           # dict of tensors: model(**batch).loss
     # Trainer(model, features, task.collate, ...) — features are the dataset
 
@@ -30,9 +31,14 @@ The interface (the same for every family)::
     task.evaluate(model, valid, valid_features)                # the three lines above in one
     task.format_prediction(predictions[0], valid[0])           # JSON record for `bertkit predict`
 
+Labels: `task.labels` are the values the files write ("0", "1"), `task.names` what people
+see ("negative", "positive"; `label_names="0=negative,1=positive"` for your own data).
+The names go into the model's config (id2label), so every tool that reads the model
+shows them; files are still read by their values.
+
 Every reader, `encode` and `predict` returns a list with a `.report` (`ReadReport`):
 counts of skipped rows, unknown labels, truncated words, long contexts ... with the
-first places where they happen.  Nothing is dropped silently; print `report.summary()`.
+first lines (of which file) where they happen and what to do about them.  Nothing is dropped silently; print `report.summary()`.
 
 Feature keys: `input_ids`, `token_type_ids`, `example_index` always; `labels`
 (classification: id or float, tagging: per-piece ids, IGNORE_INDEX on pieces that carry no loss) or `start_positions` /
@@ -42,6 +48,8 @@ targets into tensors (padding to the longest feature; attention_mask from length
 """
 from __future__ import annotations
 
+import difflib
+import re
 from typing import Callable
 
 from bertkit.common.errors import InputError
@@ -54,19 +62,33 @@ from .readers import (ExampleList, QAExample, ReadReport, TaggedExample, TextExa
 from .tagging import CONLL2003_LABELS, KO_NER_LABELS, TaggingTask
 
 BINARY = ["0", "1"]
+SENTIMENT = ["negative", "positive"]
+NLI_LABELS = ["contradiction", "entailment", "neutral"]     # the order of BERT's and HF's MNLI processors
+NLI = dict(labels=NLI_LABELS, text_column="sentence1", text_pair_column="sentence2",
+           label_column=("gold_label", "label"), skip_labels=("-",))
 
 _BUILDERS: dict[str, tuple[Callable, dict, str]] = {
-    "sst2": (ClassificationTask, dict(labels=BINARY, text_column="sentence", label_column="label"),
-             "GLUE SST-2 sentiment (TSV: sentence, label)"),
-    "cola": (ClassificationTask, dict(labels=BINARY, header=False, text_column=3, label_column=1,
-                                      metric_names=("mcc", "accuracy")),
+    "sst2": (ClassificationTask, dict(labels=BINARY, label_names=SENTIMENT, text_column="sentence",
+                                      label_column="label"),
+             "GLUE SST-2 sentiment (TSV: sentence, label 0=negative/1=positive)"),
+    "cola": (ClassificationTask, dict(labels=BINARY, label_names=["unacceptable", "acceptable"], header=False,
+                                      text_column=3, label_column=1, metric_names=("mcc", "accuracy")),
              "GLUE CoLA acceptability (TSV, no header: source, label, mark, sentence); Matthews corr."),
-    "nsmc": (ClassificationTask, dict(labels=BINARY, text_column="document", label_column="label",
-                                      guid_column="id"),
-             "Naver movie review sentiment (TSV: id, document, label)"),
-    "mrpc": (ClassificationTask, dict(labels=BINARY, text_column="#1 String", text_pair_column="#2 String",
+    "nsmc": (ClassificationTask, dict(labels=BINARY, label_names=SENTIMENT, text_column="document",
+                                      label_column="label", guid_column="id"),
+             "Naver movie review sentiment (TSV: id, document, label 0=negative/1=positive)"),
+    "mrpc": (ClassificationTask, dict(labels=BINARY, label_names=["not_equivalent", "equivalent"],
+                                      text_column="#1 String", text_pair_column="#2 String",
                                       label_column="Quality", metric_names=("f1", "accuracy")),
              "GLUE MRPC paraphrase pairs (TSV: Quality, #1 ID, #2 ID, #1 String, #2 String)"),
+    "mnli": (ClassificationTask, NLI,
+             "GLUE MultiNLI 3-way entailment (TSV with sentence1, sentence2, gold_label or label)"),
+    "kornli": (ClassificationTask, NLI,
+               "KorNLI (kakaobrain) Korean 3-way entailment (TSV: sentence1, sentence2, gold_label)"),
+    "chatbot_intent": (ClassificationTask, dict(labels=["0", "1", "2"], label_names=["daily", "breakup", "love"],
+                                                text_column="Q", label_column="label"),
+                       "Korean chatbot intent, songys/Chatbot_data ChatbotData.csv (Q, A, label "
+                       "0=daily/1=breakup/2=love)"),
     "rte": (ClassificationTask, dict(labels=["entailment", "not_entailment"], text_column="sentence1",
                                      text_pair_column="sentence2", label_column="label", guid_column="index"),
             "GLUE RTE entailment pairs (TSV: index, sentence1, sentence2, label)"),
@@ -94,17 +116,35 @@ _BUILDERS: dict[str, tuple[Callable, dict, str]] = {
 
 TASK_NAMES = tuple(_BUILDERS)
 _ALIASES = {"sst-2": "sst2", "sts-b": "stsb", "ko-ner": "ko_ner", "conll": "conll2003",
-            "pair_classification": "pair-classification",
-            "squad_v2": "squad2", "squad-v2": "squad2"}
+            "pair_classification": "pair-classification", "multinli": "mnli", "chatbot": "chatbot_intent",
+            "chatbot-intent": "chatbot_intent", "squad_v2": "squad2", "squad-v2": "squad2"}
 
 
 def get_task(name: str, **options) -> Task:
     """A fresh task object by name; `options` override its defaults (columns, labels, QA settings)."""
     key = _ALIASES.get(name.lower(), name.lower())
     if key not in _BUILDERS:
-        raise InputError(f"unknown task {name!r}; choose one of: {', '.join(TASK_NAMES)}")
+        raise InputError(f"unknown task {name!r}{did_you_mean(name)}; the tasks are: {', '.join(TASK_NAMES)} "
+                         "(`bertkit finetune --help` describes each)")
     cls, defaults, _ = _BUILDERS[key]
-    return cls(key, **{**defaults, **options})
+    try:
+        return cls(key, **{**defaults, **options})
+    except TypeError as e:                      # an option this family does not have: say which
+        match = re.search(r"unexpected keyword argument '(\w+)'", str(e))
+        if not match:
+            raise
+        option = match.group(1)
+        raise InputError(f"task {key!r} ({cls.family}) has no option {option!r} (--{option.replace('_', '-')}); "
+                         "leave it out, or choose a task that reads it") from None
+
+
+def did_you_mean(name: str) -> str:
+    """" (did you mean 'sst2'?)" for a name close to a task name or alias ("" when none is close)."""
+    names = {**{t: t for t in TASK_NAMES}, **_ALIASES}
+    close = difflib.get_close_matches(name.lower(), list(names), n=1, cutoff=0.6)
+    if not close:
+        close = [n for n in names if n.startswith(name.lower()) or name.lower().startswith(n)][:1]
+    return f" (did you mean {names[close[0]]!r}?)" if close and name else ""
 
 
 def describe_tasks() -> dict[str, str]:
@@ -115,4 +155,5 @@ def describe_tasks() -> dict[str, str]:
 __all__ = ["get_task", "describe_tasks", "TASK_NAMES", "Task", "ClassificationTask", "RegressionTask",
            "TaggingTask", "QATask", "ExampleList", "FeatureList", "PredictionList", "ReadReport",
            "TextExample", "TaggedExample", "QAExample", "read_table", "read_jsonl", "read_conll",
-           "read_kmou", "read_squad", "train_valid_split", "CONLL2003_LABELS", "KO_NER_LABELS"]
+           "read_kmou", "read_squad", "train_valid_split", "CONLL2003_LABELS", "KO_NER_LABELS", "NLI_LABELS",
+           "did_you_mean"]

@@ -6,6 +6,7 @@ and for evaluation `task.gather` → `task.predict` → `task.metrics`.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -43,6 +44,33 @@ def collate_inputs(features: Sequence[dict], pad_token_id: int = 0) -> dict:
     return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}   # each [B, T]
 
 
+def seq_length_argument(max_seq_length: int, max_length: int | None, where: str) -> int:
+    """`max_seq_length`, or the deprecated keyword `max_length` (with a DeprecationWarning)."""
+    if max_length is None:
+        return max_seq_length
+    warnings.warn(f"{where}(max_length=...) is deprecated; use max_seq_length=...", DeprecationWarning,
+                  stacklevel=3)
+    return max_length
+
+
+def source_file(examples) -> str:
+    """The file an ExampleList was read from ("" for plain lists): encode reports name it."""
+    report = getattr(examples, "report", None)
+    return (report.file or "") if report is not None else ""
+
+
+def place(example):
+    """Where an example is, for a report: its file line (int), else its id."""
+    line = getattr(example, "line", None)
+    return line if line is not None else getattr(example, "guid", "")
+
+
+def place_with(example, value):
+    """A place that also shows a value found there: (line, value), or "id: 'value'"."""
+    line = getattr(example, "line", None)
+    return (line, value) if line is not None else f"{getattr(example, 'guid', '')}: {value!r}"
+
+
 def real_lengths(batch: dict) -> list[int]:
     return batch["attention_mask"].sum(dim=1).tolist()
 
@@ -52,7 +80,15 @@ def to_numpy(t) -> np.ndarray:
 
 
 class Task:
-    """Base class.  Subclasses set `family`, `model_class`, `main_metric` and the methods below."""
+    """Base class.  Subclasses set `family`, `model_class`, `main_metric` and the methods below.
+
+    Labels have two spellings.  `labels` are the values as the data files write them
+    ("0", "1" for SST-2): reading and encoding map them to ids.  `names` are what people
+    see ("negative", "positive"): they go into the model's config (`id2label`), so that
+    `bertkit predict`, the pipelines, the web demo and Hugging Face transformers all show
+    them.  `label_names` sets the names: ``"0=negative,1=positive"``, a dict value → name,
+    or a list in id order; without it a label's name is its value.
+    """
 
     name = "task"
     family = ""
@@ -60,9 +96,10 @@ class Task:
     main_metric = ""
     problem_type: str | None = None
 
-    def __init__(self, labels: Sequence[str] | None = None, pad_token_id: int = 0):
+    def __init__(self, labels: Sequence[str] | None = None, pad_token_id: int = 0, label_names=None):
         self.labels = list(labels) if labels is not None else None
         self.pad_token_id = pad_token_id
+        self.label_names = label_names
 
     # -- labels ------------------------------------------------------------------
     @property
@@ -73,25 +110,65 @@ class Task:
         return len(self.labels)
 
     @property
+    def names(self) -> list[str] | None:
+        """The display name of each label, in id order (None while the task has no labels)."""
+        if self.labels is None:
+            return None
+        return resolve_label_names(self.label_names, self.labels, self.name)
+
+    @property
     def label2id(self) -> dict[str, int]:
-        return {label: i for i, label in enumerate(self.labels or [])}
+        """Label value (as in the files) → id; a label's name is accepted too, e.g. "positive"."""
+        by_value = {label: i for i, label in enumerate(self.labels or [])}
+        by_name = {name: i for i, name in enumerate(self.names or []) if name not in by_value}
+        return {**by_name, **by_value}
 
     @property
     def id2label(self) -> dict[int, str]:
-        return dict(enumerate(self.labels or []))
+        """Id → display name: what the model's config saves."""
+        return dict(enumerate(self.names or []))
+
+    def value_of(self, label):
+        """The label value for a value or a name ("positive" → "1"); unknown labels as they are."""
+        k = self.label2id.get(label) if label is not None else None
+        return label if k is None else self.labels[k]
+
+    def display(self, label):
+        """The display name of a label value (or of its name); unknown labels as they are."""
+        k = self.label2id.get(label) if label is not None else None
+        return label if k is None else self.names[k]
+
+    def labels_text(self) -> str:
+        """"0=negative, 1=positive" (or "a, b, c" when the names are the values): for messages."""
+        if self.labels is None:
+            return "(none yet)"
+        return ", ".join(v if v == n else f"{v}={n}" for v, n in zip(self.labels, self.names))
 
     def config_overrides(self) -> dict:
         """What the model config must say for this task (saved with the fine-tuned model)."""
-        out = {"num_labels": self.num_labels, "id2label": self.id2label, "label2id": self.label2id}
+        names = self.names
+        out = {"num_labels": self.num_labels, "id2label": dict(enumerate(names)),
+               "label2id": {n: i for i, n in enumerate(names)}}
         if self.problem_type:
             out["problem_type"] = self.problem_type
         return out
 
-    def use_labels_from_config(self, config) -> None:
-        """Take the label set saved with a fine-tuned model (config.id2label), e.g. for eval/predict."""
-        id2label = _id2label_of(config)
-        if id2label and not _generic_names(id2label):
-            self.labels = [id2label[i] for i in range(len(id2label))]
+    def use_labels_from_config(self, config, labels: Sequence[str] | None = None) -> None:
+        """Take the labels saved with a fine-tuned model, for eval/predict.
+
+        `labels`: the label values recorded in task.json (models fine-tuned since label
+        names exist); the names come from config.id2label.  A model saved before that
+        has the values themselves as names (id2label {0: "0", 1: "1"}): it still loads,
+        and a built-in task keeps its own names for it.
+        """
+        if labels is not None:
+            self.labels = list(labels)
+        saved = _config_names(config)
+        if saved:
+            if self.labels is None:
+                self.labels = saved                       # an old generic model: the names are the values
+            elif saved != self.labels and saved != self.names and self.label_names is None:
+                self.label_names = saved                  # names chosen at fine-tuning (--label-names)
         self.check_config(config)
 
     def check_config(self, config) -> None:
@@ -103,12 +180,18 @@ class Task:
                 f"task/model mismatch: the model's head has num_labels={have} but task {self.name!r} has "
                 f"{want} label(s) {self.labels}. Fine-tune a model for this task, or start from a "
                 "pretrained (not fine-tuned) checkpoint so that a fresh head is made.")
-        id2label = _id2label_of(config)
-        if id2label and not _generic_names(id2label) and self.labels is not None:
-            names = [id2label[i] for i in range(len(id2label))]
-            if names != self.labels:
-                raise InputError(f"task/model mismatch: the model was fine-tuned for labels {names} but task "
-                                 f"{self.name!r} has labels {self.labels}; use the task the model was trained on.")
+        saved = _config_names(config)
+        if saved and self.labels is not None and saved not in (self.labels, self.names):
+            raise InputError(f"task/model mismatch: the model was fine-tuned for labels {saved} but task "
+                             f"{self.name!r} has labels {self.labels_text()}; use the task the model was "
+                             "trained on.")
+
+    def check_training_labels(self, examples) -> None:
+        """Raise, naming lines and values, if training data has labels the task cannot learn."""
+
+    def check_label_names(self) -> None:
+        """Raise now (before any model is loaded) if `label_names` does not fit the labels."""
+        _ = self.names
 
     # -- batching and evaluation ------------------------------------------------------
     def collate(self, features: Sequence[dict]) -> dict:
@@ -150,6 +233,56 @@ def _id2label_of(config) -> dict[int, str]:
 def _generic_names(id2label: dict[int, str]) -> bool:
     """True for the placeholder names LABEL_0, LABEL_1 ... of a config that was never fine-tuned."""
     return all(v == f"LABEL_{k}" for k, v in id2label.items())
+
+
+def _config_names(config) -> list[str] | None:
+    """The label names a fine-tuned config saved, in id order (None for LABEL_0, LABEL_1 ...)."""
+    id2label = _id2label_of(config)
+    if not id2label or _generic_names(id2label):
+        return None
+    return [id2label[i] for i in range(len(id2label))]
+
+
+def parse_label_names(spec) -> dict[str, str] | list[str] | None:
+    """--label-names text → {value: name} ("0=negative,1=positive") or [names] ("negative,positive")."""
+    if spec is None or isinstance(spec, (dict, list, tuple)):
+        return dict(spec) if isinstance(spec, dict) else (list(spec) if spec is not None else None)
+    parts = [p.strip() for p in str(spec).split(",") if p.strip()]
+    if not any("=" in p for p in parts):
+        return parts
+    pairs = {}
+    for part in parts:
+        value, sep, name = (x.strip() for x in part.partition("="))
+        if not sep or not value or not name:
+            raise InputError(f"--label-names: {part!r} is not VALUE=NAME; write e.g. 0=negative,1=positive")
+        pairs[value] = name
+    return pairs
+
+
+def resolve_label_names(spec, labels: list[str], task_name: str) -> list[str]:
+    """The name of each label (in id order) from a label_names spec; errors say what to write."""
+    given = parse_label_names(spec)
+    if given is None:
+        return list(labels)
+    if isinstance(given, list):
+        if len(given) != len(labels):
+            raise InputError(f"--label-names gives {len(given)} name(s) for the {len(labels)} labels "
+                             f"{labels} of task {task_name!r}; give one per label, or VALUE=NAME pairs")
+        names = given
+    else:
+        unknown = [v for v in given if v not in labels]
+        if unknown:
+            raise InputError(f"--label-names names {', '.join(map(repr, unknown))}, which "
+                             f"{'is' if len(unknown) == 1 else 'are'} not a label of task {task_name!r} "
+                             f"(its labels: {', '.join(labels)}); use the values as the data writes them")
+        missing = [v for v in labels if v not in given]
+        if missing:
+            raise InputError(f"--label-names gives no name for label(s) {', '.join(map(repr, missing))} of task "
+                             f"{task_name!r}; add {','.join(f'{v}=NAME' for v in missing)}")
+        names = [given[v] for v in labels]
+    if len(set(names)) != len(names):
+        raise InputError(f"--label-names: the names {names} are not all different")
+    return list(names)
 
 
 def _example_fields(example) -> dict:

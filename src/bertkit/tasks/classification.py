@@ -6,7 +6,7 @@ With `num_labels=1` the same head is a regressor trained with MSE (STS-B).
 
     task = get_task("sst2")
     train = task.read("glue/SST-2/train.tsv")          # ExampleList of TextExample
-    features = task.encode(train, tokenizer, max_length=128, training=True)
+    features = task.encode(train, tokenizer, max_seq_length=128, training=True)
     batch = task.collate(features[:32])                 # tensors for model(**batch)
     ...
     predictions = task.predict(task.run_model(model, features), features, examples)
@@ -14,27 +14,31 @@ With `num_labels=1` the same head is a regressor trained with MSE (STS-B).
 """
 from __future__ import annotations
 
+import shlex
 from typing import Sequence
 
 import numpy as np
 import torch
 
-from bertkit.common.defaults import IGNORE_INDEX
+from bertkit.common.defaults import IGNORE_INDEX, MAX_SEQ_LENGTH
 from bertkit.common.errors import InputError
 
 from . import metrics as M
-from .base import FeatureList, PredictionList, Task, collate_inputs, to_numpy
+from .base import (FeatureList, PredictionList, Task, collate_inputs, place, place_with, seq_length_argument,
+                   source_file, to_numpy)
 from .readers import ExampleList, ReadReport, TextExample, read_table
-
 
 
 class ClassificationTask(Task):
     """Single-text or text-pair classification.
 
     `text_column`, `text_pair_column`, `label_column`: names or 0-based numbers of the
-    columns (`header=False` for files without a header row); `labels`: the fixed label
-    set in id order, or None to take the sorted labels of the training data
-    (`fit_labels`).  `metric_names` from: accuracy, f1 (binary, positive = labels[1]), mcc.
+    columns (`header=False` for files without a header row; `label_column` may be a
+    tuple of names, the first one present is used); `labels`: the fixed label values in
+    id order, or None to take the sorted labels of the training data (`fit_labels`);
+    `label_names`: what people see for each label (see `Task`); `skip_labels`: label
+    values that mean "no gold label" (SNLI's "-"): such rows are left out, counted.
+    `metric_names` from: accuracy, f1 (binary, positive = labels[1]), mcc.
     """
 
     family = "classification"
@@ -43,15 +47,16 @@ class ClassificationTask(Task):
 
     def __init__(self, name: str = "classification", labels: Sequence[str] | None = None, *,
                  text_column: str | int = "text", text_pair_column: str | int | None = None,
-                 label_column: str | int | None = "label", header: bool = True,
+                 label_column: str | int | tuple | None = "label", header: bool = True,
                  delimiter: str | None = None, quoting: str = "auto", guid_column: str | int | None = None,
                  metric_names: Sequence[str] = ("accuracy",), main_metric: str | None = None,
-                 pad_token_id: int = 0):
-        super().__init__(labels, pad_token_id)
+                 label_names=None, skip_labels: Sequence[str] = (), pad_token_id: int = 0):
+        super().__init__(labels, pad_token_id, label_names)
         self.name = name
         self.columns = dict(text_column=text_column, text_pair_column=text_pair_column,
                             label_column=label_column, header=header, delimiter=delimiter,
                             quoting=quoting, guid_column=guid_column)
+        self.skip_labels = tuple(skip_labels)
         self.metric_names = tuple(metric_names)
         self.main_metric = main_metric or self.metric_names[0]
 
@@ -59,16 +64,36 @@ class ClassificationTask(Task):
     label_type = str
 
     def read(self, path, **column_options) -> ExampleList:
-        """Read a TSV/CSV/JSONL file; keyword options override the task's column settings."""
+        """Read a TSV/CSV/JSONL file; keyword options override the task's column settings.
+
+        Labels are kept as label values: a label written as its name ("positive") becomes
+        its value ("1"); labels outside the task's set are kept and noted (scored as wrong).
+        """
         options = {**self.columns, **column_options}
         examples = read_table(path, label_type=self.label_type, **options)
+        if self.skip_labels:
+            examples = self._drop_skip_labels(examples)
+        if self.labels is not None and self.label_type is str:
+            for ex in examples:
+                ex.label = self.value_of(ex.label)
         self._note_unknown_labels(examples, examples.report)
         return examples
+
+    def _drop_skip_labels(self, examples) -> ExampleList:
+        kept = ExampleList(report=examples.report)
+        for ex in examples:
+            if ex.label in self.skip_labels:
+                examples.report.skip(f"rows without a gold label ({ex.label!r}: the annotators did not agree)",
+                                     place(ex), one=f"row without a gold label ({ex.label!r})")
+            else:
+                kept.append(ex)
+        kept.report.examples = len(kept)
+        return kept
 
     def examples_from_texts(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> ExampleList:
         """Unlabelled examples from raw strings (for `predict`)."""
         pairs = pairs if pairs is not None else [None] * len(texts)
-        return ExampleList(TextExample(t, p, None, str(i)) for i, (t, p) in enumerate(zip(texts, pairs)))
+        return ExampleList(TextExample(t, p, None) for t, p in zip(texts, pairs))
 
     def fit_labels(self, examples) -> list[str]:
         """Set the label set from training data when the task has none (sorted; numbers numerically)."""
@@ -80,52 +105,84 @@ class ClassificationTask(Task):
             self.labels = sorted(seen, key=int if numeric else str)
         return self.labels
 
+    def _unknown(self, examples) -> list:
+        known = self.label2id
+        return [ex for ex in examples if ex.label is not None and ex.label not in known]
+
     def _note_unknown_labels(self, examples, report: ReadReport) -> int:
         if self.labels is None:
             return 0
-        known, unknown = self.label2id, 0
-        for ex in examples:
-            if ex.label is not None and ex.label not in known:
-                unknown += 1
-                report.note(f"label not in the task's labels {self.labels} (scored as wrong, ignored by the loss)",
-                            f"{ex.guid}: {ex.label!r}")
-        return unknown
+        unknown = self._unknown(examples)
+        for ex in unknown:
+            report.note(f"labels outside the labels of task {self.name!r} ({self.labels_text()}): scored as "
+                        "wrong, ignored by the loss", place_with(ex, ex.label),
+                        one=f"label outside the labels of task {self.name!r} ({self.labels_text()}): scored "
+                            "as wrong, ignored by the loss")
+        return len(unknown)
+
+    def check_training_labels(self, examples) -> None:
+        """Refuse training data with labels the task does not have: the lines, the values, the way out."""
+        if self.labels is None:
+            return
+        unknown = self._unknown(examples)
+        if not unknown:
+            return
+        report = ReadReport(file=source_file(examples))
+        for ex in unknown:
+            report.note("x", place_with(ex, ex.label))
+        values = sorted({str(ex.label) for ex in unknown})
+        raise InputError(
+            f"task {self.name!r}: {len(unknown)} training example(s) have labels outside its labels "
+            f"{self.labels_text()}: {report.places('x', len(unknown))} (values: {', '.join(map(repr, values[:10]))}). "
+            f"Fix the data, or train on the labels the data has: {self._generic_command()}")
+
+    def _generic_command(self) -> str:
+        """The generic-task flags that read this task's columns, labels taken from the data."""
+        c = self.columns
+        pair = c["text_pair_column"] is not None
+        flags = [f"--task {'pair-classification' if pair else 'classification'}"]
+        for flag, key in (("--text-column", "text_column"), ("--pair-column", "text_pair_column"),
+                          ("--label-column", "label_column")):
+            value = c[key][0] if isinstance(c[key], (tuple, list)) else c[key]
+            if isinstance(value, str):
+                flags.append(f"{flag} {shlex.quote(value)}")
+        return " ".join(flags) + " (name the labels with --label-names VALUE=NAME,...)"
 
     # -- encoding ----------------------------------------------------------------------
-    def encode(self, examples: Sequence[TextExample], tokenizer, max_length: int = 128,
-               training: bool = False) -> FeatureList:
+    def encode(self, examples: Sequence[TextExample], tokenizer, max_seq_length: int = MAX_SEQ_LENGTH,
+               training: bool = False, *, max_length: int | None = None) -> FeatureList:
         """Tokenize into features {input_ids, token_type_ids, labels, example_index}.
 
-        Pairs are truncated longest-first to `max_length`.  With `training=True` an
-        unknown label is an error (the model could not learn it); otherwise it gets the
-        ignored label id IGNORE_INDEX (-100) and is noted in `features.report`.
+        Pairs are truncated longest-first to `max_seq_length` tokens (the cut examples are
+        noted with their lines).  With `training=True` a label outside the task's labels
+        is an error (the model could not learn it); otherwise it gets the ignored label id
+        IGNORE_INDEX (-100) and is noted in `features.report`.  (`max_length=` is the old,
+        deprecated name of `max_seq_length`.)
         """
-        report = ReadReport(source=f"{self.name} encode (max_length={max_length})")
-        self._check_labels_for(examples, training, report)
-        texts = [ex.text for ex in examples]
-        pairs = [ex.text_pair or "" for ex in examples] if any(ex.text_pair is not None for ex in examples) else None
-        enc = tokenizer(texts, pairs, truncation=True, max_length=max_length) if examples else \
-            {"input_ids": [], "token_type_ids": []}
+        n = seq_length_argument(max_seq_length, max_length, "encode")
+        file = source_file(examples)
+        report = ReadReport(source=f"{self.name}: {file or 'examples'} encoded (max_seq_length={n})", file=file)
+        if training:
+            self.check_training_labels(examples)
+        self._note_unknown_labels(examples, report)
+        ids, types, cut = _tokenize(examples, tokenizer, n)
+        what = "text pairs" if any(ex.text_pair is not None for ex in examples) else "texts"
+        for i in cut:
+            report.note(f"{what} longer than max_seq_length={n} tokens were cut", place(examples[i]),
+                        one=f"{what[:-1]} longer than max_seq_length={n} tokens was cut",
+                        hint="raise --max-seq-length to keep more (BERT reads at most 512)")
+        label_ids = self.label2id
         features = FeatureList(report=report)
-        for i, (ids, types) in enumerate(zip(enc["input_ids"], enc["token_type_ids"])):
-            if len(ids) >= max_length:
-                report.note("text reached max_length (the rest was cut off)", examples[i].guid)
-            features.append({"input_ids": list(ids), "token_type_ids": list(types),
-                             "labels": self._label_id(examples[i].label), "example_index": i})
+        for i, ex in enumerate(examples):
+            label = None if ex.label is None else self._label_id(ex.label, label_ids)
+            features.append({"input_ids": ids[i], "token_type_ids": types[i], "labels": label, "example_index": i})
         report.examples = len(features)
         return features
 
-    def _check_labels_for(self, examples, training: bool, report: ReadReport) -> None:
-        unknown = self._note_unknown_labels(examples, report)
-        if training and unknown:
-            raise InputError(f"task {self.name!r}: {unknown} training example(s) have labels outside "
-                             f"{self.labels}; fix the data, or use the generic 'classification' task whose "
-                             "labels come from the training data.")
-
-    def _label_id(self, label):
+    def _label_id(self, label, label_ids: dict | None = None):
         if label is None:
             return None
-        return self.label2id.get(label, IGNORE_INDEX)
+        return (label_ids if label_ids is not None else self.label2id).get(label, IGNORE_INDEX)
 
     def collate(self, features: Sequence[dict]) -> dict:
         batch = collate_inputs(features, self.pad_token_id)
@@ -140,7 +197,7 @@ class ClassificationTask(Task):
         return list(to_numpy(output.logits))                    # logits [B, C]
 
     def predict(self, outputs: Sequence[np.ndarray], features, examples) -> PredictionList:
-        """{"label", "probability"} per example (softmax over the logits of its feature)."""
+        """{"label" (the label value), "probability"} per example (softmax over its logits)."""
         predictions = PredictionList([None] * len(examples), ReadReport(source=f"{self.name} predict"))
         for logits, feature in zip(outputs, features):
             p = np.exp(logits - logits.max())
@@ -152,8 +209,8 @@ class ClassificationTask(Task):
         return predictions
 
     def metrics(self, predictions: Sequence[dict], examples: Sequence[TextExample]) -> dict:
-        gold = _gold_labels(examples, self.name)
-        pred = [p["label"] for p in predictions]
+        gold = [self.value_of(g) for g in _gold_labels(examples, self.name)]
+        pred = [self.value_of(p["label"]) for p in predictions]
         out = {}
         for name in self.metric_names:
             if name == "accuracy":
@@ -166,6 +223,18 @@ class ClassificationTask(Task):
                 raise InputError(f"unknown metric {name!r} for task {self.name!r}")
         out["num_examples"] = len(gold)
         return out
+
+    def format_prediction(self, prediction: dict, example: TextExample) -> dict:
+        """One record for `bertkit predict`: line (or id), text(s), label *name*, probability, gold."""
+        record = _where_fields(example)
+        record["text"] = example.text
+        if example.text_pair is not None:
+            record["text_pair"] = example.text_pair
+        record["label"] = self.display(prediction["label"])
+        record["probability"] = prediction["probability"]
+        if example.label is not None:
+            record["gold"] = self.display(example.label)
+        return record
 
 
 class RegressionTask(ClassificationTask):
@@ -189,13 +258,13 @@ class RegressionTask(ClassificationTask):
     def fit_labels(self, examples) -> None:
         return None
 
-    def use_labels_from_config(self, config) -> None:
+    def use_labels_from_config(self, config, labels=None) -> None:
         self.check_config(config)
 
     def _note_unknown_labels(self, examples, report) -> int:
         return 0
 
-    def _label_id(self, label):
+    def _label_id(self, label, label_ids=None):
         return None if label is None else float(label)
 
     def gather(self, output, batch) -> list[float]:
@@ -224,6 +293,48 @@ class RegressionTask(ClassificationTask):
                 raise InputError(f"unknown metric {name!r} for task {self.name!r}")
         out["num_examples"] = len(gold)
         return out
+
+    def format_prediction(self, prediction: dict, example: TextExample) -> dict:
+        """One record for `bertkit predict`: line (or id), text(s), predicted score, gold score."""
+        record = {**_where_fields(example), "text": example.text}
+        if example.text_pair is not None:
+            record["text_pair"] = example.text_pair
+        record["score"] = prediction["score"]
+        if example.label is not None:
+            record["gold"] = example.label
+        return record
+
+
+def _tokenize(examples, tokenizer, max_seq_length: int) -> tuple[list, list, list[int]]:
+    """(input_ids, token_type_ids, indexes of the examples that were cut) at `max_seq_length`.
+
+    One token more is asked for first: an example longer than max_seq_length comes back
+    with max_seq_length + 1 tokens (whatever the pair split), so the cut ones are known
+    exactly; only those are tokenized again at max_seq_length.
+    """
+    if not len(examples):
+        return [], [], []
+    texts = [ex.text for ex in examples]
+    pairs = [ex.text_pair or "" for ex in examples] if any(ex.text_pair is not None for ex in examples) else None
+    enc = tokenizer(texts, pairs, truncation=True, max_length=max_seq_length + 1)
+    ids, types = [list(x) for x in enc["input_ids"]], [list(x) for x in enc["token_type_ids"]]
+    cut = [i for i, row in enumerate(ids) if len(row) > max_seq_length]
+    if cut:
+        again = tokenizer([texts[i] for i in cut], [pairs[i] for i in cut] if pairs else None,
+                          truncation=True, max_length=max_seq_length)
+        for i, row, row_types in zip(cut, again["input_ids"], again["token_type_ids"]):
+            ids[i], types[i] = list(row), list(row_types)
+    return ids, types, cut
+
+
+def _where_fields(example) -> dict:
+    """{"line": N} for an example from a file, {"id": ...} when the file has an id column."""
+    out = {}
+    if getattr(example, "line", None) is not None:
+        out["line"] = example.line
+    if getattr(example, "guid", ""):
+        out["id"] = example.guid
+    return out
 
 
 def _gold_labels(examples, task_name: str) -> list:

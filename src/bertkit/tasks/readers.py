@@ -21,83 +21,50 @@ import csv
 import json
 import random
 import sys
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from bertkit.common.errors import InputError, NotFoundError
 
+from .report import SAMPLES_PER_REASON, ReadReport  # noqa: F401  (ReadReport lives in .report)
+
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))   # long documents in one cell are fine
 
-SAMPLES_PER_REASON = 3
 
-
-# ----------------------------------------------------------------------------- reports
-@dataclass
-class ReadReport:
-    """What happened while reading (or encoding) a data set.
-
-    `skipped[reason]`  rows/examples left out, by reason;
-    `notes[reason]`    rows kept but worth knowing about (e.g. unknown labels, truncation);
-    `where[reason]`    the first few places (``"line 12"``, ``"id 6548850-0"``) of each reason.
-    """
-
-    source: str = ""
-    examples: int = 0
-    skipped: Counter = field(default_factory=Counter)
-    notes: Counter = field(default_factory=Counter)
-    where: dict = field(default_factory=dict)
-    unit: str = "examples"           # what `examples` counts (QA encoding counts windows)
-
-    def skip(self, reason: str, where: str = "") -> None:
-        self.skipped[reason] += 1
-        self._remember(reason, where)
-
-    def note(self, reason: str, where: str = "", count: int = 1) -> None:
-        self.notes[reason] += count
-        self._remember(reason, where)
-
-    def _remember(self, reason: str, where: str) -> None:
-        places = self.where.setdefault(reason, [])
-        if where and len(places) < SAMPLES_PER_REASON:
-            places.append(where)
-
-    def num_skipped(self) -> int:
-        """How many rows/examples were left out (all reasons together)."""
-        return sum(self.skipped.values())
-
-    def summary(self) -> str:
-        """Human-readable lines: one for the total, one per reason (with examples)."""
-        lines = [f"{self.source}: {self.examples:,} {self.unit}"
-                 + (f", {self.num_skipped():,} skipped" if self.skipped else "")]
-        for kind, counter in (("skipped", self.skipped), ("note", self.notes)):
-            for reason, n in counter.most_common():
-                places = ", ".join(self.where.get(reason, []))
-                lines.append(f"  {kind}: {n:,} × {reason}" + (f" (e.g. {places})" if places else ""))
-        return "\n".join(lines)
-
-    def __str__(self) -> str:
-        return self.summary()
-
-
+# ----------------------------------------------------------------------------- lists
 class ExampleList(list):
-    """A list of examples with the `ReadReport` of how it was read (`.report`)."""
+    """A list of examples with the `ReadReport` of how it was read (`.report`).
+
+    A slice (`examples[:500]`) is an ExampleList too, whose fresh report still names the
+    file, so that later reports can say "line 24 of train.tsv".
+    """
 
     def __init__(self, items: Iterable = (), report: ReadReport | None = None):
         super().__init__(items)
         self.report = report if report is not None else ReadReport()
 
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return _part(self, list.__getitem__(self, index))
+        return list.__getitem__(self, index)
+
 
 # ---------------------------------------------------------------------------- examples
 @dataclass
 class TextExample:
-    """One text (or text pair) with its label: a string, a float (regression) or None."""
+    """One text (or text pair) with its label: a string, a float (regression) or None.
+
+    `line` is where the example starts in its file (1-based, a header line counted: what
+    an editor shows); None for texts that did not come from a file.  `guid` is the file's
+    own id column (NSMC's id, RTE's index) when it has one.
+    """
 
     text: str
     text_pair: str | None = None
     label: str | float | None = None
     guid: str = ""
+    line: int | None = None
 
 
 @dataclass
@@ -108,6 +75,7 @@ class TaggedExample:
     tags: list[str] | None = None
     guid: str = ""
     text: str = ""            # the raw sentence when the format has one (KMOU)
+    line: int | None = None   # the sentence's first line in its file (None: not from a file)
 
 
 @dataclass
@@ -138,10 +106,20 @@ def _delimiter_for(path: Path, delimiter: str | None) -> str:
     return "," if path.suffix.lower() == ".csv" else "\t"
 
 
-def _column_index(column: str | int | None, header: list[str] | None, path: Path,
-                  required: bool) -> int | None:
-    """Turn a column name or index into an index; None when the column is absent and optional."""
+def _column_index(column, header: list[str] | None, path: Path, required: bool) -> int | None:
+    """Turn a column name or index into an index; None when the column is absent and optional.
+
+    `column` may also be a tuple of names tried in order (MNLI: ``("gold_label", "label")``).
+    """
     if column is None:
+        return None
+    if isinstance(column, (tuple, list)):
+        for name in column:
+            index = _column_index(name, header, path, required=False)
+            if index is not None:
+                return index
+        if required:
+            raise InputError(f"{path}: none of the columns {list(column)} is in the header {header}")
         return None
     if isinstance(column, int) or (isinstance(column, str) and column.lstrip("-").isdigit()
                                    and (header is None or column not in header)):
@@ -153,34 +131,36 @@ def _column_index(column: str | int | None, header: list[str] | None, path: Path
         return header.index(column)
     if required:
         raise InputError(f"{path}: no column named {column!r}; the header has {header}. "
-                         "Pass the right name with --text-column / --label-column.")
+                         "Pass the right name with --text-column / --pair-column / --label-column.")
     return None
 
 
-def _parse_label(raw: str, label_type: type, report: ReadReport, where: str):
+def _parse_label(raw: str, label_type: type, report: ReadReport, line: int):
     raw = raw.strip()
     if raw == "":
-        report.skip("empty label", where)
+        report.skip("rows with an empty label", line, one="row with an empty label")
         return None
     if label_type is float:
         try:
             return float(raw)
         except ValueError:
-            report.skip("label is not a number", where)
+            report.skip("rows whose label is not a number", (line, raw), one="row whose label is not a number",
+                        hint="a regression task needs a number in the label column")
             return None
     return raw
 
 
 def read_table(path: str | Path, text_column: str | int, text_pair_column: str | int | None = None,
-               label_column: str | int | None = None, *, delimiter: str | None = None,
+               label_column: str | int | tuple | None = None, *, delimiter: str | None = None,
                header: bool = True, quoting: str = "auto", label_type: type = str,
                guid_column: str | int | None = None, strip: bool = False) -> ExampleList:
     """Read a TSV/CSV file (or JSONL, by extension) into `TextExample`s.
 
-    Columns are names (from the header) or 0-based numbers.  `quoting="auto"` reads TSV
-    with quoting disabled (`csv.QUOTE_NONE`: GLUE/NSMC contain bare `"` characters) and
-    CSV with standard quoting.  A UTF-8 BOM is ignored.  When `label_column` names a
-    column that the header does not have, the examples are unlabelled (for `predict`).
+    Columns are names (from the header) or 0-based numbers; `label_column` may be a tuple
+    of names, the first one the header has is used.  `quoting="auto"` reads TSV with
+    quoting disabled (`csv.QUOTE_NONE`: GLUE/NSMC contain bare `"` characters) and CSV
+    with standard quoting.  A UTF-8 BOM is ignored.  When the header has no label column
+    the examples are unlabelled (for `predict`).  Each example records its `line`.
     """
     path = Path(path)
     if path.suffix.lower() in (".jsonl", ".json"):
@@ -191,79 +171,108 @@ def read_table(path: str | Path, text_column: str | int, text_pair_column: str |
     if quoting == "auto":
         quoting = "none" if delim == "\t" else "csv"
     quote = csv.QUOTE_NONE if quoting == "none" else csv.QUOTE_MINIMAL
-    report = ReadReport(source=str(path))
+    report = ReadReport(source=str(path), file=str(path))
     out = ExampleList(report=report)
     with open(path, encoding="utf-8-sig", newline="") as f:
         rows = csv.reader(f, delimiter=delim, quoting=quote)
         names = next(rows, None) if header else None
         if header and names is None:
             raise InputError(f"{path} is empty")
-        t = _column_index(text_column, names, path, required=True)
-        p = _column_index(text_pair_column, names, path, required=True)
-        y = _column_index(label_column, names, path, required=False)
-        g = _column_index(guid_column, names, path, required=False)
-        if label_column is not None and y is None:
-            report.note(f"no label column {label_column!r}: examples are unlabelled (can predict, cannot score)")
-        needed = max(i for i in (t, p, y, g, 0) if i is not None) + 1
-        first_line = 2 if header else 1
-        for n, row in enumerate(rows, start=first_line):
-            if not row or (len(row) == 1 and not row[0].strip()):
-                report.skip("empty line", f"line {n}")
-                continue
-            if len(row) < needed:
-                report.skip(f"fewer than {needed} columns", f"line {n}")
-                continue
-            label = None
-            if y is not None:
-                label = _parse_label(row[y], label_type, report, f"line {n}")
-                if label is None:
-                    continue
-            text = row[t].strip() if strip else row[t]
-            pair = None if p is None else (row[p].strip() if strip else row[p])
-            if not text.strip():
-                report.note("empty text (kept)", f"line {n}")
-            out.append(TextExample(text, pair, label, row[g] if g is not None else str(n)))
+        columns = [_column_index(text_column, names, path, required=True),
+                   _column_index(text_pair_column, names, path, required=True),
+                   _column_index(label_column, names, path, required=False),
+                   _column_index(guid_column, names, path, required=False)]
+        _table_rows(rows, columns, label_type, strip, delim, report, out)
+    if label_column is not None and columns[2] is None:
+        report.note(f"examples unlabelled: the file has no column {_names(label_column)} (they can be "
+                    "predicted, not scored)", count=len(out), one="example unlabelled: the file has no column "
+                    f"{_names(label_column)} (it can be predicted, not scored)")
     report.examples = len(out)
     return out
 
 
+def _names(column) -> str:
+    return " or ".join(map(repr, column)) if isinstance(column, (tuple, list)) else repr(column)
+
+
+def _table_rows(rows, columns: list, label_type: type, strip: bool, delim: str, report: ReadReport,
+                out: list) -> None:
+    """The body of `read_table`: each row → a TextExample (or a counted reason to leave it out)."""
+    t, p, y, g = columns
+    needed = max(i for i in (t, p, y, g, 0) if i is not None) + 1
+    separator = "tab" if delim == "\t" else repr(delim)
+    end = rows.line_num                                      # the header (if any) is read
+    for row in rows:
+        n, end = end + 1, rows.line_num                      # a quoted cell may span several lines
+        if not row or (len(row) == 1 and not row[0].strip()):
+            report.skip("empty lines", n, one="empty line")
+            continue
+        if len(row) < needed:
+            report.skip(f"rows with fewer than {needed} {separator}-separated columns", n,
+                        one=f"row with fewer than {needed} {separator}-separated columns",
+                        hint="a .csv file is split at commas, any other file at tabs")
+            continue
+        label = None
+        if y is not None:
+            label = _parse_label(row[y], label_type, report, n)
+            if label is None:
+                continue
+        text = row[t].strip() if strip else row[t]
+        pair = None if p is None else (row[p].strip() if strip else row[p])
+        if not text.strip():
+            report.note("rows with an empty text (kept)", n, one="row with an empty text (kept)")
+        out.append(TextExample(text, pair, label, row[g] if g is not None else "", n))
+
+
 def read_jsonl(path: str | Path, text_column: str, text_pair_column: str | None = None,
-               label_column: str | None = None, *, label_type: type = str,
+               label_column: str | tuple | None = None, *, label_type: type = str,
                guid_column: str | None = None) -> ExampleList:
     """Read JSON Lines (one object per line) with named fields into `TextExample`s."""
     path = Path(path)
     _check_file(path)
-    report = ReadReport(source=str(path))
+    report = ReadReport(source=str(path), file=str(path))
     out = ExampleList(report=report)
+    labels = label_column if isinstance(label_column, (tuple, list)) else (label_column,)
     with open(path, encoding="utf-8-sig") as f:
         for n, line in enumerate(f, start=1):
-            if not line.strip():
-                report.skip("empty line", f"line {n}")
+            obj = _json_object(line, n, report)
+            if obj is None:
                 continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                report.skip("not valid JSON", f"line {n}: {e.msg}")
-                continue
-            if not isinstance(obj, dict) or text_column not in obj:
-                report.skip(f"no field {text_column!r}", f"line {n}")
-                continue
-            if text_pair_column is not None and text_pair_column not in obj:
-                report.skip(f"no field {text_pair_column!r}", f"line {n}")
+            missing = [c for c in (text_column, text_pair_column) if c is not None and c not in obj]
+            if missing:
+                report.skip(f"lines without the field {missing[0]!r}", n, one=f"line without the field {missing[0]!r}")
                 continue
             label = None
             if label_column is not None:
-                if label_column not in obj:
-                    report.note(f"no field {label_column!r}: example unlabelled", f"line {n}")
+                key = next((k for k in labels if k in obj), None)
+                if key is None:
+                    report.note(f"lines without the field {_names(label_column)} (kept unlabelled)", n,
+                                one=f"line without the field {_names(label_column)} (kept unlabelled)")
                 else:
-                    label = _parse_label(str(obj[label_column]), label_type, report, f"line {n}")
+                    label = _parse_label(str(obj[key]), label_type, report, n)
                     if label is None:
                         continue
             pair = None if text_pair_column is None else str(obj[text_pair_column])
-            guid = str(obj.get(guid_column, n)) if guid_column else str(n)
-            out.append(TextExample(str(obj[text_column]), pair, label, guid))
+            guid = str(obj.get(guid_column, "")) if guid_column else ""
+            out.append(TextExample(str(obj[text_column]), pair, label, guid, n))
     report.examples = len(out)
     return out
+
+
+def _json_object(line: str, n: int, report: ReadReport) -> dict | None:
+    """One JSONL line → its object, or None (counted: empty, not JSON, not an object)."""
+    if not line.strip():
+        report.skip("empty lines", n, one="empty line")
+        return None
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as e:
+        report.skip("lines that are not valid JSON", (n, e.msg), one="line that is not valid JSON")
+        return None
+    if not isinstance(obj, dict):
+        report.skip("lines that are not a JSON object", n, one="line that is not a JSON object")
+        return None
+    return obj
 
 
 # ------------------------------------------------------------------------ tag readers
@@ -276,7 +285,7 @@ def read_conll(path: str | Path, word_column: int = 0, tag_column: int | None = 
     """
     path = Path(path)
     _check_file(path)
-    report = ReadReport(source=str(path))
+    report = ReadReport(source=str(path), file=str(path))
     out = ExampleList(report=report)
     words: list[str] = []
     tags: list[str] = []
@@ -288,7 +297,7 @@ def read_conll(path: str | Path, word_column: int = 0, tag_column: int | None = 
     def flush():
         if words:
             out.append(TaggedExample(list(words), list(tags) if tag_column is not None else None,
-                                     f"line {start_line}"))
+                                     f"line {start_line}", line=start_line))
             words.clear()
             tags.clear()
 
@@ -300,10 +309,12 @@ def read_conll(path: str | Path, word_column: int = 0, tag_column: int | None = 
                 continue
             if cols[0] == "-DOCSTART-":
                 flush()
-                report.note("-DOCSTART- document separators")
+                report.note("'-DOCSTART-' document separators (not words)", n,
+                            one="'-DOCSTART-' document separator (not a word)")
                 continue
             if len(cols) < need:
-                report.skip(f"word line with fewer than {need} columns", f"line {n}")
+                report.skip(f"word lines with fewer than {need} columns", n,
+                            one=f"word line with fewer than {need} columns", hint=_conll_hint(tag_column))
                 continue
             if not words:
                 start_line = n
@@ -313,6 +324,11 @@ def read_conll(path: str | Path, word_column: int = 0, tag_column: int | None = 
     flush()
     report.examples = len(out)
     return out
+
+
+def _conll_hint(tag_column: int | None) -> str:
+    return (f"the tag is read from column {tag_column} (0-based; -1 = the last), set with --tag-column"
+            if tag_column is not None else "every word line needs a word")
 
 
 def _columns_needed(column: int | None) -> int:
@@ -340,7 +356,7 @@ def read_kmou(path: str | Path) -> ExampleList:
     """
     path = Path(path)
     _check_file(path)
-    report = ReadReport(source=str(path))
+    report = ReadReport(source=str(path), file=str(path))
     out = ExampleList(report=report)
     words, tags, raw = [], [], ""
     open_type = None
@@ -349,9 +365,9 @@ def read_kmou(path: str | Path) -> ExampleList:
     def flush():
         nonlocal words, tags, raw, open_type
         if words:
-            out.append(TaggedExample(words, tags, f"line {start_line}", raw))
+            out.append(TaggedExample(words, tags, f"line {start_line}", raw, start_line))
         elif raw:
-            report.skip("sentence without morpheme rows", f"line {start_line}")
+            report.skip("sentences without morpheme rows", start_line, one="sentence without morpheme rows")
         words, tags, raw, open_type = [], [], "", None
 
     with open(path, encoding="utf-8-sig") as f:
@@ -368,10 +384,11 @@ def read_kmou(path: str | Path) -> ExampleList:
                 continue
             cols = line.split("\t")
             if len(cols) != 4:
-                report.skip("morpheme row without 4 tab-separated columns", f"line {n}")
+                report.skip("morpheme rows without 4 tab-separated columns", n,
+                            one="morpheme row without 4 tab-separated columns")
                 continue
             if cols[3] == "I" and open_type is None:
-                report.note("'I' tag with no open entity (read as O)", f"line {n}")
+                report.note("'I' tags with no open entity (read as O)", n, one="'I' tag with no open entity (read as O)")
             tag, open_type = kmou_tag_to_iob2(cols[3], open_type)
             words.append(cols[1])
             tags.append(tag)
@@ -482,9 +499,17 @@ def train_valid_split(examples: Sequence, valid_fraction: float = 0.1, seed: int
     random.Random(seed).shuffle(unique)
     n_valid = max(1, round(valid_fraction * len(unique)))
     valid_keys = set(unique[:n_valid])
-    train = ExampleList((ex for ex, k in zip(examples, keys) if k not in valid_keys))
-    valid = ExampleList((ex for ex, k in zip(examples, keys) if k in valid_keys))
+    train = _part(examples, [ex for ex, k in zip(examples, keys) if k not in valid_keys])
+    valid = _part(examples, [ex for ex, k in zip(examples, keys) if k in valid_keys])
     return train, valid
+
+
+def _part(examples, items: list) -> ExampleList:
+    """A part of `examples` (same list type) whose fresh report still names the file of its lines."""
+    parent = getattr(examples, "report", None)
+    report = ReadReport(source=parent.source, file=parent.file) if parent is not None else ReadReport()
+    report.examples = len(items)
+    return (type(examples) if isinstance(examples, ExampleList) else ExampleList)(items, report)
 
 
 def _check_file(path: Path) -> None:

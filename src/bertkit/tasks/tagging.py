@@ -10,9 +10,15 @@ Only the first piece of each word carries the word's tag; the other pieces and t
 special tokens get IGNORE_INDEX (-100), which the loss ignores.  Back from pieces to
 words, a word's tag is the prediction at its first piece (`word_starts` in each feature).
 
-Truncation: words whose first piece does not fit in `max_length` are counted in the
-encode report, predicted "O" and still scored — so a too-small `max_length` costs
+Truncation: words whose first piece does not fit in `max_seq_length` are counted in the
+encode report, predicted "O" and still scored — so a too-small `max_seq_length` costs
 recall visibly instead of silently shrinking the test set.
+
+Tag sets: IOB2 entity tags (B-PER, I-PER, O) are scored by entity F1; any other tag set,
+such as part-of-speech tags (NNP, VBZ, DT ... in column 1 of CoNLL-2003), by token
+accuracy (`main_metric` says which):
+
+    bertkit finetune --task tagging --tag-column 1 --train conll2003/train.txt --out runs/pos
 """
 from __future__ import annotations
 
@@ -20,11 +26,12 @@ from typing import Sequence
 
 import numpy as np
 
-from bertkit.common.defaults import IGNORE_INDEX
+from bertkit.common.defaults import IGNORE_INDEX, MAX_SEQ_LENGTH
 from bertkit.common.errors import InputError
 
 from . import metrics as M
-from .base import FeatureList, PredictionList, Task, collate_inputs, pad_to_longest, real_lengths, to_numpy
+from .base import (FeatureList, PredictionList, Task, collate_inputs, pad_to_longest, place, place_with,
+                   real_lengths, seq_length_argument, source_file, to_numpy)
 from .readers import ExampleList, ReadReport, TaggedExample, read_conll, read_kmou
 
 
@@ -37,17 +44,25 @@ class TaggingTask(Task):
 
     family = "tagging"
     model_class = "BertForTokenClassification"
-    main_metric = "f1"
 
     def __init__(self, name: str = "tagging", labels: Sequence[str] | None = None, *,
                  format: str = "conll", word_column: int = 0, tag_column: int | None = -1,
-                 delimiter: str | None = None, pad_token_id: int = 0):
-        super().__init__(labels, pad_token_id)
+                 delimiter: str | None = None, label_names=None, pad_token_id: int = 0):
+        super().__init__(labels, pad_token_id, label_names)
         if format not in ("conll", "kmou"):
             raise InputError(f"unknown tagging format {format!r}: use 'conll' or 'kmou'")
         self.name = name
         self.format = format
         self.columns = dict(word_column=word_column, tag_column=tag_column, delimiter=delimiter)
+
+    @property
+    def is_iob(self) -> bool:
+        """True for entity tags (B-X / I-X / O), False for plain tag sets such as POS tags."""
+        return self.labels is None or any(t[:2] in ("B-", "I-") for t in self.labels)
+
+    @property
+    def main_metric(self) -> str:
+        return "f1" if self.is_iob else "token_accuracy"
 
     # -- reading -----------------------------------------------------------------------
     def read(self, path, **column_options) -> ExampleList:
@@ -60,54 +75,84 @@ class TaggingTask(Task):
 
     def examples_from_texts(self, texts: Sequence[str]) -> ExampleList:
         """Unlabelled examples from raw sentences, words split on whitespace (for `predict`)."""
-        return ExampleList(TaggedExample(t.split(), None, str(i), t) for i, t in enumerate(texts))
+        return ExampleList(TaggedExample(t.split(), None, "", t) for t in texts)
 
     def fit_labels(self, examples) -> list[str]:
-        """Label set from training tags when the task has none: O, then B-/I- of each type (sorted)."""
+        """Label set from training tags when the task has none.
+
+        Entity tags: O, then B-/I- of each type (sorted); other tags (POS) sorted after them.
+        """
         if self.labels is None:
-            types, others = set(), set()
+            types, others, has_o = set(), set(), False
             for ex in examples:
                 for tag in ex.tags or []:
                     if tag[:2] in ("B-", "I-"):
                         types.add(tag[2:])
-                    elif tag != "O":
+                    elif tag == "O":
+                        has_o = True
+                    else:
                         others.add(tag)
             if not types and not others:
                 raise InputError(f"task {self.name!r}: the training data has no tags other than O")
-            self.labels = ["O"] + [f"{p}-{t}" for t in sorted(types) for p in "BI"] + sorted(others)
+            self.labels = (["O"] if types or has_o else []) + [f"{p}-{t}" for t in sorted(types) for p in "BI"] \
+                + sorted(others)
         return self.labels
 
-    def _note_unknown_tags(self, examples, report: ReadReport) -> int:
+    def _unknown_tags(self, examples) -> list[tuple]:
+        """(example, tag) for every tag outside the task's labels."""
         if self.labels is None:
-            return 0
-        known, unknown = self.label2id, 0
-        for ex in examples:
-            for tag in ex.tags or []:
-                if tag not in known:
-                    unknown += 1
-                    report.note("tag not in the task's labels (scored, ignored by the loss)", f"{ex.guid}: {tag!r}")
-        return unknown
+            return []
+        known = self.label2id
+        return [(ex, tag) for ex in examples for tag in ex.tags or [] if tag not in known]
+
+    def _note_unknown_tags(self, examples, report: ReadReport) -> int:
+        unknown = self._unknown_tags(examples)
+        for ex, tag in unknown:
+            report.note(f"tags outside the labels of task {self.name!r} (scored, ignored by the loss; lines are "
+                        "sentence starts)", place_with(ex, tag),
+                        one=f"tag outside the labels of task {self.name!r} (scored, ignored by the loss; the line is "
+                            "its sentence's start)")
+        return len(unknown)
+
+    def check_training_labels(self, examples) -> None:
+        """Refuse training tags the task does not have: the lines, the tags, the way out."""
+        unknown = self._unknown_tags(examples)
+        if not unknown:
+            return
+        report = ReadReport(file=source_file(examples))
+        for ex, tag in unknown:
+            report.note("x", place_with(ex, tag))
+        tags = sorted({tag for _, tag in unknown})
+        raise InputError(f"task {self.name!r}: {len(unknown)} training tag(s) are outside its labels "
+                         f"{self.labels}: sentences at {report.places('x', len(unknown))} (tags: "
+                         f"{', '.join(map(repr, tags[:10]))}). Fix the data, or use --task tagging (with "
+                         "--tag-column N), whose labels come from the training data.")
 
     # -- encoding ----------------------------------------------------------------------
-    def encode(self, examples: Sequence[TaggedExample], tokenizer, max_length: int = 128,
-               training: bool = False) -> FeatureList:
+    def encode(self, examples: Sequence[TaggedExample], tokenizer, max_seq_length: int = MAX_SEQ_LENGTH,
+               training: bool = False, *, max_length: int | None = None) -> FeatureList:
         """Features {input_ids, token_type_ids, labels, word_starts, example_index}.
 
         Each distinct word is split into pieces once (one batched tokenizer call).
+        (`max_length=` is the old, deprecated name of `max_seq_length`.)
         """
-        report = ReadReport(source=f"{self.name} encode (max_length={max_length})")
-        unknown = self._note_unknown_tags(examples, report)
-        if training and unknown:
-            raise InputError(f"task {self.name!r}: {unknown} training tag(s) are outside {self.labels}; "
-                             "use the generic 'tagging' task, whose labels come from the training data.")
+        n = seq_length_argument(max_seq_length, max_length, "encode")
+        file = source_file(examples)
+        report = ReadReport(source=f"{self.name}: {file or 'examples'} encoded (max_seq_length={n})", file=file)
+        if training:
+            self.check_training_labels(examples)
+        self._note_unknown_tags(examples, report)
         pieces = word_pieces({w for ex in examples for w in ex.words}, tokenizer, report)
-        budget = max_length - 2                                 # room left by [CLS] and [SEP]
+        budget = n - 2                                          # room left by [CLS] and [SEP]
         features = FeatureList(report=report)
         for i, ex in enumerate(examples):
             feature = self._align(ex, pieces, budget, tokenizer.cls_token_id, tokenizer.sep_token_id)
             cut = len(ex.words) - len(feature["word_starts"])
             if cut:
-                report.note("words cut off by max_length (predicted O, still scored)", ex.guid, count=cut)
+                report.note(f"words beyond max_seq_length={n} word pieces were cut (predicted O, still scored)",
+                            place(ex), count=cut, one=f"word beyond max_seq_length={n} word pieces was cut "
+                            "(predicted O, still scored)", hint="raise --max-seq-length to keep more (lines are "
+                            "sentence starts)")
             feature["example_index"] = i
             features.append(feature)
         report.examples = len(features)
@@ -152,9 +197,11 @@ class TaggingTask(Task):
             tags = [self.labels[k] for k in logits[starts].argmax(-1)] if starts else []
             missing = len(ex.words) - len(tags)
             if missing:
-                report.note("words beyond max_length predicted O", ex.guid, count=missing)
+                report.note("words beyond max_seq_length predicted O", place(ex), count=missing,
+                            one="word beyond max_seq_length predicted O")
             tags += ["O"] * missing
-            predictions[feature["example_index"]] = {"tags": tags, "entities": entities_of(ex.words, tags)}
+            predictions[feature["example_index"]] = ({"tags": tags, "entities": entities_of(ex.words, tags)}
+                                                     if self.is_iob else {"tags": tags})
         report.examples = len(predictions)
         if any(p is None for p in predictions):
             raise InputError(f"task {self.name!r}: some examples have no feature; pass the features made "
@@ -162,12 +209,15 @@ class TaggingTask(Task):
         return predictions
 
     def metrics(self, predictions: Sequence[dict], examples: Sequence[TaggedExample]) -> dict:
-        """Entity-level precision/recall/F1 (seqeval's default reading) and token accuracy."""
+        """Entity-level precision/recall/F1 (seqeval's default reading) and token accuracy.
+
+        A tag set without B-/I- tags (POS) is scored by token accuracy only.
+        """
         if any(ex.tags is None for ex in examples):
             raise InputError(f"task {self.name!r}: unlabelled examples cannot be scored")
         gold = [ex.tags for ex in examples]
         pred = [p["tags"] for p in predictions]
-        out = M.entity_scores(pred, gold)
+        out = M.entity_scores(pred, gold) if self.is_iob else {}
         flat_pred = [t for s in pred for t in s]
         flat_gold = [t for s in gold for t in s]
         out["token_accuracy"] = M.accuracy(flat_pred, flat_gold)
@@ -175,7 +225,12 @@ class TaggingTask(Task):
         return out
 
     def format_prediction(self, prediction: dict, example: TaggedExample) -> dict:
-        return {"words": example.words, **prediction}
+        """One record for `bertkit predict`: line, words, predicted tags (+ entities), gold tags."""
+        record = {"line": example.line} if example.line is not None else {}
+        record.update(words=example.words, **prediction)
+        if example.tags is not None:
+            record["gold"] = example.tags
+        return record
 
 
 def word_pieces(words, tokenizer, report: ReadReport | None = None) -> dict[str, list[int]]:
@@ -187,7 +242,8 @@ def word_pieces(words, tokenizer, report: ReadReport | None = None) -> dict[str,
         if not word_ids:
             word_ids = [tokenizer.unk_token_id]
             if report is not None:
-                report.note("word with no word pieces (encoded as [UNK])", repr(word))
+                report.note("words with no word pieces (encoded as [UNK])", repr(word),
+                            one="word with no word pieces (encoded as [UNK])")
         pieces[word] = list(word_ids)
     return pieces
 

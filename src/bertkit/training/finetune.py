@@ -35,7 +35,7 @@ from bertkit.tasks import TASK_NAMES, ExampleList, QAExample, get_task
 from bertkit.text.coverage import check_coverage
 from bertkit.training.trainer import TrainConfig, Trainer
 
-COLUMN_OPTIONS = ("text_column", "text_pair_column", "label_column", "tag_column")   # settings → task options
+COLUMN_OPTIONS = ("text_column", "text_pair_column", "label_column", "tag_column", "label_names")  # → task options
 
 
 @dataclass
@@ -54,8 +54,9 @@ class FinetuneSettings:
     learning_rate: float = option(5e-5, "peak learning rate", aliases=("--lr",))
     warmup_ratio: float = option(0.1, "share of the steps with a rising learning rate")
     weight_decay: float = option(0.01, "AdamW weight decay (not on biases and LayerNorm)")
-    max_seq_length: int | None = option(None, f"tokens per example (default: {MAX_SEQ_LENGTH}; QA windows "
-                                        f"{QA_MAX_SEQ_LENGTH})", aliases=("--max-length",))
+    max_seq_length: int | None = option(None, f"tokens per example, [CLS] and [SEP] included; longer texts are "
+                                        f"cut (default: {MAX_SEQ_LENGTH}; QA windows {QA_MAX_SEQ_LENGTH})",
+                                        aliases=("--max-length",))
     max_train_examples: int | None = option(None, "use a fixed-seed random subset of the training set")
     max_eval_examples: int | None = option(None, "use a fixed-seed random subset of the evaluation set")
     patience: int = option(2, "stop after this many evaluations without gain (0: never)")
@@ -69,8 +70,11 @@ class FinetuneSettings:
     text_pair_column: str | None = option(None, "your data: the column holding the second text of a pair",
                                           aliases=("--pair-column",))
     label_column: str | None = option(None, "your data: the column holding the label")
-    tag_column: int | None = option(None, "tagging: the column (0-based, -1 = last) holding the tag, e.g. POS")
-    label_names: str | None = option(None, "names for the labels, e.g. 0=negative,1=positive (saved in the model)")
+    tag_column: int | None = option(None, "tagging: the column (0-based, -1 = last) holding the tag; "
+                                    "CoNLL-2003: 1 = part of speech, 3 = named entity")
+    label_names: str | None = option(None, "names for the label values, e.g. 0=negative,1=positive (or "
+                                     "negative,positive in label order): saved in the model, shown by "
+                                     "predict/classify/serve", metavar="VALUE=NAME,...")
     progress: bool = option(True, "progress bar and messages", cli=False)
     task_options: dict = option(dict, "extra task options (library only)", cli=False)
 
@@ -102,6 +106,7 @@ def subsample(examples, limit: int | None, seed: int):
 
 
 def read_splits(task, s: FinetuneSettings):
+    """(train, valid, reports): the training file read, validation read or carved from it, subsets."""
     train = task.read(s.train)
     reports = {"train": train.report.summary()}
     if s.eval:
@@ -116,6 +121,21 @@ def read_splits(task, s: FinetuneSettings):
     if not len(valid):
         raise InputError("the validation split is empty: give --eval FILE or a larger --eval-fraction")
     return train, valid, reports
+
+
+def prepare_data(s: FinetuneSettings):
+    """(task, train, valid, reports) with the labels checked, all before any model is loaded.
+
+    A task name with a typo, a missing or malformed file, training labels the task does
+    not have, or --label-names that do not fit the labels: each is an error here, in a
+    second, not after a model has been fetched and loaded.
+    """
+    task = load_task(s.task, s.all_task_options())
+    train, valid, reports = read_splits(task, s)
+    task.fit_labels(train if s.eval else [*train, *valid])     # a rare label may fall in the carved split
+    task.check_training_labels(train)
+    task.check_label_names()
+    return task, train, valid, reports
 
 
 # ----------------------------------------------------------------------------- fine-tune
@@ -158,19 +178,17 @@ def prepare_model(s: FinetuneSettings, task, ckpt):
 def run_finetune(s: FinetuneSettings) -> dict:
     """Fine-tune `s.model` on `s.task`; keeps the best model in out/best, writes out/results.json."""
     torch.manual_seed(s.seed)
+    task, train, valid, reports = prepare_data(s)
     out = Path(s.out)
     out.mkdir(parents=True, exist_ok=True)
-    task = load_task(s.task, s.all_task_options())
     ckpt = open_checkpoint(s.model)
     tokenizer = ckpt.tokenizer()
     task.pad_token_id = tokenizer.pad_token_id
-    train, valid, reports = read_splits(task, s)
     check_coverage(tokenizer, example_texts(train), where=f"finetune {s.model} on {s.train}")
-    task.fit_labels(train)
     model = prepare_model(s, task, ckpt)
     max_seq_length = s.max_seq_length or default_max_seq_length(task)
-    train_features = task.encode(train, tokenizer, max_length=max_seq_length, training=True)
-    valid_features = task.encode(valid, tokenizer, max_length=max_seq_length, training=False)
+    train_features = task.encode(train, tokenizer, max_seq_length, training=True)    # (QA: max_length)
+    valid_features = task.encode(valid, tokenizer, max_seq_length, training=False)
     reports.update(train_encode=train_features.report.summary(), eval_encode=valid_features.report.summary())
     _print_reports(reports)
 
@@ -239,13 +257,16 @@ def save_finetuned(model, tokenizer, task, settings: FinetuneSettings, out_dir: 
     model.save_pretrained(out_dir, tokenizer=tokenizer)
     info = {"task": task.name, "family": task.family, "options": settings.all_task_options(),
             "max_seq_length": max_seq_length}
+    if isinstance(task.labels, list):        # the values files write; the names are in config.json
+        info.update(labels=task.labels, names=task.names)
     atomic_write_text(Path(out_dir) / TASK_FILE, json.dumps(info, indent=2))
 
 
 def _print_reports(reports: dict) -> None:
-    for name, text in reports.items():
-        if text and "nothing" not in text.lower():
-            print(f"[{name}] {text}", file=sys.stderr)
+    """What reading and encoding found, each report as its own summary (it names its file)."""
+    for text in reports.values():
+        if text:
+            print(text, file=sys.stderr)
 
 
 # ----------------------------------------------------------------------------- eval / predict
@@ -263,7 +284,8 @@ def load_finetuned(model_dir: str, task_name: str | None = None, device=None):
                          f"({info['family']}) but task {task.name!r} is {task.family}; leave out --task, or use a "
                          f"model fine-tuned for {task.name!r}.")
     model = ckpt.model(task.model_class)
-    task.use_labels_from_config(model.config)
+    saved_labels = {"labels": info["labels"]} if info.get("labels") else {}     # values; names: config
+    task.use_labels_from_config(model.config, **saved_labels)
     tokenizer = ckpt.tokenizer()
     task.pad_token_id = tokenizer.pad_token_id
     device = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -271,19 +293,29 @@ def load_finetuned(model_dir: str, task_name: str | None = None, device=None):
 
 
 def evaluate_file(model_dir: str, data: str, task_name: str | None = None, max_seq_length: int | None = None,
-                  device=None) -> dict:
-    """Scores of a fine-tuned model on a labelled file (the task's metrics)."""
+                  device=None, quiet: bool = False) -> dict:
+    """Scores of a fine-tuned model on a labelled file (the task's metrics).
+
+    What reading and encoding left out or cut is printed on stderr (unless `quiet`).
+    """
     task, tokenizer, model, default_length = load_finetuned(model_dir, task_name, device)
     examples = task.read(data)
     check_coverage(tokenizer, example_texts(examples), where=f"eval {model_dir} on {data}")
-    features = task.encode(examples, tokenizer, max_length=max_seq_length or default_length, training=False)
+    features = task.encode(examples, tokenizer, max_seq_length or default_length, training=False)
+    if not quiet:
+        _print_news(examples.report, features.report)
     scores = task.evaluate(model, examples, features)
     skipped = examples.report.num_skipped()
     return {**scores, "examples": len(examples), "skipped_rows": skipped}
 
 
-def predict_texts(model_dir: str, inputs: list[str], file: str | None = None, device=None) -> list[dict]:
-    """Predictions of a fine-tuned model for texts (QA: question, context pairs) or a file."""
+def predict_texts(model_dir: str, inputs: list[str], file: str | None = None, device=None,
+                  quiet: bool = False) -> list[dict]:
+    """Predictions of a fine-tuned model for texts (QA: question, context pairs) or a file.
+
+    One record per input (`task.format_prediction`): label *names*, the file's line and
+    its gold label when it has one.  Reading/encoding notes go to stderr (unless `quiet`).
+    """
     task, tokenizer, model, max_seq_length = load_finetuned(model_dir, device=device)
     if file:
         if not Path(file).is_file():
@@ -299,9 +331,16 @@ def predict_texts(model_dir: str, inputs: list[str], file: str | None = None, de
         examples = task.examples_from_texts(texts, pairs)
     if not len(examples):
         raise InputError("nothing to predict: give texts on the command line or --file FILE")
-    features = task.encode(examples, tokenizer, max_length=max_seq_length, training=False)
+    features = task.encode(examples, tokenizer, max_seq_length, training=False)
+    if not quiet:
+        _print_news(examples.report, features.report)
     predictions = task.predict(task.run_model(model, features), features, examples)
     return [task.format_prediction(p, ex) for p, ex in zip(predictions, examples)]
+
+
+def _print_news(*reports) -> None:
+    """The reports that skipped or noted something, on stderr."""
+    _print_reports({str(i): r.summary() for i, r in enumerate(reports) if r.has_news()})
 
 
 def _qa_examples(inputs: list[str]) -> ExampleList:
