@@ -425,7 +425,9 @@ def test_finetune_eval_predict_squad2_through_the_cli(tmp_path, capsys):
         capsys.readouterr()
         assert main(["eval", "--model", str(tmp_path / "run" / "best"), "--data", str(files["eval"]), "--json"]) == 0
     scores = json.loads(capsys.readouterr().out)
-    assert scores["f1"] == pytest.approx(best["f1"]) and scores["best_f1"] == pytest.approx(best["best_f1"])
+    saved = json.loads((tmp_path / "run" / "best" / "task.json").read_text())["options"]
+    assert saved["null_score_diff_threshold"] == best["best_f1_thresh"]     # the tuned threshold goes with the model
+    assert scores["f1"] == pytest.approx(best["best_f1"]) and scores["best_f1"] == pytest.approx(best["best_f1"])
 
 
 def test_prediction_records_are_strict_json(long_case):

@@ -216,7 +216,8 @@ def _qa_scores(predictions: Sequence[str], references: Sequence[Sequence[str]],
     em = f1_sum = 0.0
     for prediction, truths in zip(predictions, references):
         if not truths:
-            raise ValueError("a question without reference answers cannot be scored")
+            raise InputError("a question without reference answers cannot be scored (a SQuAD 2.0 file with "
+                             "unanswerable questions? use --task squad2)")
         norm = normalize(prediction)
         em += max(float(norm == normalize(t)) for t in truths)
         f1_sum += max(f1(prediction, t) for t in truths)

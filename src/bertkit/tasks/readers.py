@@ -431,7 +431,7 @@ def read_squad(path: str | Path, version_2_with_negative: bool = False) -> Examp
         with open(path, encoding="utf-8-sig") as f:
             data = json.load(f)["data"]
     except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise ValueError(f"{path} is not SQuAD-format JSON ({{'data': [{{'paragraphs': [...]}}]}}): {e}") from e
+        raise InputError(f"{path} is not SQuAD-format JSON ({{'data': [{{'paragraphs': [...]}}]}}): {e}") from e
     for a, article in enumerate(data):
         for paragraph in article.get("paragraphs", []):
             for qa in paragraph.get("qas", []):

@@ -26,7 +26,8 @@ from typing import Iterator
 
 import torch
 
-from bertkit.common.defaults import MAX_SEQ_LENGTH, QA_MAX_SEQ_LENGTH
+from bertkit.common.defaults import (DOC_STRIDE, MAX_ANSWER_LENGTH, MAX_QUERY_LENGTH, MAX_SEQ_LENGTH, N_BEST_SIZE,
+                                     QA_MAX_SEQ_LENGTH)
 from bertkit.common.errors import InputError, NotFoundError
 from bertkit.common.files import atomic_write_text
 from bertkit.common.settings import option
@@ -35,7 +36,9 @@ from bertkit.tasks import TASK_NAMES, ExampleList, QAExample, get_task
 from bertkit.text.coverage import check_coverage
 from bertkit.training.trainer import TrainConfig, Trainer
 
-COLUMN_OPTIONS = ("text_column", "text_pair_column", "label_column", "tag_column", "label_names")  # → task options
+COLUMN_OPTIONS = ("text_column", "text_pair_column", "label_column", "tag_column", "label_names",  # → task options
+                  "doc_stride", "max_query_length", "max_answer_length", "n_best_size", "null_score_diff_threshold",
+                  "version_2_with_negative")
 
 
 @dataclass
@@ -75,6 +78,16 @@ class FinetuneSettings:
     label_names: str | None = option(None, "names for the label values, e.g. 0=negative,1=positive (or "
                                      "negative,positive in label order): saved in the model, shown by "
                                      "predict/classify/serve", metavar="VALUE=NAME,...")
+    doc_stride: int | None = option(None, f"QA: tokens between the starts of a long context's windows "
+                                    f"(default: {DOC_STRIDE})")
+    max_query_length: int | None = option(None, f"QA: questions are cut to this many tokens (default: {MAX_QUERY_LENGTH})")
+    max_answer_length: int | None = option(None, f"QA: longest answer considered, in tokens (default: "
+                                           f"{MAX_ANSWER_LENGTH})")
+    n_best_size: int | None = option(None, f"QA: start/end candidates per window (default: {N_BEST_SIZE})")
+    version_2_with_negative: bool | None = option(None, "--task qa: the data has unanswerable questions "
+                                                  "(SQuAD 2.0; --task squad2 sets it)")
+    null_score_diff_threshold: float | None = option(None, "SQuAD 2.0: answer '' when null score - best span > "
+                                                     "this (default: tuned on the evaluation set)")
     progress: bool = option(True, "progress bar and messages", cli=False)
     task_options: dict = option(dict, "extra task options (library only)", cli=False)
 
@@ -235,16 +248,16 @@ class BestKeeper:
 
     def evaluate(self, model, examples, features, trainer) -> dict:
         scores = self.task.evaluate(model, examples, features)
-        main = scores[self.task.main_metric]
+        key = "best_f1" if "best_f1" in scores else self.task.main_metric   # SQuAD 2.0: F1 at the tuned threshold
         row = {"step": trainer.state.step, **scores}
         self.history.append(row)
-        improved = self.best is None or main > self.best[self.task.main_metric]
+        improved = self.best is None or scores[key] > self.best[key]
         shown = "  ".join(f"{k} {v:.4f}" for k, v in scores.items() if isinstance(v, float))
         say(self.settings, f"evaluation at step {row['step']}: {shown}" + ("  (best so far: saved)" if improved else ""))
         if improved:
             self.best = row
             self.bad_epochs = 0
-            save_finetuned(model, self.tokenizer, self.task, self.settings, self.best_dir, self.max_seq_length)
+            save_finetuned(model, self.tokenizer, self.task, self.settings, self.best_dir, self.max_seq_length, scores)
         else:
             self.bad_epochs += 1
             if self.patience and self.bad_epochs >= self.patience:
@@ -252,11 +265,17 @@ class BestKeeper:
         return scores
 
 
-def save_finetuned(model, tokenizer, task, settings: FinetuneSettings, out_dir: Path, max_seq_length: int) -> None:
-    """Model + tokenizer + task.json: everything `eval`, `predict` and the pipelines need."""
+def save_finetuned(model, tokenizer, task, settings: FinetuneSettings, out_dir: Path, max_seq_length: int,
+                   scores: dict | None = None) -> None:
+    """Model + tokenizer + task.json: everything `eval`, `predict` and the pipelines need.
+
+    SQuAD 2.0: the null-answer threshold tuned on the evaluation set (best_f1_thresh) is
+    saved with the model, so `eval`, `predict` and the pipeline use it."""
     model.save_pretrained(out_dir, tokenizer=tokenizer)
-    info = {"task": task.name, "family": task.family, "options": settings.all_task_options(),
-            "max_seq_length": max_seq_length}
+    options = settings.all_task_options()
+    if scores and "best_f1_thresh" in scores and settings.null_score_diff_threshold is None:
+        options["null_score_diff_threshold"] = scores["best_f1_thresh"]
+    info = {"task": task.name, "family": task.family, "options": options, "max_seq_length": max_seq_length}
     if isinstance(task.labels, list):        # the values files write; the names are in config.json
         info.update(labels=task.labels, names=task.names)
     atomic_write_text(Path(out_dir) / TASK_FILE, json.dumps(info, indent=2))
