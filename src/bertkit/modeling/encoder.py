@@ -36,8 +36,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from bertkit.common.errors import InputError
 from bertkit.modeling.checkpoint import load_pretrained, save_checkpoint_dir
 from bertkit.modeling.config import BertConfig
+from bertkit.modeling.fused import fused_intermediate, fused_residual_layer_norm
 
 
 def activation(name: str, inplace: bool = False):
@@ -66,23 +68,97 @@ class BertOutput:
 
 
 @dataclass
+class Unpadding:
+    """A batch's unpadded layout, computed ahead of the forward pass (see `plan_unpadding`).
+
+    Built on the host while the previous step runs, it spares the forward pass the
+    device-to-host syncs of finding the real tokens (`nonzero`, lengths), and its row
+    count can be rounded up to a bucket so that shapes repeat from batch to batch
+    (torch.compile and CUDA graphs then reuse one graph per bucket).
+    Rows beyond the real tokens ("pad rows") read position 0 and are written to a spare
+    slot that is dropped: they never reach a real token, the loss or a gradient.
+    Pass it to the model as `unpad=plan`.  `segments` marks packed rows (several
+    documents per row, see `bertkit.data.packing`): attention stays within a document.
+    """
+    index: Tensor                     # [N'] flat position (into B*T) each row reads; pad rows read 0
+    scatter: Tensor                   # [N'] flat position each row is written back to; pad rows: B*T (dropped)
+    lengths: list[int]                # rows per attention block (sequences or documents, then the pad rows)
+    segments: Tensor | None = None    # [B, T] document number of each position, -1 at padding; None: one per row
+
+    def to(self, device, non_blocking: bool = False) -> Unpadding:
+        move = (lambda t: None if t is None else t.to(device, non_blocking=non_blocking))
+        return Unpadding(move(self.index), move(self.scatter), self.lengths, move(self.segments))
+
+    def pin_memory(self) -> Unpadding:
+        pin = (lambda t: None if t is None else t.pin_memory())
+        return Unpadding(pin(self.index), pin(self.scatter), self.lengths, pin(self.segments))
+
+
+def plan_unpadding(attention_mask: Tensor, multiple: int = 1, document_lengths: list[list[int]] | None = None,
+                   ) -> Unpadding:
+    """The unpadded layout of a [B, T] attention mask (on the CPU: no device sync).
+
+    multiple: round the number of rows N up to a multiple of this (64 or 128 keeps the
+        shapes static across batches); 1 gives exactly the real tokens.
+    document_lengths: for packed rows, the lengths of the documents of each row (they
+        must sum to the row's real tokens); attention then stays within each document.
+    """
+    if multiple < 1:
+        raise InputError(f"multiple={multiple} must be >= 1 (1: no rounding; 64 or 128: static shapes).")
+    real = attention_mask.bool().cpu()                                # [B, T]
+    B, T = real.shape
+    index = real.reshape(-1).nonzero().squeeze(-1)                    # [N]
+    extra = -index.numel() % multiple
+    if document_lengths is None:
+        lengths, segments = real.sum(1).tolist(), None
+    else:
+        lengths, segments = _document_layout(real, document_lengths)
+    lengths = [n for n in lengths if n] + ([extra] if extra else [])
+    return Unpadding(index=torch.cat([index, index.new_zeros(extra)]),
+                     scatter=torch.cat([index, index.new_full((extra,), B * T)]),
+                     lengths=lengths, segments=segments)
+
+
+def _document_layout(real: Tensor, document_lengths: list[list[int]]) -> tuple[list[int], Tensor]:
+    """Per-document lengths (in row order) and the [B, T] document number of each position."""
+    segments = torch.full(real.shape, -1, dtype=torch.long)           # [B, T]
+    flat, number = [], 0
+    for row, docs in enumerate(document_lengths):
+        if sum(docs) != int(real[row].sum()):
+            raise InputError(f"row {row}: document lengths {docs} do not add up to its "
+                             f"{int(real[row].sum())} real tokens.")
+        start = 0
+        for n in docs:
+            segments[row, start:start + n] = number
+            start, number = start + n, number + 1
+        flat += docs
+    return flat, segments
+
+
+@dataclass
 class Batch:
     """How the tokens of one forward pass are laid out (built once, used by every layer).
 
     `index` is None for the padded layout; otherwise the flat positions (into B*T)
-    of the N real tokens, and activations are [N, H] matrices.
+    of the N real tokens, and activations are [N, H] matrices.  `scatter` (from an
+    `Unpadding` plan) is where each row is written back; rows beyond the real tokens
+    go to a spare slot B*T that is dropped.
     """
     B: int
     T: int
     index: Tensor | None = None      # [N] flat positions of real tokens (unpadded layout)
     lengths: list[int] | None = None  # real tokens per sequence: set when attention runs per sequence
-    key_mask: Tensor | None = None   # [B, 1, 1, T] bool, True = may be attended to; None = attend everywhere
+    key_mask: Tensor | None = None   # [B, 1, 1, T] (or [B, 1, T, T] for packed rows) bool, True = may attend
     scratch: dict = field(default_factory=dict)  # buffers the layers of this forward pass may reuse
+    scatter: Tensor | None = None    # [N'] write-back positions of a precomputed plan (None: same as index)
 
     def pad(self, x: Tensor) -> Tensor:
         """[N, C] packed rows -> [B, T, C] with zeros at pad positions (identity when padded)."""
         if self.index is None:
             return x
+        if self.scatter is not None:                                  # rows for the spare slot B*T
+            out = x.new_zeros(self.B * self.T + 1, x.shape[-1]).index_copy_(0, self.scatter, x)
+            return out[:self.B * self.T].view(self.B, self.T, -1)
         out = x.new_zeros(self.B * self.T, x.shape[-1])
         return out.index_copy_(0, self.index, x).view(self.B, self.T, -1)
 
@@ -179,7 +255,11 @@ class BertSelfAttention(nn.Module):
 
 class ResidualLayerNorm(nn.Module):
     """Project back to H, dropout, add the residual, LayerNorm (post-LN): the end of both
-    sub-layers.  Subclassed once per place in the checkpoint layout (below)."""
+    sub-layers.  Subclassed once per place in the checkpoint layout (below).
+    `fused` (see `bertkit.modeling.fused`) runs bias + dropout + residual + LayerNorm as one kernel."""
+
+    fusable_tail = "layer_norm"
+    fused = None                     # FusedOps when switched on by use_fused_blocks
 
     def __init__(self, config: BertConfig, in_features: int):
         super().__init__()
@@ -188,6 +268,8 @@ class ResidualLayerNorm(nn.Module):
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, h: Tensor, residual: Tensor) -> Tensor:
+        if self.fused is not None:
+            return fused_residual_layer_norm(self, h, residual)
         # add_ writes the residual into the fresh projection output instead of allocating a
         # third [N, H] tensor (autograd allows it: neither dense nor dropout saves its output)
         return self.LayerNorm(self.dropout(self.dense(h)).add_(residual))
@@ -212,15 +294,22 @@ class BertAttention(nn.Module):
 
 
 class BertIntermediate(nn.Module):
-    """First FFN layer: H -> F, then the activation (GELU)."""
+    """First FFN layer: H -> F, then the activation (GELU).
+    `fused` (see `bertkit.modeling.fused`) adds the bias and applies GELU in one kernel."""
+
+    fusable_tail = "gelu"
+    fused = None                     # FusedOps when switched on by use_fused_blocks
 
     def __init__(self, config: BertConfig):
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.hidden_act = config.hidden_act
         self.act = activation(config.hidden_act)
         self.act_inplace = activation(config.hidden_act, inplace=True)
 
     def forward(self, x: Tensor, scratch: dict | None = None) -> Tensor:
+        if self.fused is not None:
+            return fused_intermediate(self, x)
         if torch.is_grad_enabled():      # training: GELU's backward needs its input, keep it
             return self.act(self.dense(x))
         return self.act_inplace(self.project_into_scratch(x, scratch))  # inference: in place
@@ -355,7 +444,7 @@ class BertModel(BertPreTrainedModel):
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None,
                 token_type_ids: Tensor | None = None, position_ids: Tensor | None = None,
                 output_hidden_states: bool = False, output_attentions: bool = False,
-                unpad: bool | None = None) -> BertOutput:
+                unpad: bool | Unpadding | None = None) -> BertOutput:
         self._check_inputs(input_ids)
         B, T = input_ids.shape                                         # [B, T]
         if token_type_ids is None:
@@ -395,9 +484,11 @@ class BertModel(BertPreTrainedModel):
                              f"truncation=True, max_length={self.config.max_position_embeddings}).")
 
     @staticmethod
-    def _layout(B: int, T: int, attention_mask: Tensor | None, output_attentions: bool, unpad: bool,
-                per_sequence: bool = False) -> Batch:
-        """Decide padded vs unpadded for this batch."""
+    def _layout(B: int, T: int, attention_mask: Tensor | None, output_attentions: bool,
+                unpad: bool | Unpadding, per_sequence: bool = False) -> Batch:
+        """Decide padded vs unpadded for this batch (`unpad` may be a precomputed plan)."""
+        if isinstance(unpad, Unpadding):
+            return _planned_layout(B, T, attention_mask, unpad, output_attentions, per_sequence)
         if attention_mask is None:
             return Batch(B, T)
         real = attention_mask.bool()                                   # [B, T]
@@ -411,6 +502,31 @@ class BertModel(BertPreTrainedModel):
         index = real.reshape(-1).nonzero().squeeze(-1)                 # [N]
         lengths = real.sum(1).tolist() if per_sequence else None
         return Batch(B, T, index=index, key_mask=key_mask, lengths=lengths)
+
+
+def _planned_layout(B: int, T: int, attention_mask: Tensor | None, plan: Unpadding, output_attentions: bool,
+                    per_sequence: bool) -> Batch:
+    """The layout of a batch that comes with an `Unpadding` plan: no host sync, no data-dependent branch.
+
+    Packed rows (`plan.segments`) get a block-diagonal [B, 1, T, T] mask: a token attends
+    to the real tokens of its own document only.  Per-sequence attention follows the plan's
+    blocks (documents, or whole rows) unless a graph is being recorded (a Python loop over
+    a data-dependent number of blocks cannot be one static graph).
+    """
+    if attention_mask is None:
+        raise InputError("unpad=<Unpadding plan> needs the attention_mask it was planned from.")
+    real = attention_mask.bool()                                       # [B, T]
+    if plan.segments is None:
+        key_mask = real[:, None, None, :]                              # [B, 1, 1, T]
+    else:
+        same = plan.segments[:, :, None] == plan.segments[:, None, :]  # [B, T, T] same document (or both pad)
+        # real queries see the real tokens of their document; pad queries see the pads (never an
+        # empty row: a fully masked row would give NaN, and NaN * 0 gradients would leak)
+        key_mask = (same & (real[:, None, :] | ~real[:, :, None]))[:, None]   # [B, 1, T, T]
+    if output_attentions:
+        return Batch(B, T, key_mask=key_mask)
+    lengths = plan.lengths if per_sequence and not building_a_graph() else None
+    return Batch(B, T, index=plan.index, key_mask=key_mask, lengths=lengths, scatter=plan.scatter)
 
 
 def building_a_graph() -> bool:
