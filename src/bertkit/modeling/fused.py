@@ -9,8 +9,11 @@ bias and applies GELU (resp. adds the bias, drops out, adds the residual and
 normalizes), reading each input once.
 
     use_fused_blocks(model, "compile")   # torch.compile (Inductor) generates the fused kernels
-    use_fused_blocks(model, "triton")    # hand-written Triton kernels (bertkit.modeling.triton_ops)
+    use_fused_blocks(model, make_fused_ops("triton"))   # hand-written Triton kernels
     use_fused_blocks(model, None)        # back to the plain modules
+
+(`make_fused_ops` lives in `bertkit.modeling.triton_ops`, which imports triton when it is
+installed; this module does not, so importing bertkit stays light.)
 
 The switch changes no parameter and no checkpoint name.  The arithmetic is the same
 up to float rounding: the fused functions compute in fp32 and store in the dtype the
@@ -29,7 +32,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bertkit.common.errors import InputError
-from bertkit.modeling import triton_ops
 
 APPROXIMATE = {"gelu": "none", "gelu_new": "tanh", "gelu_pytorch_tanh": "tanh"}   # hidden_act -> F.gelu mode
 
@@ -59,27 +61,25 @@ class FusedOps:
 
 def fused_ops(kind: str, backend: str = "inductor") -> FusedOps:
     """"compile": the two functions above through torch.compile (`backend` "inductor", or
-    "aot_eager" to check the traced graphs without generating code); "triton": Triton
-    kernels (needs a CUDA GPU and the triton package); "eager": the functions as they are."""
+    "aot_eager" to check the traced graphs without generating code); "eager": the functions
+    as they are (a reference for tests).  Triton kernels: `triton_ops.make_fused_ops("triton")`."""
     if kind == "compile":
         compile_ = (lambda fn: torch.compile(fn, backend=backend, fullgraph=True))
         return FusedOps(kind, compile_(bias_gelu), compile_(bias_dropout_residual_layer_norm))
-    if kind == "triton":
-        triton_ops.require_triton()
-        return FusedOps(kind, triton_ops.bias_gelu, triton_ops.bias_dropout_residual_layer_norm)
     if kind == "eager":
         return FusedOps(kind, bias_gelu, bias_dropout_residual_layer_norm)
-    raise InputError(f"fused blocks {kind!r} unknown; use 'compile', 'triton', 'eager' or None.")
+    hint = " (Triton kernels: bertkit.modeling.triton_ops.make_fused_ops('triton'))" if kind == "triton" else ""
+    raise InputError(f"fused blocks {kind!r} unknown here; use 'compile', 'eager' or None{hint}.")
 
 
-def use_fused_blocks(model: nn.Module, kind: str | None, backend: str = "inductor") -> int:
-    """Switch every encoder layer of `model` to fused tails (`kind`) or back (None).
+def use_fused_blocks(model: nn.Module, kind: str | FusedOps | None, backend: str = "inductor") -> int:
+    """Switch every encoder layer of `model` to fused tails (`kind`: a name or FusedOps) or back (None).
 
     Returns the number of modules switched.  Modules with a replaced (e.g. quantized)
     `dense` layer, or a ReLU activation, keep the plain path.  (The encoder's modules
     mark themselves with a `fusable_tail` class attribute: "gelu" or "layer_norm".)
     """
-    ops = fused_ops(kind, backend) if kind else None
+    ops = fused_ops(kind, backend) if isinstance(kind, str) else kind
     switched = 0
     for module in model.modules():
         tail = getattr(module, "fusable_tail", None)

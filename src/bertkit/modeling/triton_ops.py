@@ -17,29 +17,33 @@ without a GPU.
 """
 from __future__ import annotations
 
-import functools
-
 import torch
 from torch import Tensor
 
 from bertkit.common.errors import missing_dependency
+from bertkit.modeling.fused import FusedOps, fused_ops
 
-
-def require_triton():
-    """The triton module, or a MissingDependency error saying how to get it."""
-    try:
-        import triton
-    except ImportError:
-        raise missing_dependency("triton", "gpu", "fused_blocks='triton'") from None
-    return triton
-
-
-@functools.lru_cache(maxsize=None)
-def kernels() -> dict:
-    """Compile-on-first-use Triton kernels (defined here so that importing bertkit needs no triton)."""
-    triton = require_triton()
+try:                                   # optional: only the "triton" kind needs it
+    import triton
     import triton.language as tl
+except ImportError:
+    triton = tl = None
 
+
+def require_triton() -> None:
+    if triton is None:
+        raise missing_dependency("triton", "gpu", "fused_blocks='triton'")
+
+
+def make_fused_ops(kind: str, backend: str = "inductor") -> FusedOps:
+    """FusedOps for `use_fused_blocks`: "triton" (these kernels), or any kind of `fused.fused_ops`."""
+    if kind != "triton":
+        return fused_ops(kind, backend)
+    require_triton()
+    return FusedOps("triton", bias_gelu, bias_dropout_residual_layer_norm)
+
+
+if triton is not None:
     @triton.jit
     def _gelu_parts(z, TANH: tl.constexpr):
         """(gelu(z), gelu'(z)) in fp32."""
@@ -68,10 +72,6 @@ def kernels() -> dict:
         g = tl.load(g_ptr + offs, mask=ok).to(tl.float32)
         tl.store(dz_ptr + offs, g * slope, mask=ok)
 
-    return {"bias_gelu_fwd": bias_gelu_fwd, "bias_gelu_bwd": bias_gelu_bwd, **_layer_norm_kernels(triton, tl)}
-
-
-def _layer_norm_kernels(triton, tl) -> dict:
     @triton.jit
     def ln_fwd(h_ptr, b_ptr, r_ptr, w_ptr, beta_ptr, out_ptr, y_ptr, stats_ptr, H, eps, p, seed,
                TRAINING: tl.constexpr, BLOCK: tl.constexpr):
@@ -116,7 +116,6 @@ def _layer_norm_kernels(triton, tl) -> dict:
         tl.store(dz_ptr + row * H + cols, dz, mask=ok)
         tl.store(xhat_ptr + row * H + cols, xhat, mask=ok)
 
-    return {"ln_fwd": ln_fwd, "ln_bwd": ln_bwd}
 
 
 ELEMENTWISE_BLOCK = 1024
@@ -129,7 +128,7 @@ class _BiasGelu(torch.autograd.Function):
         out = torch.empty_like(h)
         n = h.numel()
         grid = (triton_cdiv(n, ELEMENTWISE_BLOCK),)
-        kernels()["bias_gelu_fwd"][grid](h, bias, out, n, bias.numel(), TANH=tanh, BLOCK=ELEMENTWISE_BLOCK)
+        bias_gelu_fwd[grid](h, bias, out, n, bias.numel(), TANH=tanh, BLOCK=ELEMENTWISE_BLOCK)
         ctx.save_for_backward(h, bias)
         ctx.tanh = tanh
         return out
@@ -140,7 +139,7 @@ class _BiasGelu(torch.autograd.Function):
         dz = torch.empty(h.shape, dtype=torch.float32, device=h.device)
         n = h.numel()
         grid = (triton_cdiv(n, ELEMENTWISE_BLOCK),)
-        kernels()["bias_gelu_bwd"][grid](grad.contiguous(), h, bias, dz, n, bias.numel(), TANH=ctx.tanh,
+        bias_gelu_bwd[grid](grad.contiguous(), h, bias, dz, n, bias.numel(), TANH=ctx.tanh,
                                          BLOCK=ELEMENTWISE_BLOCK)
         dbias = dz.reshape(-1, bias.numel()).sum(0).to(bias.dtype)
         return dz.to(h.dtype), dbias, None
@@ -156,7 +155,7 @@ class _ResidualLayerNorm(torch.autograd.Function):
         y = torch.empty(r2.shape, dtype=torch.float32, device=h.device)
         stats = torch.empty(rows, 2, dtype=torch.float32, device=h.device)
         block = max(16, 1 << (H - 1).bit_length())
-        kernels()["ln_fwd"][(rows,)](h2, bias, r2, weight, beta, out, y, stats, H, eps, p, seed,
+        ln_fwd[(rows,)](h2, bias, r2, weight, beta, out, y, stats, H, eps, p, seed,
                                      TRAINING=training, BLOCK=block)
         ctx.save_for_backward(y, stats, weight)
         ctx.meta = (p, seed, training, block, h.dtype, bias.dtype, beta.dtype)
@@ -169,7 +168,7 @@ class _ResidualLayerNorm(torch.autograd.Function):
         rows, H = y.shape
         g = grad.reshape(rows, H).contiguous()
         dy, dz, xhat = (torch.empty_like(y) for _ in range(3))
-        kernels()["ln_bwd"][(rows,)](g, y, stats, weight, dy, dz, xhat, H, p, seed, TRAINING=training, BLOCK=block)
+        ln_bwd[(rows,)](g, y, stats, weight, dy, dz, xhat, H, p, seed, TRAINING=training, BLOCK=block)
         g32 = g.float()
         dweight = (g32 * xhat).sum(0).to(weight.dtype)
         dbeta = g32.sum(0).to(beta_dtype)

@@ -49,6 +49,7 @@ from torch import nn
 from bertkit.modeling.checkpoint import load_state_dict
 from bertkit.modeling.encoder import BertPreTrainedModel
 from bertkit.modeling.fused import use_fused_blocks
+from bertkit.modeling.triton_ops import make_fused_ops
 from bertkit.training.checkpoints import (check_same_model, latest_checkpoint, read_trainer_state,
                                           remove_checkpoints, set_rng_states, unwrap, write_checkpoint)
 from bertkit.training.feed import (BatchFeed, FeedPlan, accepts_generator, batch_generator,  # noqa: F401
@@ -236,7 +237,7 @@ class Trainer:
         self.total_steps = self._total_steps()
         self.use_bf16 = config.bf16 and bf16_supported(self.device)
         if config.fused_blocks:
-            use_fused_blocks(model, config.fused_blocks)
+            use_fused_blocks(model, make_fused_ops(config.fused_blocks))
         self.bf16_weights = Bf16Weights(model) if self.use_bf16 and config.bf16_weights else None
         self.optimizer = self._make_optimizer(model)
         warmup = config.warmup_steps if config.warmup_steps is not None else int(config.warmup_ratio * self.total_steps)
