@@ -50,7 +50,7 @@ import torch  # noqa: E402
 
 from bertkit.modeling import BertForPreTraining  # noqa: E402
 from bertkit.modeling.config import BertConfig  # noqa: E402
-from bertkit.modeling.encoder import plan_unpadding  # noqa: E402
+from bertkit.modeling.layout import plan_unpadding  # noqa: E402
 from bertkit.modeling.fused import use_fused_blocks  # noqa: E402
 from bertkit.modeling.triton_ops import make_fused_ops, triton  # noqa: E402
 from bertkit.training.feed import pin, to_device  # noqa: E402

@@ -8,7 +8,7 @@ import torch
 from bertkit.common.errors import InputError
 from bertkit.modeling import BertForPreTraining, BertModel
 from bertkit.modeling.config import BertConfig
-from bertkit.modeling.encoder import Unpadding, plan_unpadding
+from bertkit.modeling.layout import Unpadding, plan_unpadding
 
 
 def tiny(dropout: float = 0.0, seed: int = 0, **kw) -> BertConfig:

@@ -42,7 +42,7 @@ import torch
 
 from bertkit.common.errors import InputError
 from bertkit.data.masking import MlmCollator
-from bertkit.modeling.encoder import plan_unpadding
+from bertkit.modeling.layout import plan_unpadding
 
 OPEN_ROWS = 32        # rows kept open for first-fit; more fills rows a little better, at planning cost
 

@@ -25,7 +25,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from bertkit.modeling.encoder import Unpadding, plan_unpadding
+from bertkit.modeling.layout import Unpadding, plan_unpadding
 
 
 def epoch_order(num_examples: int, seed: int, epoch: int) -> np.ndarray:
