@@ -174,25 +174,35 @@ class Contestant:
 
 
 def race(contestants: list[Contestant], batches: list[dict], prof: Profile) -> dict:
-    """Interleaved timing: warm-up steps, then rounds in which every contestant runs `block` steps."""
+    """Interleaved timing: warm-up steps, then rounds in which every contestant runs `block` steps.
+
+    A contestant that fails (e.g. a kernel that does not compile on this card) is reported
+    with its error and left out; the others still run.
+    """
     device = contestants[0].device
+    first_loss, failed = {}, {}
     prepared = {c.name: [c.prepare(b) for b in batches] for c in contestants}
-    first_loss = {}
     for c in contestants:
-        for k in range(max(1, prof.warmup)):
-            loss = c.step(prepared[c.name][k % len(batches)])
-            if k == 0:
-                first_loss[c.name] = float(loss)
-    times = {c.name: [] for c in contestants}
+        try:
+            for k in range(max(1, prof.warmup)):
+                loss = c.step(prepared[c.name][k % len(batches)])
+                if k == 0:
+                    first_loss[c.name] = float(loss)
+        except Exception as exc:                      # noqa: BLE001 - reported in the results
+            failed[c.name] = f"{type(exc).__name__}: {exc}"[:500]
+            traceback.print_exc()
+    running = [c for c in contestants if c.name not in failed]
+    times = {c.name: [] for c in running}
     for r in range(prof.rounds):
-        for c in contestants:
+        for c in running:
             sync(device)
             t0 = time.perf_counter()
             for k in range(prof.block):
                 c.step(prepared[c.name][(r * prof.block + k) % len(batches)])
             sync(device)
             times[c.name].append((time.perf_counter() - t0) / prof.block)
-    return {name: {"s_per_step": statistics.median(t), "first_loss": first_loss[name]} for name, t in times.items()}
+    result = {name: {"s_per_step": statistics.median(t), "first_loss": first_loss[name]} for name, t in times.items()}
+    return {**result, **{name: {"error": err} for name, err in failed.items()}}
 
 
 def step_flops(config, batches: list[dict]) -> tuple[float, float]:
@@ -206,14 +216,17 @@ def step_flops(config, batches: list[dict]) -> tuple[float, float]:
 def throughput_rows(shape: str, kind: str, result: dict, flops: float, tokens: float, env: dict,
                     baseline: str) -> list[dict]:
     rows = []
+    base = result.get(baseline, {}).get("s_per_step")
     for name, r in result.items():
+        if "error" in r:
+            rows.append({"shape": shape, "kind": kind, "contestant": name, "error": r["error"]})
+            continue
         achieved = flops / r["s_per_step"] / 1e12
         rows.append({"shape": shape, "kind": kind, "contestant": name, "tokens_per_s": tokens / r["s_per_step"],
                      "ms_per_step": 1e3 * r["s_per_step"], "tflops": achieved,
                      "mfu_spec": achieved / env["spec_tflops"] if env.get("spec_tflops") else None,
                      "mfu_measured": achieved / env["matmul_tflops"] if env.get("matmul_tflops") else None,
-                     "vs_" + baseline: result[baseline]["s_per_step"] / r["s_per_step"] if baseline in result else None,
-                     "first_loss": r["first_loss"]})
+                     "vs_" + baseline: base / r["s_per_step"] if base else None, "first_loss": r["first_loss"]})
     return rows
 
 
@@ -462,8 +475,9 @@ def to_markdown(results: dict) -> str:
         if not rows:
             continue
         columns = COLUMNS["train" if section == "compiled" else section]
-        done = [r for r in rows if "skipped" not in r and r.get("kind", "").startswith("inference") is False] \
-            if section == "compiled" else [r for r in rows if "skipped" not in r]
+        done = [r for r in rows if "skipped" not in r and "error" not in r]
+        if section == "compiled":
+            done = [r for r in done if not r.get("kind", "").startswith("inference")]
         lines += [f"## {section}", "", markdown_table(columns, [[cell(r.get(c)) for c in columns] for r in done])]
         if section == "compiled":
             inference = [r for r in rows if "skipped" not in r and r.get("kind", "").startswith("inference")]
@@ -472,6 +486,7 @@ def to_markdown(results: dict) -> str:
                 lines += ["", markdown_table(cols, [[cell(r.get(c)) for c in cols] for r in inference])]
         lines += [f"- skipped: {r.get('shape') or r.get('corpus')} {r.get('path', '')}: {r['skipped']}"
                   for r in rows if "skipped" in r]
+        lines += [f"- failed: {r.get('shape')} {r.get('contestant')}: {r['error']}" for r in rows if "error" in r]
         lines.append("")
     lines += [f"- {section}: {note}" for section, note in results.get("notes", {}).items()]
     lines += [f"- error in {section}: {err.splitlines()[-1]}" for section, err in results.get("errors", {}).items()]

@@ -28,6 +28,8 @@ def test_smoke_run_covers_every_section(bench_gpu, tmp_path, capsys):
     assert not results.get("errors"), results.get("errors")
     assert not results.get("notes"), results.get("notes")
     saved = json.loads((tmp_path / "results.json").read_text())
+    failed = [r for section in ("train", "inference", "switches", "compiled") for r in saved[section] if "error" in r]
+    assert not failed, failed
     assert saved["env"]["smoke"] is True and saved["env"]["matmul_tflops"] > 0
     train = {(r["shape"], r["contestant"]) for r in saved["train"]}
     assert len(train) == 8 and all(r["tokens_per_s"] > 0 for r in saved["train"])
