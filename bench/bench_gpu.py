@@ -287,6 +287,9 @@ def section_train(device, prof, budget, env, pair, kind="train eager", compile_b
 
 def section_inference(device, prof, budget, env, pair, compile_backend=None) -> list[dict]:
     """bf16 forward of mixed-length rows (~35% padding), sequences/s."""
+    kind = "inference " + ("compiled" if compile_backend else "eager")
+    if budget.left() < (0 if prof.smoke else (100 if compile_backend else 15)):
+        return [{"shape": "mixed", "kind": kind, "skipped": f"time budget ({budget.left():.0f} s left)"}]
     ours, theirs = (copy.deepcopy(m).to(device).eval() for m in pair)
     if compile_backend:
         ours, theirs = (torch.compile(m, backend=compile_backend) for m in (ours, theirs))
@@ -307,7 +310,6 @@ def section_inference(device, prof, budget, env, pair, compile_backend=None) -> 
                     model(**batches[(r + k) % len(batches)])
                 sync(device)
                 times[name].append((time.perf_counter() - t0) / prof.block)
-    kind = "inference " + ("compiled" if compile_backend else "eager")
     per = {name: statistics.median(t) for name, t in times.items()}
     return [{"shape": f"{B}x{T} mixed", "kind": kind, "contestant": name, "sequences_per_s": B / s,
              "ms_per_batch": 1e3 * s, "vs_reference": per["reference"] / s} for name, s in per.items()]
