@@ -21,6 +21,9 @@ Two ways through the encoder
   With `per_sequence_attention=True` the attention also skips the padding (see BertModel).
   `unpad=False`, or `output_attentions=True`, takes the padded path and gives full
   tensors identical to the reference's.
+* `unpad=<Unpadding plan>` (`bertkit.modeling.layout.plan_unpadding`, built on the host by
+  the collator): the unpadded path without a device sync, optionally with the row count
+  rounded up to a bucket (static shapes) or with several documents per row (packing).
 
 Parameter names follow the standard BERT layout (`embeddings.word_embeddings.weight`,
 `encoder.layer.0.attention.self.query.weight`, ...) so that published checkpoints load
