@@ -17,10 +17,13 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 def bench_gpu(monkeypatch):
     monkeypatch.syspath_prepend(str(BENCH))
     threads = torch.get_num_threads()
+    before = set(sys.modules)
     import bench_gpu
     yield bench_gpu
     torch.set_num_threads(threads)
-    sys.modules.pop("bench_gpu", None)
+    for name in set(sys.modules) - before:            # bench's `_common` must not shadow examples/_common.py
+        if str(getattr(sys.modules[name], "__file__", "") or "").startswith(str(BENCH)):
+            del sys.modules[name]
 
 
 def test_smoke_run_covers_every_section(bench_gpu, tmp_path, capsys):
