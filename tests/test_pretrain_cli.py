@@ -114,3 +114,26 @@ def test_random_sigkill_always_resumes_identically(corpus, uninterrupted, tmp_pa
     resumed = history(out / "run")
     assert len(resumed) == len(uninterrupted)
     assert max(abs(a - b) for a, b in zip(resumed, uninterrupted)) <= 1e-6
+
+
+def test_ctrl_c_saves_a_checkpoint_exits_130_and_resumes(corpus, tmp_path):
+    """SIGINT (Ctrl-C) during training: the step ends, a checkpoint of that step is written,
+    the command exits with 130; running it again resumes from there and finishes."""
+    victim = bertkit("pretrain", corpus, "--out", tmp_path, *ARGS)
+    run_dir = tmp_path / "run"
+    deadline = time.time() + 600
+    while not (run_dir / "step-4").exists():
+        assert victim.poll() is None, victim.communicate()[1]
+        assert time.time() < deadline
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGINT)
+    _, err = victim.communicate(timeout=300)
+    assert victim.returncode == 130, err
+    assert "checkpoint saved to" in err and "Traceback" not in err
+    step = int(err.split("interrupted at step ")[1].split("/")[0])
+    assert 4 <= step < 24 and (run_dir / f"step-{step}" / "trainer_state.pt").exists()
+    resumed = bertkit("pretrain", corpus, "--out", tmp_path, *ARGS, "--json")
+    out, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err
+    summary = json.loads(out[out.index("{"):])
+    assert summary["resumed"] is True and summary["steps"] == 24

@@ -21,6 +21,9 @@ Two ways through the encoder
   With `per_sequence_attention=True` the attention also skips the padding (see BertModel).
   `unpad=False`, or `output_attentions=True`, takes the padded path and gives full
   tensors identical to the reference's.
+* `unpad=<Unpadding plan>` (`bertkit.modeling.layout.plan_unpadding`, built on the host by
+  the collator): the unpadded path without a device sync, optionally with the row count
+  rounded up to a bucket (static shapes) or with several documents per row (packing).
 
 Parameter names follow the standard BERT layout (`embeddings.word_embeddings.weight`,
 `encoder.layer.0.attention.self.query.weight`, ...) so that published checkpoints load
@@ -28,7 +31,7 @@ as they are: the module attribute names below *are* the checkpoint format.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,8 @@ from torch import Tensor, nn
 from bertkit.common.errors import InputError
 from bertkit.modeling.checkpoint import load_pretrained, save_checkpoint_dir
 from bertkit.modeling.config import BertConfig
+from bertkit.modeling.fused import fused_intermediate, fused_residual_layer_norm
+from bertkit.modeling.layout import Batch, Unpadding, building_a_graph, plan_unpadding, planned_layout  # noqa: F401
 
 
 def activation(name: str, inplace: bool = False):
@@ -64,40 +69,6 @@ class BertOutput:
     pooler_output: Tensor | None = None         # [B, H]  tanh(dense(h_[CLS]))
     hidden_states: tuple[Tensor, ...] | None = None  # L+1 of [B, T, H]: embeddings, then each layer
     attentions: tuple[Tensor, ...] | None = None     # L of [B, A, T, T]: softmax probabilities
-
-
-@dataclass
-class Batch:
-    """How the tokens of one forward pass are laid out (built once, used by every layer).
-
-    `index` is None for the padded layout; otherwise the flat positions (into B*T)
-    of the N real tokens, and activations are [N, H] matrices.
-    """
-    B: int
-    T: int
-    index: Tensor | None = None      # [N] flat positions of real tokens (unpadded layout)
-    lengths: list[int] | None = None  # real tokens per sequence: set when attention runs per sequence
-    key_mask: Tensor | None = None   # [B, 1, 1, T] bool, True = may be attended to; None = attend everywhere
-    scratch: dict = field(default_factory=dict)  # buffers the layers of this forward pass may reuse
-
-    def pad(self, x: Tensor) -> Tensor:
-        """[N, C] packed rows -> [B, T, C] with zeros at pad positions (identity when padded)."""
-        if self.index is None:
-            return x
-        out = x.new_zeros(self.B * self.T, x.shape[-1])
-        return out.index_copy_(0, self.index, x).view(self.B, self.T, -1)
-
-    def tokens(self, t: Tensor) -> Tensor:
-        """[B, T] per-token ids -> [N] ids of the real tokens (identity when padded)."""
-        if self.index is None:
-            return t
-        return t.reshape(-1).index_select(0, self.index)
-
-    def unpad(self, x: Tensor) -> Tensor:
-        """[B, T, C] -> [N, C] rows of the real tokens (identity when padded)."""
-        if self.index is None:
-            return x
-        return x.reshape(self.B * self.T, -1).index_select(0, self.index)
 
 
 class BertEmbeddings(nn.Module):
@@ -180,7 +151,11 @@ class BertSelfAttention(nn.Module):
 
 class ResidualLayerNorm(nn.Module):
     """Project back to H, dropout, add the residual, LayerNorm (post-LN): the end of both
-    sub-layers.  Subclassed once per place in the checkpoint layout (below)."""
+    sub-layers.  Subclassed once per place in the checkpoint layout (below).
+    `fused` (see `bertkit.modeling.fused`) runs bias + dropout + residual + LayerNorm as one kernel."""
+
+    fusable_tail = "layer_norm"
+    fused = None                     # FusedOps when switched on by use_fused_blocks
 
     def __init__(self, config: BertConfig, in_features: int):
         super().__init__()
@@ -189,6 +164,8 @@ class ResidualLayerNorm(nn.Module):
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, h: Tensor, residual: Tensor) -> Tensor:
+        if self.fused is not None:
+            return fused_residual_layer_norm(self, h, residual)
         # add_ writes the residual into the fresh projection output instead of allocating a
         # third [N, H] tensor (autograd allows it: neither dense nor dropout saves its output)
         return self.LayerNorm(self.dropout(self.dense(h)).add_(residual))
@@ -213,15 +190,22 @@ class BertAttention(nn.Module):
 
 
 class BertIntermediate(nn.Module):
-    """First FFN layer: H -> F, then the activation (GELU)."""
+    """First FFN layer: H -> F, then the activation (GELU).
+    `fused` (see `bertkit.modeling.fused`) adds the bias and applies GELU in one kernel."""
+
+    fusable_tail = "gelu"
+    fused = None                     # FusedOps when switched on by use_fused_blocks
 
     def __init__(self, config: BertConfig):
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.hidden_act = config.hidden_act
         self.act = activation(config.hidden_act)
         self.act_inplace = activation(config.hidden_act, inplace=True)
 
     def forward(self, x: Tensor, scratch: dict | None = None) -> Tensor:
+        if self.fused is not None:
+            return fused_intermediate(self, x)
         if torch.is_grad_enabled():      # training: GELU's backward needs its input, keep it
             return self.act(self.dense(x))
         return self.act_inplace(self.project_into_scratch(x, scratch))  # inference: in place
@@ -356,7 +340,7 @@ class BertModel(BertPreTrainedModel):
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None,
                 token_type_ids: Tensor | None = None, position_ids: Tensor | None = None,
                 output_hidden_states: bool = False, output_attentions: bool = False,
-                unpad: bool | None = None) -> BertOutput:
+                unpad: bool | Unpadding | None = None) -> BertOutput:
         self._check_inputs(input_ids)
         B, T = input_ids.shape                                         # [B, T]
         if token_type_ids is None:
@@ -396,9 +380,11 @@ class BertModel(BertPreTrainedModel):
                              f"truncation=True, max_length={self.config.max_position_embeddings}).")
 
     @staticmethod
-    def _layout(B: int, T: int, attention_mask: Tensor | None, output_attentions: bool, unpad: bool,
-                per_sequence: bool = False) -> Batch:
-        """Decide padded vs unpadded for this batch."""
+    def _layout(B: int, T: int, attention_mask: Tensor | None, output_attentions: bool,
+                unpad: bool | Unpadding, per_sequence: bool = False) -> Batch:
+        """Decide padded vs unpadded for this batch (`unpad` may be a precomputed plan)."""
+        if isinstance(unpad, Unpadding):
+            return planned_layout(B, T, attention_mask, unpad, output_attentions, per_sequence)
         if attention_mask is None:
             return Batch(B, T)
         real = attention_mask.bool()                                   # [B, T]
@@ -412,9 +398,3 @@ class BertModel(BertPreTrainedModel):
         index = real.reshape(-1).nonzero().squeeze(-1)                 # [N]
         lengths = real.sum(1).tolist() if per_sequence else None
         return Batch(B, T, index=index, key_mask=key_mask, lengths=lengths)
-
-
-def building_a_graph() -> bool:
-    """True while torch.compile, torch.jit.trace or the ONNX exporter records the model."""
-    return torch.compiler.is_compiling() or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
-

@@ -1,7 +1,11 @@
 """Floor 5 — training: one Trainer, and the two things it is used for.
 
-    trainer.py    the loop: AdamW + warmup/decay, gradient accumulation, bf16, DDP,
-                  exact resume from atomic checkpoints, logging and evaluation
-    pretrain.py   raw text → vocab → shards → BERT → MLM + NSP
-    finetune.py   a checkpoint + a task → a fine-tuned model, its scores, predictions
+    trainer.py      the loop: AdamW + warmup/decay, gradient accumulation, bf16, DDP,
+                    Ctrl-C, evaluation; TrainConfig (incl. the GPU speed switches)
+    checkpoints.py  atomic run checkpoints (step-N/), exact resume, pruning and removal
+    feed.py         the micro-batches of a run, in order, collated ahead (thread, pinned memory)
+    precision.py    bf16 autocast, bf16 weights with fp32 master weights, fused AdamW
+    progress.py     log windows, progress bar, train_log.csv, the loss curve
+    pretrain.py     raw text → vocab → shards → BERT → MLM + NSP
+    finetune.py     a checkpoint + a task → a fine-tuned model, its scores, predictions
 """

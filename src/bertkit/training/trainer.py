@@ -6,40 +6,58 @@ What it does, in the order a step happens:
    order never depends on how often the run was interrupted.  With several
    processes (`torchrun`), rank r takes every world-th index of that order.
 2. A batch is collated with a `torch.Generator` seeded from `(seed, step)`:
-   dynamic masking draws the same masks before and after a resume.
+   dynamic masking draws the same masks before and after a resume.  On a GPU the
+   batches are collated ahead, in a background thread (`training.feed`).
 3. Forward (bf16 autocast where asked and supported), loss / accumulation,
    backward; after `grad_accum` micro-batches: clip, AdamW step, LR schedule step.
+   Nothing in a step waits for the GPU: the loss is summed on the device and read
+   when a log line is written.
 4. Every `save_every` optimizer steps a checkpoint is written *atomically*
-   (a temporary directory renamed into place): model weights, optimizer,
-   scheduler, every RNG state, and the data position.  A run killed at any
-   moment resumes from the last complete checkpoint and ends bit-identical to
-   an uninterrupted run on CPU.
+   (`training.checkpoints`): model weights, optimizer, scheduler, every RNG state,
+   and the data position.  A run killed at any moment resumes from the last complete
+   checkpoint and ends bit-identical to an uninterrupted run on CPU.  Ctrl-C ends the
+   current step, saves a checkpoint, and raises `TrainingInterrupted`.
 
 AdamW follows BERT: no weight decay on biases and LayerNorm weights; the learning
 rate warms up linearly, then decays linearly to zero.
+
+Switches for speed on a GPU (`TrainConfig`), each exact or off by default:
+`prefetch` (collate ahead; exact), `fused_adam` (one AdamW kernel; on by default on
+CUDA), `unpad_plan` (the unpadded layout built on the host, rows rounded up to a
+multiple: no host sync, static shapes), `bf16_weights` (bf16 weights + fp32 masters),
+`fused_blocks` (bias+GELU and dropout+residual+LayerNorm as fused kernels), `compile`.
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
-import inspect
 import json
 import math
 import os
-import random
-import shutil
-import time
+import signal
+import sys
+import threading
+import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
 
-CHECKPOINT_PREFIX = "step-"
-LATEST_FILE = "latest"
+from bertkit.modeling.checkpoint import load_state_dict
+from bertkit.modeling.encoder import BertPreTrainedModel
+from bertkit.modeling.fused import use_fused_blocks
+from bertkit.modeling.triton_ops import make_fused_ops
+from bertkit.training.checkpoints import (check_same_model, latest_checkpoint, read_trainer_state,
+                                          remove_checkpoints, set_rng_states, unwrap, write_checkpoint)
+from bertkit.training.feed import (BatchFeed, FeedPlan, accepts_generator, batch_generator,  # noqa: F401
+                                   batches_per_epoch, count_tokens, epoch_order)
+from bertkit.training.precision import Bf16Weights, autocast, bf16_supported, make_adamw
+from bertkit.training.progress import Logger, Window, plot_loss_curve  # noqa: F401  (re-exported)
+
+_accepts_generator = accepts_generator      # old private name, still imported by training.pretrain
 
 
 @dataclass
@@ -62,9 +80,25 @@ class TrainConfig:
     seed: int = 42
     log_every: int = 10
     save_every: int = 0                 # 0: only at the end
-    keep_checkpoints: int = 2
+    max_checkpoints: int = 2            # step-N/ directories kept while training (0: all)
+    keep_checkpoints: bool = True       # False: the caller may `remove_checkpoints()` once the model is saved
     progress: bool = True
     eval_at_start: bool = True          # evaluate the untrained model once (curves start at step 0)
+    # -- speed (see the module docstring); None = chosen by device
+    prefetch: int | None = None         # micro-batches collated ahead in a thread (None: 2 on CUDA, 0 on CPU)
+    fused_adam: bool | None = None      # fused AdamW kernel (None: on CUDA only)
+    unpad_plan: int | None = None       # host-built unpadded layout, rows rounded up to this multiple
+    #                                     (0: off; None: 1 = exact rows on CUDA, off on CPU)
+    bf16_weights: bool = False          # with bf16: bf16 weights in the model, fp32 masters in AdamW
+    fused_blocks: str | None = None     # "compile" or "triton": fused bias+GELU, dropout+residual+LayerNorm
+    compile: bool = False               # torch.compile the model
+
+    def __post_init__(self):
+        if not isinstance(self.keep_checkpoints, bool) and isinstance(self.keep_checkpoints, int):
+            warnings.warn("TrainConfig(keep_checkpoints=<int>) is deprecated: the number of checkpoints kept "
+                          "while training is now `max_checkpoints`; `keep_checkpoints` is a bool (keep the "
+                          "resume checkpoints once the run is done).", DeprecationWarning, stacklevel=3)
+            self.max_checkpoints, self.keep_checkpoints = self.keep_checkpoints, True
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)
@@ -81,14 +115,15 @@ class TrainState:
     history: list = field(default_factory=list)
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C ended training after a complete step; `checkpoint` holds it (None on ranks > 0)."""
+
+    def __init__(self, step: int, checkpoint: Path | None):
+        super().__init__(f"training interrupted at step {step}; checkpoint: {checkpoint}")
+        self.step, self.checkpoint = step, checkpoint
+
+
 # ----------------------------------------------------------------------------- helpers
-
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch (CPU and CUDA)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """Split parameters as BERT does: no decay on biases and LayerNorm weights."""
@@ -114,37 +149,6 @@ def linear_warmup_decay(optimizer, warmup_steps: int, total_steps: int):
         return max(0.0, remaining / max(1, total_steps - warmup_steps))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
-def batch_generator(seed: int, step: int, micro: int) -> torch.Generator:
-    """A generator for one micro-batch's randomness (e.g. masking), from (seed, step, micro)."""
-    mixed = (seed * 1_000_003 + step * 7919 + micro) % (2**63 - 1)
-    return torch.Generator().manual_seed(mixed)
-
-
-def epoch_order(num_examples: int, seed: int, epoch: int) -> np.ndarray:
-    """The example order of one epoch: a permutation drawn from (seed, epoch)."""
-    return np.random.default_rng([seed, epoch]).permutation(num_examples)
-
-
-def count_tokens(batch: dict) -> int:
-    mask = batch.get("attention_mask")
-    if mask is not None:
-        return int(mask.sum())
-    return int(batch["input_ids"].numel())
-
-
-def _accepts_generator(fn: Callable) -> bool:
-    try:
-        return "generator" in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
-
-
-def _bf16_supported(device: torch.device) -> bool:
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return device.type == "cpu"
 
 
 # ----------------------------------------------------------------------------- distributed
@@ -179,92 +183,29 @@ def default_device(info: DistInfo) -> torch.device:
     return torch.device("cpu")
 
 
-# ----------------------------------------------------------------------------- checkpoints
+class _CtrlC:
+    """While active (main thread only), the first SIGINT only sets `requested`; a second one
+    interrupts at once, as usual.  The loop checks `requested` between steps."""
 
-def _rng_states() -> dict:
-    states = {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        states["cuda"] = torch.cuda.get_rng_state_all()
-    return states
+    def __init__(self):
+        self.requested = False
+        self.previous = None
 
+    def __enter__(self) -> _CtrlC:
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
 
-def _set_rng_states(states: dict) -> None:
-    random.setstate(states["python"])
-    np.random.set_state(states["numpy"])
-    torch.set_rng_state(states["torch"])
-    if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nbertkit: Ctrl-C: finishing this step and saving a checkpoint (Ctrl-C again to quit at once)",
+              file=sys.stderr, flush=True)
 
-
-def write_checkpoint(run_dir: Path, model: nn.Module, optimizer, scheduler,
-                     state: TrainState, keep: int) -> Path:
-    """Write `run_dir/step-N/` atomically, then point `run_dir/latest` at it.
-
-    The directory is first written as `.tmp-step-N`, fsynced, and renamed: a crash
-    at any moment leaves either the previous checkpoint or the new one, never a
-    half-written directory that resume would pick up.
-    """
-    final = run_dir / f"{CHECKPOINT_PREFIX}{state.step}"
-    tmp = run_dir / f".tmp-{CHECKPOINT_PREFIX}{state.step}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    unwrap(model).save_pretrained(tmp)
-    trainer_state = {
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "rng": _rng_states(),
-        "state": dataclasses.asdict(state),
-    }
-    with open(tmp / "trainer_state.pt", "wb") as fh:
-        torch.save(trainer_state, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    _write_atomic(run_dir / LATEST_FILE, final.name)
-    _prune_checkpoints(run_dir, keep)
-    return final
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def _prune_checkpoints(run_dir: Path, keep: int) -> None:
-    steps = sorted(
-        (int(p.name[len(CHECKPOINT_PREFIX):]), p)
-        for p in run_dir.glob(f"{CHECKPOINT_PREFIX}*") if p.name[len(CHECKPOINT_PREFIX):].isdigit()
-    )
-    for _, path in steps[:-keep] if keep > 0 else []:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def latest_checkpoint(run_dir: Path) -> Path | None:
-    """The newest complete checkpoint in `run_dir`, or None."""
-    pointer = run_dir / LATEST_FILE
-    if pointer.exists():
-        candidate = run_dir / pointer.read_text().strip()
-        if (candidate / "trainer_state.pt").exists():
-            return candidate
-    complete = [p for p in run_dir.glob(f"{CHECKPOINT_PREFIX}*") if (p / "trainer_state.pt").exists()]
-    if not complete:
-        return None
-    return max(complete, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX):]))
-
-
-def unwrap(model: nn.Module) -> nn.Module:
-    return model.module if hasattr(model, "module") else model
+    def __exit__(self, *exc) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
 
 
 # ----------------------------------------------------------------------------- trainer
@@ -287,27 +228,36 @@ class Trainer:
         self.model = model.to(self.device)
         self.dataset = dataset
         self.collate = collate
-        self.collate_takes_generator = _accepts_generator(collate)
         self.evaluate = evaluate
         self.eval_every = eval_every
         self.on_log = on_log
         self.run_dir = Path(config.output_dir)
         self.state = TrainState()
+        self.stop_requested = False
         self.total_steps = self._total_steps()
+        self.use_bf16 = config.bf16 and bf16_supported(self.device)
+        if config.fused_blocks:
+            use_fused_blocks(model, make_fused_ops(config.fused_blocks))
+        self.bf16_weights = Bf16Weights(model) if self.use_bf16 and config.bf16_weights else None
+        self.optimizer = self._make_optimizer(model)
         warmup = config.warmup_steps if config.warmup_steps is not None else int(config.warmup_ratio * self.total_steps)
-        self.optimizer = torch.optim.AdamW(
-            param_groups(model, config.weight_decay), lr=config.learning_rate,
-            betas=config.adam_betas, eps=config.adam_eps)
         self.scheduler = linear_warmup_decay(self.optimizer, warmup, self.total_steps)
-        self.use_bf16 = config.bf16 and _bf16_supported(self.device)
         if self.dist.world > 1:
             ddp_ids = [self.dist.local_rank] if self.device.type == "cuda" else None
             self.model = nn.parallel.DistributedDataParallel(self.model, device_ids=ddp_ids)
+        if config.compile:
+            self.model = torch.compile(self.model)
+
+    def _make_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        groups = param_groups(model, self.cfg.weight_decay)
+        if self.bf16_weights is not None:
+            groups = self.bf16_weights.master_groups(groups)
+        return make_adamw(groups, self.cfg.learning_rate, self.cfg.adam_betas, self.cfg.adam_eps,
+                          self.device, self.cfg.fused_adam)
 
     # -- sizes
     def micro_batches_per_epoch(self) -> int:
-        per_rank = len(self.dataset) // self.dist.world
-        return max(1, per_rank // self.cfg.batch_size)
+        return max(1, len(self.dataset) // self.dist.world // self.cfg.batch_size)
 
     def _total_steps(self) -> int:
         if self.cfg.max_steps:
@@ -321,105 +271,135 @@ class Trainer:
         checkpoint = checkpoint or latest_checkpoint(self.run_dir)
         if checkpoint is None:
             return False
-        from bertkit.modeling.checkpoint import load_state_dict  # local import: avoids a cycle
-        self._check_same_config(checkpoint)
-        unwrap(self.model).load_state_dict(load_state_dict(checkpoint), strict=False)
-        saved = torch.load(checkpoint / "trainer_state.pt", weights_only=False, map_location="cpu")
+        check_same_model(checkpoint, self.model)
+        with self._full_precision():                   # bf16 weights: the fp32 masters are what is loaded
+            unwrap(self.model).load_state_dict(load_state_dict(checkpoint), strict=False)
+        saved = read_trainer_state(checkpoint)
         self.optimizer.load_state_dict(saved["optimizer"])
         self.scheduler.load_state_dict(saved["scheduler"])
-        _set_rng_states(saved["rng"])
+        set_rng_states(saved["rng"])
         self.state = TrainState(**saved["state"])
         return True
 
-    def _check_same_config(self, checkpoint: Path) -> None:
-        saved = json.loads((checkpoint / "config.json").read_text())
-        current = unwrap(self.model).config.to_dict()
-        keys = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
-        diff = {k: (saved.get(k), current.get(k)) for k in keys if saved.get(k) != current.get(k)}
-        if diff:
-            raise ValueError(
-                f"cannot resume from {checkpoint}: it was trained with a different model config "
-                f"({', '.join(f'{k}: saved {a} vs now {b}' for k, (a, b) in diff.items())}). "
-                "Use a new --output-dir, or the same model settings as that run.")
-
     # -- the loop
-    def micro_batches(self) -> Iterable[tuple[int, list]]:
-        """Yield (batch_in_epoch, samples) from the current data position onward, forever."""
-        bs, world, rank = self.cfg.batch_size, self.dist.world, self.dist.rank
-        while True:
-            if hasattr(self.dataset, "set_epoch"):
-                self.dataset.set_epoch(self.state.epoch)   # e.g. new NSP pairs each epoch
-            order = epoch_order(len(self.dataset), self.cfg.seed, self.state.epoch)[rank::world]
-            for b in range(self.state.batch_in_epoch, self.micro_batches_per_epoch()):
-                yield b, [self.dataset[int(i)] for i in order[b * bs:(b + 1) * bs]]
-            self.state.epoch += 1
-            self.state.batch_in_epoch = 0
+    def feed(self) -> BatchFeed:
+        """The micro-batches from the current data position on (see `training.feed`)."""
+        cfg, cuda = self.cfg, self.device.type == "cuda"
+        plan = FeedPlan(batch_size=cfg.batch_size, grad_accum=cfg.grad_accum, seed=cfg.seed,
+                        collate_seed=cfg.seed + 1000 * self.dist.rank, rank=self.dist.rank, world=self.dist.world,
+                        start_step=self.state.step, start_epoch=self.state.epoch,
+                        start_batch=self.state.batch_in_epoch, unpad_multiple=self._unpad_multiple())
+        prefetch = cfg.prefetch if cfg.prefetch is not None else (2 if cuda else 0)
+        return BatchFeed(self.dataset, self.collate, plan, self.device, prefetch=prefetch)
 
-    def _collate(self, samples: list, micro: int) -> dict:
-        if self.collate_takes_generator:
-            gen = batch_generator(self.cfg.seed + 1000 * self.dist.rank, self.state.step, micro)
-            batch = self.collate(samples, generator=gen)
-        else:
-            batch = self.collate(samples)
-        return {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in batch.items()}
+    def _unpad_multiple(self) -> int:
+        """Rows multiple of host-built unpadding plans; 0 when off or when the model has no use for them."""
+        model = unwrap(self.model)
+        bert = getattr(model, "bert", model)
+        if not isinstance(model, BertPreTrainedModel) or not getattr(bert, "unpad", False):
+            return 0
+        if self.cfg.unpad_plan is not None:
+            return self.cfg.unpad_plan
+        return 1 if self.device.type == "cuda" else 0
 
     def _forward(self, batch: dict):
-        if self.use_bf16:
-            with torch.autocast(self.device.type, dtype=torch.bfloat16):
-                return self.model(**batch)
-        return self.model(**batch)
+        with autocast(self.device, self.use_bf16):
+            return self.model(**batch)
 
     def train(self) -> TrainState:
-        """Train until `total_steps` optimizer steps; returns the final state."""
+        """Train until `total_steps` optimizer steps; returns the final state.
+
+        Ctrl-C finishes the current step, saves a checkpoint and raises `TrainingInterrupted`
+        (a KeyboardInterrupt: the command line exits with status 130).
+        """
         cfg = self.cfg
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "train_config.json").write_text(cfg.to_json())
         self.model.train()
-        logger = _Logger(self.run_dir, self.dist.is_main and cfg.progress, self.total_steps, self.state.step)
+        logger = Logger(self.run_dir, self.dist.is_main and cfg.progress, self.total_steps, self.state.step)
         if self.state.step == 0 and self.evaluate and self.eval_every and cfg.eval_at_start:
             self._log_initial_evaluation(logger)
-        batches = self.micro_batches()
-        window = _Window()
         self.stop_requested = False
+        feed = self.feed()
+        try:
+            with _CtrlC() as ctrl_c:
+                self._loop(feed, logger, ctrl_c)
+            self.save()
+        finally:
+            feed.close()
+            logger.close()
+            if self.bf16_weights is not None:
+                self.bf16_weights.release()          # the model holds fp32 weights again
+        return self.state
+
+    def _loop(self, feed: BatchFeed, logger: Logger, ctrl_c: _CtrlC) -> None:
+        cfg = self.cfg
+        window = Window()
         while self.state.step < self.total_steps and not self.stop_requested:
-            window.add(*self._optimizer_step(batches))
-            if self.state.step % cfg.log_every == 0 or self._evaluation_due():
-                row = {"step": self.state.step, "loss": window.mean_loss(),
-                       "lr": self.scheduler.get_last_lr()[0],
-                       "tokens_per_s": window.tokens_per_s() * self.dist.world}
-                self._maybe_evaluate(row)
-                self.state.history.append(row)
-                logger.log(row)
-                if self.on_log:
-                    self.on_log(row)
-                window = _Window()
+            window.add(*self._optimizer_step(feed))
+            log_due = self.state.step % cfg.log_every == 0 or self._evaluation_due()
+            if log_due:
+                self._log(window, logger)
+                window = Window()
+            if self._interrupt_agreed(ctrl_c.requested, log_due):
+                self._save_interrupted()
             if cfg.save_every and self.state.step % cfg.save_every == 0 and self.state.step < self.total_steps:
                 self.save()
-        self.save()
-        logger.close()
-        return self.state
+
+    def _log(self, window: Window, logger: Logger) -> None:
+        row = {"step": self.state.step, "loss": window.mean_loss(), "lr": self.scheduler.get_last_lr()[0],
+               "tokens_per_s": window.tokens_per_s() * self.dist.world}
+        self._maybe_evaluate(row)
+        self.state.history.append(row)
+        logger.log(row)
+        if self.on_log:
+            self.on_log(row)
+
+    def _interrupt_agreed(self, requested: bool, log_due: bool) -> bool:
+        """Whether to stop for Ctrl-C now.  With several processes they must stop at the same
+        step, so they agree (one tiny all-reduce) at log steps only, not every step."""
+        if self.dist.world == 1:
+            return requested
+        if not log_due:
+            return False
+        flag = torch.tensor([float(requested)], device=self.device if self.device.type == "cuda" else "cpu")
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
+
+    def _save_interrupted(self) -> None:
+        checkpoint = self.save()
+        if self.dist.is_main:
+            print(f"bertkit: interrupted at step {self.state.step}/{self.total_steps}; checkpoint saved to "
+                  f"{checkpoint}. Run the same command again to resume from it.", file=sys.stderr, flush=True)
+        raise TrainingInterrupted(self.state.step, checkpoint)
 
     def request_stop(self) -> None:
         """Ask the loop to end after the current step (early stopping); a final checkpoint is saved."""
         self.stop_requested = True
 
-    def _optimizer_step(self, batches) -> tuple[float, int]:
+    def _optimizer_step(self, feed: BatchFeed) -> tuple[torch.Tensor, int]:
+        """grad_accum micro-batches, clip, AdamW, LR step.  Returns (mean loss as a device tensor, tokens)."""
         cfg = self.cfg
         total_loss, tokens = 0.0, 0
-        for micro in range(cfg.grad_accum):
-            b, samples = next(batches)
-            batch = self._collate(samples, micro)
-            out = self._forward(batch)
+        for _ in range(cfg.grad_accum):
+            item = next(feed)
+            out = self._forward(item.batch)
             (out.loss / cfg.grad_accum).backward()
-            total_loss += float(out.loss.detach()) / cfg.grad_accum
-            tokens += count_tokens(batch)
-            self.state.batch_in_epoch = b + 1
+            total_loss = total_loss + out.loss.detach().float() / cfg.grad_accum
+            tokens += item.tokens
+            self.state.epoch, self.state.batch_in_epoch = item.epoch, item.position
+        if self.bf16_weights is not None:
+            self.bf16_weights.grads_to_masters()
+        params = self.bf16_weights.masters if self.bf16_weights is not None else self.model.parameters()
         if cfg.max_grad_norm:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+            torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
+        if self.bf16_weights is not None:
+            self.bf16_weights.masters_to_weights()
+            self.bf16_weights.zero_grad()
         self.state.step += 1
         self.state.tokens_seen += tokens * self.dist.world
         return total_loss, tokens
@@ -444,106 +424,31 @@ class Trainer:
 
     def _run_evaluation(self, row: dict) -> None:
         self.model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), self._full_precision():
             row.update(self.evaluate(unwrap(self.model)))
         self.model.train()
 
+    def _full_precision(self):
+        """Inside: the model holds fp32 weights (a no-op unless `bf16_weights`)."""
+        return self.bf16_weights.full_precision() if self.bf16_weights is not None else nullcontext()
+
     def save(self) -> Path | None:
+        """Write a checkpoint of the current step (rank 0; every rank waits for it)."""
         if self.dist.world > 1:
             dist.barrier()
         if not self.dist.is_main:
             return None
-        return write_checkpoint(self.run_dir, self.model, self.optimizer, self.scheduler,
-                                self.state, self.cfg.keep_checkpoints)
+        with self._full_precision():
+            return write_checkpoint(self.run_dir, self.model, self.optimizer, self.scheduler,
+                                    self.state, self.cfg.max_checkpoints)
 
+    def remove_checkpoints(self) -> list[Path]:
+        """Delete this run's resume checkpoints (step-N/, latest) — when `keep_checkpoints` is False.
 
-# ----------------------------------------------------------------------------- logging
+        Call it after the final model is safely written: the run cannot be resumed afterwards.
+        Returns the directories removed (none when keep_checkpoints is True, or on ranks > 0).
+        """
+        if self.cfg.keep_checkpoints or not self.dist.is_main:
+            return []
+        return remove_checkpoints(self.run_dir)
 
-class _Window:
-    """Loss and throughput accumulated between two log lines."""
-
-    def __init__(self):
-        self.loss, self.steps, self.tokens, self.start = 0.0, 0, 0, time.perf_counter()
-
-    def add(self, loss: float, tokens: int) -> None:
-        self.loss += loss
-        self.steps += 1
-        self.tokens += tokens
-
-    def mean_loss(self) -> float:
-        return self.loss / max(1, self.steps)
-
-    def tokens_per_s(self) -> float:
-        return self.tokens / max(time.perf_counter() - self.start, 1e-9)
-
-
-class _Logger:
-    """Progress bar (tqdm) + CSV log `train_log.csv` in the run directory."""
-
-    def __init__(self, run_dir: Path, show: bool, total: int, initial: int):
-        self.show = show
-        self.path = run_dir / "train_log.csv"
-        self.bar = None
-        if show:
-            from tqdm.auto import tqdm
-            self.bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True)
-        self.last_step = initial
-        if self.show and self.path.exists():
-            self._drop_rows_after(initial)
-
-    def _drop_rows_after(self, step: int) -> None:
-        """On resume, forget log rows written after the checkpoint we resumed from."""
-        with open(self.path) as fh:
-            rows = list(csv.DictReader(fh))
-        kept = [r for r in rows if int(r["step"]) <= step]
-        with open(self.path, "w", newline="") as fh:
-            if kept:
-                writer = csv.DictWriter(fh, fieldnames=list(kept[0]))
-                writer.writeheader()
-                writer.writerows(kept)
-
-    def log(self, row: dict) -> None:
-        if not self.show:
-            return
-        new = not self.path.exists()
-        with open(self.path, "a", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(row))
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
-        if self.bar is not None:
-            self.bar.update(row["step"] - self.last_step)
-            self.last_step = row["step"]
-            self.bar.set_postfix(loss=f"{row['loss']:.4f}", tok_s=f"{row['tokens_per_s']:.0f}")
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-def plot_loss_curve(run_dir: Path, out: Path | None = None) -> Path | None:
-    """Draw `train_log.csv` as a PNG (needs matplotlib: `pip install bertkit[viz]`)."""
-    log = Path(run_dir) / "train_log.csv"
-    if not log.exists():
-        return None
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    with open(log) as fh:
-        rows = list(csv.DictReader(fh))
-    steps = [int(r["step"]) for r in rows]
-    losses = [float(r["loss"]) for r in rows]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(steps, losses, label="training loss")
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("loss")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    out = out or Path(run_dir) / "loss_curve.png"
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out

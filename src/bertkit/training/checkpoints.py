@@ -1,0 +1,137 @@
+"""Run checkpoints: everything needed to continue a training run exactly where it stopped.
+
+A run directory holds:
+
+    step-N/              one complete checkpoint per saved step (the newest `max_checkpoints`)
+      config.json, model.safetensors   the model, in the standard layout (fp32 weights)
+      trainer_state.pt                 optimizer, LR scheduler, every RNG state, data position
+    latest               the name of the newest complete checkpoint ("step-N")
+
+Each checkpoint is written as `.tmp-step-N/`, fsynced, and renamed into place: a crash
+(or SIGKILL) at any moment leaves either the previous checkpoint or the new one, never a
+half-written directory that resume would pick up.  `latest` is replaced atomically too.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import random
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from bertkit.common.errors import InputError
+from bertkit.common.files import atomic_write_text
+
+CHECKPOINT_PREFIX = "step-"
+LATEST_FILE = "latest"
+STATE_FILE = "trainer_state.pt"
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The model inside a DistributedDataParallel (or torch.compile) wrapper, else the model."""
+    while hasattr(model, "module") or hasattr(model, "_orig_mod"):
+        model = getattr(model, "module", None) or model._orig_mod
+    return model
+
+
+def rng_states() -> dict:
+    """Every random generator a training step may draw from (python, numpy, torch, CUDA)."""
+    states = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states: dict) -> None:
+    random.setstate(states["python"])
+    np.random.set_state(states["numpy"])
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def write_checkpoint(run_dir: Path, model: nn.Module, optimizer, scheduler, state, keep: int) -> Path:
+    """Write `run_dir/step-N/` atomically, point `run_dir/latest` at it, keep the newest `keep`.
+
+    `state` is the trainer's TrainState (a dataclass); `keep=0` keeps every checkpoint.
+    """
+    final = run_dir / f"{CHECKPOINT_PREFIX}{state.step}"
+    tmp = run_dir / f".tmp-{CHECKPOINT_PREFIX}{state.step}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    unwrap(model).save_pretrained(tmp)
+    trainer_state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                     "rng": rng_states(), "state": dataclasses.asdict(state)}
+    with open(tmp / STATE_FILE, "wb") as fh:
+        torch.save(trainer_state, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    atomic_write_text(run_dir / LATEST_FILE, final.name)
+    prune_checkpoints(run_dir, keep)
+    return final
+
+
+def checkpoint_dirs(run_dir: Path) -> list[Path]:
+    """The step-N directories of a run (complete or not), oldest first."""
+    found = [p for p in Path(run_dir).glob(f"{CHECKPOINT_PREFIX}*") if p.name[len(CHECKPOINT_PREFIX):].isdigit()]
+    return sorted(found, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX):]))
+
+
+def prune_checkpoints(run_dir: Path, keep: int) -> None:
+    """Delete all but the newest `keep` checkpoints (keep <= 0: delete none)."""
+    for path in checkpoint_dirs(run_dir)[:-keep] if keep > 0 else []:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_checkpoints(run_dir: Path) -> list[Path]:
+    """Delete every resume checkpoint of a run (step-N/, unfinished .tmp-step-N/, `latest`).
+
+    The logs (train_log.csv, train_config.json) stay.  Call it only once the final model
+    is safely written elsewhere: afterwards the run can no longer be resumed.
+    """
+    run_dir = Path(run_dir)
+    doomed = checkpoint_dirs(run_dir) + sorted(run_dir.glob(f".tmp-{CHECKPOINT_PREFIX}*"))
+    (run_dir / LATEST_FILE).unlink(missing_ok=True)     # first: a crash below leaves no pointer to a ghost
+    for path in doomed:
+        shutil.rmtree(path, ignore_errors=True)
+    return doomed
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The newest complete checkpoint in `run_dir`, or None."""
+    run_dir = Path(run_dir)
+    pointer = run_dir / LATEST_FILE
+    if pointer.exists():
+        candidate = run_dir / pointer.read_text().strip()
+        if (candidate / STATE_FILE).exists():
+            return candidate
+    complete = [p for p in checkpoint_dirs(run_dir) if (p / STATE_FILE).exists()]
+    return complete[-1] if complete else None
+
+
+def read_trainer_state(checkpoint: Path) -> dict:
+    """The optimizer / scheduler / RNG / position record of a checkpoint (on the CPU)."""
+    return torch.load(Path(checkpoint) / STATE_FILE, weights_only=False, map_location="cpu")
+
+
+def check_same_model(checkpoint: Path, model: nn.Module) -> None:
+    """Refuse to resume a run whose checkpoint has another model shape than `model`."""
+    saved = json.loads((Path(checkpoint) / "config.json").read_text())
+    current = unwrap(model).config.to_dict()
+    keys = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
+    diff = {k: (saved.get(k), current.get(k)) for k in keys if saved.get(k) != current.get(k)}
+    if diff:
+        raise InputError(
+            f"cannot resume from {checkpoint}: it was trained with a different model config "
+            f"({', '.join(f'{k}: saved {a} vs now {b}' for k, (a, b) in diff.items())}). "
+            "Write the new run to another output directory (`--out` on the command line), "
+            "or use the same model settings as that run.")

@@ -1,0 +1,180 @@
+"""Feeding the device: the micro-batches of a run, in order, collated ahead of the step.
+
+The order of a run is fixed before it starts: the examples of epoch e are the
+permutation `epoch_order(len(dataset), seed, e)` (rank r of a `torchrun` job takes
+every world-th index), and micro-batch k from the start position belongs to optimizer
+step `start_step + k // grad_accum`.  Its random numbers (dynamic masking) come from a
+generator seeded with (seed, step, micro).  So every batch is a pure function of its
+position: it may be collated early, in another thread, and the run still sees exactly
+the batches — and masks — of a run that collated each batch just in time, and of a run
+that was interrupted and resumed.
+
+`prefetch > 0` collates that many micro-batches ahead in a background thread, in pinned
+(page-locked) memory, and the copy to the GPU is issued with `non_blocking=True`: while
+the GPU computes step s, the CPU prepares step s+1.  The number of real tokens is
+counted on the CPU tensors before the copy, so logging throughput never waits for the GPU.
+"""
+from __future__ import annotations
+
+import inspect
+import queue
+import threading
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from bertkit.modeling.layout import Unpadding, plan_unpadding
+
+
+def epoch_order(num_examples: int, seed: int, epoch: int) -> np.ndarray:
+    """The example order of one epoch: a permutation drawn from (seed, epoch)."""
+    return np.random.default_rng([seed, epoch]).permutation(num_examples)
+
+
+def batch_generator(seed: int, step: int, micro: int) -> torch.Generator:
+    """A generator for one micro-batch's randomness (e.g. masking), from (seed, step, micro)."""
+    mixed = (seed * 1_000_003 + step * 7919 + micro) % (2**63 - 1)
+    return torch.Generator().manual_seed(mixed)
+
+
+def accepts_generator(fn: Callable) -> bool:
+    """Whether a collate function takes a `generator=` keyword."""
+    try:
+        return "generator" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def count_tokens(batch: dict) -> int:
+    """Real (non-pad) tokens of a batch; call it on CPU tensors (it reads the values)."""
+    mask = batch.get("attention_mask")
+    if mask is not None:
+        return int(mask.sum())
+    return int(batch["input_ids"].numel())
+
+
+@dataclass
+class MicroBatch:
+    """One collated micro-batch and where it sits in the run."""
+    batch: dict          # tensors (on the host until `to_device`)
+    epoch: int           # the epoch it belongs to
+    position: int        # micro-batches of that epoch consumed once this one is done
+    tokens: int          # real tokens, counted on the host
+
+
+@dataclass
+class FeedPlan:
+    """Where the feed starts and how it collates (all from the trainer's config and state)."""
+    batch_size: int
+    grad_accum: int
+    seed: int                  # the run's seed (example order)
+    collate_seed: int          # seed of the per-micro-batch generators (differs per rank)
+    rank: int = 0
+    world: int = 1
+    start_step: int = 0
+    start_epoch: int = 0
+    start_batch: int = 0       # micro-batches of start_epoch already consumed
+    unpad_multiple: int = 0    # >0: attach a host-built Unpadding with N rounded up to this multiple
+
+
+def batches_per_epoch(dataset, plan: FeedPlan) -> int:
+    """Micro-batches per epoch and rank (the last partial batch is dropped)."""
+    return max(1, len(dataset) // plan.world // plan.batch_size)
+
+
+def host_batches(dataset, collate: Callable, plan: FeedPlan) -> Iterator[MicroBatch]:
+    """Every micro-batch from the plan's start position onward, forever, collated on the host."""
+    takes_generator = accepts_generator(collate)
+    epoch, first, k = plan.start_epoch, plan.start_batch, 0
+    while True:
+        if hasattr(dataset, "set_epoch"):
+            dataset.set_epoch(epoch)                  # e.g. new NSP pairs each epoch
+        order = epoch_order(len(dataset), plan.seed, epoch)[plan.rank::plan.world]
+        for b in range(first, batches_per_epoch(dataset, plan)):
+            samples = [dataset[int(i)] for i in order[b * plan.batch_size:(b + 1) * plan.batch_size]]
+            step, micro = plan.start_step + k // plan.grad_accum, k % plan.grad_accum
+            if takes_generator:
+                batch = collate(samples, generator=batch_generator(plan.collate_seed, step, micro))
+            else:
+                batch = collate(samples)
+            if plan.unpad_multiple and "attention_mask" in batch and "unpad" not in batch:
+                batch["unpad"] = plan_unpadding(batch["attention_mask"], multiple=plan.unpad_multiple)
+            yield MicroBatch(batch, epoch, b + 1, count_tokens(batch))
+            k += 1
+        epoch, first = epoch + 1, 0
+
+
+def to_device(batch: dict, device: torch.device, pinned: bool = False) -> dict:
+    """Move a batch's tensors (and Unpadding plans) to `device`; asynchronous from pinned memory."""
+    if device.type == "cpu":
+        return batch
+    return {k: v.to(device, non_blocking=pinned) if isinstance(v, (torch.Tensor, Unpadding)) else v
+            for k, v in batch.items()}
+
+
+def pin(batch: dict) -> dict:
+    """Page-locked copies of a batch's tensors (so that the copy to the GPU can be asynchronous)."""
+    return {k: v.pin_memory() if isinstance(v, (torch.Tensor, Unpadding)) else v for k, v in batch.items()}
+
+
+class BatchFeed:
+    """Iterator of `MicroBatch`es whose tensors are on `device`.
+
+    prefetch=0: collate each batch when it is asked for (the simplest, CPU default).
+    prefetch=n: a daemon thread keeps up to n collated (and, for CUDA, pinned) batches
+    ready.  An exception in the thread is raised in the consumer at the batch it hit.
+    Call `close()` when done (the trainer does, also after an error or Ctrl-C).
+    """
+
+    def __init__(self, dataset, collate: Callable, plan: FeedPlan, device: torch.device, prefetch: int = 0):
+        self.device = torch.device(device)
+        self.pinned = self.device.type == "cuda"
+        self.source = host_batches(dataset, collate, plan)
+        self.thread = None
+        if prefetch > 0:
+            self.queue: queue.Queue = queue.Queue(maxsize=prefetch)
+            self.stop = threading.Event()
+            self.thread = threading.Thread(target=self._produce, name="bertkit-prefetch", daemon=True)
+            self.thread.start()
+
+    def _produce(self) -> None:
+        try:
+            for item in self.source:
+                if self.pinned:
+                    item.batch = pin(item.batch)
+                while not self.stop.is_set():
+                    try:
+                        self.queue.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if self.stop.is_set():
+                    return
+        except BaseException as exc:           # handed to the consumer, raised there
+            self.queue.put(exc)
+
+    def __iter__(self) -> BatchFeed:
+        return self
+
+    def __next__(self) -> MicroBatch:
+        if self.thread is None:
+            item = next(self.source)
+        else:
+            item = self.queue.get()
+            if isinstance(item, BaseException):
+                raise item
+        item.batch = to_device(item.batch, self.device, self.pinned)
+        return item
+
+    def close(self) -> None:
+        if self.thread is not None:
+            self.stop.set()
+            while self.thread.is_alive():
+                try:                            # unblock a producer waiting on a full queue
+                    self.queue.get(timeout=0.05)
+                except queue.Empty:
+                    pass
+            self.thread = None
+        self.source.close()

@@ -1,0 +1,112 @@
+"""Number formats of a training step: bf16 autocast, bf16 weights with fp32 masters, AdamW.
+
+bf16 autocast (`TrainConfig.bf16`) runs matrix products in bfloat16 while the weights
+stay fp32: every forward casts every weight matrix to bf16 again (on a GPU that cast is
+a sizeable share of a BERT-Base step), and the backward casts the gradients back.
+
+`Bf16Weights` (`TrainConfig.bf16_weights`) keeps the *model's* weights in bf16 between
+steps, so autocast finds them already in bf16 and casts nothing, and keeps fp32 "master"
+copies for the optimizer: the update is computed and accumulated in fp32 (small updates
+are not lost to bf16's 8-bit mantissa), then rounded into the bf16 weights.  LayerNorm,
+softmax and the losses still run in fp32 under autocast.  It is not the same arithmetic
+as plain autocast (activations are computed from rounded weights both ways, but the
+rounding happens at a different moment), so it is a switch, off by default.
+Checkpoints and the model left after training hold the fp32 masters.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager, nullcontext
+from typing import Iterator
+
+import torch
+from torch import nn
+
+
+def bf16_supported(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu"
+
+
+def autocast(device: torch.device, enabled: bool):
+    """bf16 autocast on `device` when enabled, else a no-op context."""
+    return torch.autocast(device.type, dtype=torch.bfloat16) if enabled else nullcontext()
+
+
+def make_adamw(groups: list[dict], lr: float, betas, eps: float, device: torch.device,
+               fused: bool | None = None) -> torch.optim.AdamW:
+    """AdamW; fused (one kernel for all parameters) on CUDA unless `fused=False`.
+
+    The fused and the default ("foreach") implementations compute the same update up to
+    float rounding; the CPU keeps the default unless asked (`fused=True`).
+    """
+    use_fused = (device.type == "cuda") if fused is None else fused
+    return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps, **({"fused": True} if use_fused else {}))
+
+
+class Bf16Weights:
+    """bf16 weights in the model, fp32 master weights for the optimizer.
+
+        weights = Bf16Weights(model)                      # the model's trainable weights become bf16
+        optimizer = AdamW(weights.master_groups(groups))   # the optimizer updates the fp32 masters
+        loss.backward(); weights.grads_to_masters(); clip(weights.masters); optimizer.step()
+        weights.masters_to_weights()                       # round the new masters into the model
+        with weights.full_precision(): model.save_pretrained(...)   # fp32 weights, for saving / eval
+
+    Call it before wrapping the model in DistributedDataParallel (DDP must see the bf16
+    parameters it will reduce).
+    """
+
+    def __init__(self, model: nn.Module):
+        self.params = [p for p in model.parameters() if p.requires_grad and p.is_floating_point()]
+        self.masters = [nn.Parameter(p.detach().clone().float()) for p in self.params]
+        self._master_of = {id(p): m for p, m in zip(self.params, self.masters)}
+        self.working = None
+        with torch.no_grad():
+            for p in self.params:
+                p.data = p.data.to(torch.bfloat16)
+
+    def master_groups(self, groups: list[dict]) -> list[dict]:
+        """Optimizer parameter groups over the masters, in the same order as `groups`."""
+        return [{**g, "params": [self._master_of[id(p)] for p in g["params"]]} for g in groups]
+
+    @torch.no_grad()
+    def grads_to_masters(self) -> None:
+        """fp32 copies of the (bf16) gradients, as the masters' gradients."""
+        for p, m in zip(self.params, self.masters):
+            m.grad = None if p.grad is None else p.grad.float()
+
+    @torch.no_grad()
+    def masters_to_weights(self) -> None:
+        """Round the masters into the model's bf16 weights (after each optimizer step)."""
+        torch._foreach_copy_([p.data for p in self.params], [m.data for m in self.masters])
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @contextmanager
+    def full_precision(self) -> Iterator[None]:
+        """The model holds the fp32 masters inside the block (for saving, evaluating, loading).
+
+        Loading a state dict inside the block loads the masters; the bf16 weights are
+        re-rounded from them on the way out.
+        """
+        if self.working is not None:               # already inside (re-entrant)
+            yield
+            return
+        self.working = [p.data for p in self.params]
+        for p, m in zip(self.params, self.masters):
+            p.data = m.data
+        try:
+            yield
+        finally:
+            for p, w in zip(self.params, self.working):
+                p.data = w
+            self.working = None
+            self.masters_to_weights()
+
+    def release(self) -> None:
+        """End of training: the model keeps the fp32 masters for good (its weights are fp32 again)."""
+        for p, m in zip(self.params, self.masters):
+            p.data = m.data

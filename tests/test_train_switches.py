@@ -1,0 +1,178 @@
+"""The trainer's speed switches give the plain path's numbers (CPU), and its run-management
+options: prefetching, host-built unpadding plans, bf16 master weights, fused tails,
+keep_checkpoints / remove_checkpoints, and Ctrl-C saving a checkpoint."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from bertkit.modeling import BertForPreTraining
+from bertkit.modeling.config import BertConfig
+from bertkit.training.trainer import TrainConfig, Trainer, latest_checkpoint
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_train import VOCAB, RandomPretrainingData  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+
+
+def ragged_collate(samples, generator):
+    """Rows of 6..16 real tokens (lengths drawn from the generator), 15% masked."""
+    ids = torch.stack([s["input_ids"] for s in samples])                     # [B, T]
+    B, T = ids.shape
+    lengths = torch.randint(6, T + 1, (B,), generator=generator)
+    mask = (torch.arange(T)[None] < lengths[:, None]).long()
+    chosen = (torch.rand(ids.shape, generator=generator) < 0.15) & mask.bool()
+    chosen[:, 1] = True
+    labels = torch.where(chosen, ids, -100)
+    inputs = torch.where(chosen, torch.full_like(ids, 4), ids) * mask
+    return {"input_ids": inputs, "attention_mask": mask, "labels": labels,
+            "next_sentence_label": torch.stack([s["nsp"] for s in samples])}
+
+
+def model(dropout=0.1):
+    torch.manual_seed(0)
+    return BertForPreTraining(BertConfig(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                         intermediate_size=64, max_position_embeddings=32,
+                                         hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout))
+
+
+def run(out, steps=8, dropout=0.1, **switches):
+    cfg = TrainConfig(output_dir=str(out), learning_rate=2e-3, max_steps=steps, batch_size=8, grad_accum=2,
+                      save_every=4, log_every=1, progress=False, seed=3, **switches)
+    trainer = Trainer(model(dropout), RandomPretrainingData(), ragged_collate, cfg, device="cpu")
+    state = trainer.train()
+    return [r["loss"] for r in state.history], trainer
+
+
+def test_prefetching_in_a_thread_gives_the_same_run(tmp_path):
+    plain, _ = run(tmp_path / "a", prefetch=0)
+    ahead, trainer = run(tmp_path / "b", prefetch=3)
+    assert plain == ahead                                                   # bit for bit
+    assert not [t for t in __import__("threading").enumerate() if t.name == "bertkit-prefetch"]
+
+
+def test_unpadding_plans_exact_rows_are_bit_identical(tmp_path):
+    plain, _ = run(tmp_path / "a", unpad_plan=0)
+    planned, _ = run(tmp_path / "b", unpad_plan=1)
+    assert plain == planned
+
+
+def test_unpadding_plans_with_rounded_rows_follow_the_same_curve(tmp_path):
+    """Rounding rows up to 64 adds pad rows that never touch a real token; without dropout
+    (whose random stream the extra rows would shift) the curve is the same up to float rounding."""
+    plain, _ = run(tmp_path / "a", dropout=0.0, unpad_plan=0)
+    rounded, _ = run(tmp_path / "b", dropout=0.0, unpad_plan=64)
+    assert max(abs(a - b) for a, b in zip(plain, rounded)) < 1e-5, (plain, rounded)
+
+
+def test_fused_tails_follow_the_same_curve(tmp_path):
+    plain, _ = run(tmp_path / "a", dropout=0.0)
+    fused, _ = run(tmp_path / "b", dropout=0.0, fused_blocks="eager")
+    assert max(abs(a - b) for a, b in zip(plain, fused)) < 1e-5, (plain, fused)
+
+
+def test_bf16_master_weights_track_autocast_and_leave_fp32_weights(tmp_path):
+    fp32, _ = run(tmp_path / "fp32", dropout=0.0)
+    autocast, _ = run(tmp_path / "autocast", dropout=0.0, bf16=True)
+    masters, trainer = run(tmp_path / "masters", dropout=0.0, bf16=True, bf16_weights=True)
+    assert all(p.dtype == torch.float32 for p in trainer.model.parameters())   # the fp32 masters, after training
+    assert max(abs(a - b) for a, b in zip(fp32, autocast)) < 0.05
+    assert max(abs(a - b) for a, b in zip(autocast, masters)) < 0.05, (autocast, masters)
+    assert masters[-1] < masters[0]
+
+
+def test_bf16_master_weights_resume_exactly(tmp_path):
+    full, _ = run(tmp_path / "full", bf16=True, bf16_weights=True)
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_6(row):
+        if row["step"] == 6:
+            raise Stop
+
+    cfg = dict(output_dir=str(tmp_path / "cut"), learning_rate=2e-3, max_steps=8, batch_size=8, grad_accum=2,
+               save_every=4, log_every=1, progress=False, seed=3, bf16=True, bf16_weights=True)
+    with pytest.raises(Stop):
+        Trainer(model(), RandomPretrainingData(), ragged_collate, TrainConfig(**cfg), device="cpu",
+                on_log=stop_at_6).train()
+    trainer = Trainer(model(), RandomPretrainingData(), ragged_collate, TrainConfig(**cfg), device="cpu")
+    assert trainer.resume() and trainer.state.step == 4
+    resumed = [r["loss"] for r in trainer.train().history]
+    assert resumed == full
+
+
+def test_keep_checkpoints_false_lets_the_caller_remove_them(tmp_path):
+    _, kept = run(tmp_path / "kept")
+    assert kept.remove_checkpoints() == [] and latest_checkpoint(tmp_path / "kept") is not None
+    _, trainer = run(tmp_path / "gone", keep_checkpoints=False)
+    assert latest_checkpoint(tmp_path / "gone") is not None                # removed only when asked
+    removed = trainer.remove_checkpoints()
+    assert sorted(p.name for p in removed) == ["step-4", "step-8"]
+    assert latest_checkpoint(tmp_path / "gone") is None and not (tmp_path / "gone" / "latest").exists()
+    assert (tmp_path / "gone" / "train_config.json").exists()
+
+
+def test_integer_keep_checkpoints_is_a_deprecated_alias(tmp_path):
+    with pytest.warns(DeprecationWarning, match="max_checkpoints"):
+        cfg = TrainConfig(output_dir=str(tmp_path), keep_checkpoints=1)
+    assert cfg.max_checkpoints == 1 and cfg.keep_checkpoints is True
+
+
+SIGINT_WORKER = r"""
+import sys, time
+sys.path.insert(0, sys.argv[2])
+from test_train_switches import model, ragged_collate
+from test_train import RandomPretrainingData
+from bertkit.training.trainer import TrainConfig, Trainer
+
+def slow(row):
+    if row["step"] == 3:
+        print("STEP3", flush=True)
+    time.sleep(0.2)
+
+cfg = TrainConfig(output_dir=sys.argv[1], learning_rate=2e-3, max_steps=12, batch_size=8, grad_accum=2,
+                  save_every=0, log_every=1, progress=False, seed=3)
+trainer = Trainer(model(), RandomPretrainingData(), ragged_collate, cfg, device="cpu", on_log=slow)
+if trainer.resume():
+    print("RESUMED", trainer.state.step, flush=True)
+try:
+    trainer.train()
+except KeyboardInterrupt as exc:
+    print("INTERRUPTED", type(exc).__name__, exc.step, flush=True)
+    sys.exit(130)
+print("LOSSES", [r["loss"] for r in trainer.state.history], flush=True)
+"""
+
+
+def test_ctrl_c_saves_a_checkpoint_and_the_run_resumes_identically(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    worker = [sys.executable, "-c", SIGINT_WORKER]
+    full = subprocess.run(worker + [str(tmp_path / "full"), str(HERE)], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert full.returncode == 0, full.stderr
+    victim = subprocess.Popen(worker + [str(tmp_path / "cut"), str(HERE)], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    assert victim.stdout.readline().strip() == "STEP3"
+    victim.send_signal(signal.SIGINT)
+    out, err = victim.communicate(timeout=120)
+    assert victim.returncode == 130, err
+    assert "INTERRUPTED TrainingInterrupted" in out
+    step = int(out.split()[-1])
+    assert step >= 3 and latest_checkpoint(tmp_path / "cut").name == f"step-{step}"
+    assert f"interrupted at step {step}/12; checkpoint saved to" in err and "Traceback" not in err
+    # the interrupted run, resumed, ends exactly like the uninterrupted one
+    resumed = subprocess.run(worker + [str(tmp_path / "cut"), str(HERE)], env=env, capture_output=True,
+                             text=True, timeout=300)
+    assert f"RESUMED {step}" in resumed.stdout, resumed.stderr
+    tail = eval(resumed.stdout.split("LOSSES", 1)[1])
+    head = eval(full.stdout.split("LOSSES", 1)[1])
+    assert step < 12 and tail == head            # the history of steps 1..step comes from the checkpoint
