@@ -47,3 +47,17 @@ def test_continued_pretraining_starts_from_the_checkpoint_and_keeps_its_vocab(co
 def test_from_a_folder_that_is_not_a_model_is_one_line(corpora, tmp_path, capsys):
     assert main(["pretrain", str(corpora[1]), "--out", str(tmp_path / "x"), "--from", str(tmp_path)]) == 2
     assert "no config.json" in capsys.readouterr().err
+
+
+def test_pack_fills_rows_of_short_documents_and_refuses_nsp(tmp_path, capsys):
+    reviews = tmp_path / "reviews.txt"
+    lines = [f"this film is {w} and the actors are {v} ." for w in ("good", "bad", "long", "short", "fine")
+             for v in ("great", "awful", "young", "old", "funny", "dull")] * 5
+    reviews.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    base = ["pretrain", reviews, "--one-doc-per-line", "--size", "tiny", "--vocab-size", "300", "--steps", "4",
+            "--max-seq-length", "64", "--batch-size", "4", "--workers", "1", "--save-every", "0",
+            "--eval-batches", "1"]
+    assert main([str(a) for a in base + ["--out", tmp_path / "x", "--pack"]]) == 2
+    assert "--no-nsp" in capsys.readouterr().err
+    result = run(capsys, *base, "--out", tmp_path / "p", "--pack", "--no-nsp", "--json")
+    assert result["steps"] == 4 and (tmp_path / "p" / "model" / "model.safetensors").is_file()

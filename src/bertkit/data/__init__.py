@@ -20,7 +20,7 @@ import importlib
 _EXPORTS = {
     "build_shards": "shards", "ShardedCorpus": "shards",
     "PretrainingDataset": "nsp", "truncate_seq_pair": "nsp",
-    "MlmCollator": "masking",
+    "MlmCollator": "masking", "PackedDataset": "packing", "PackedCollator": "packing",
 }
 __all__ = sorted(_EXPORTS)
 

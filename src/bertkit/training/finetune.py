@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
-import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -209,18 +208,15 @@ def run_finetune(s: FinetuneSettings) -> dict:
     keeper = BestKeeper(out / "best", task, tokenizer, s, max_seq_length, patience=s.patience)
     config = TrainConfig(output_dir=str(out / "run"), learning_rate=s.learning_rate, warmup_ratio=s.warmup_ratio,
                          weight_decay=s.weight_decay, max_steps=int(s.epochs * steps_per_epoch),
-                         batch_size=s.batch_size, seed=s.seed, bf16=s.bf16, save_every=0, keep_checkpoints=1,
-                         log_every=max(1, min(50, steps_per_epoch // 4)), progress=s.progress,
+                         batch_size=s.batch_size, seed=s.seed, bf16=s.bf16, save_every=0, max_checkpoints=1,
+                         keep_checkpoints=s.keep_checkpoints, log_every=max(1, min(50, steps_per_epoch // 4)), progress=s.progress,
                          eval_at_start=False)
     trainer = Trainer(model, train_features, task.collate, config, eval_every=steps_per_epoch, device=s.device)
     trainer.evaluate = lambda m: keeper.evaluate(m, valid, valid_features, trainer)
     t0 = time.perf_counter()
     state = trainer.train()
     seconds = time.perf_counter() - t0
-    if not s.keep_checkpoints:                              # the best model is in best/: resume checkpoints go
-        for step_dir in (out / "run").glob("step-*"):
-            shutil.rmtree(step_dir, ignore_errors=True)
-        (out / "run" / "latest").unlink(missing_ok=True)
+    trainer.remove_checkpoints()           # the best model is in best/; resume checkpoints go unless kept
     result = {
         "task": task.name, "model": s.model, "settings": dataclasses.asdict(s),
         "train_examples": len(train), "eval_examples": len(valid), "train_features": len(train_features),

@@ -36,6 +36,7 @@ from bertkit.common.errors import InputError
 from bertkit.common.settings import option
 from bertkit.data.masking import MlmCollator
 from bertkit.data.nsp import PretrainingDataset
+from bertkit.data.packing import PackedCollator, PackedDataset
 from bertkit.data.shards import build_shards, vocab_hash
 from bertkit.modeling.config import BertConfig
 from bertkit.modeling.heads import BertForPreTraining
@@ -72,7 +73,15 @@ class PretrainSettings:
     warmup_ratio: float = option(0.06, "share of the steps with a rising learning rate")
     whole_word_mask: bool = option(False, "mask every piece of a chosen word together")
     nsp: bool = option(True, "next-sentence prediction as a second objective")
+    pack: bool = option(False, "several short documents per row (attention kept inside each; MLM only, needs "
+                        "--no-nsp): full rows for corpora of short texts such as reviews")
     bf16: bool = option(False, "bf16 autocast (GPUs, CPUs with AVX512-BF16/AMX)")
+    bf16_weights: bool = option(False, "GPU, with --bf16: bf16 weights in the model, fp32 master weights in AdamW")
+    fused_blocks: str | None = option(None, "GPU: fused bias+GELU and dropout+residual+LayerNorm",
+                                      choices=("compile", "triton"))
+    compile: bool = option(False, "torch.compile the model (static shapes: see --unpad-multiple)")
+    unpad_multiple: int | None = option(None, "round the real tokens of a batch up to this multiple (static shapes "
+                                        "for compile/CUDA graphs); default: exact on GPU, off on CPU")
     device: str | None = option(None, "cpu, cuda, cuda:1 ...; default: the GPU when there is one")
     seed: int = option(42, "random seed (data order, masks, init)")
     save_every: int = option(200, "steps between resume checkpoints")
@@ -88,6 +97,9 @@ class PretrainSettings:
     def __post_init__(self) -> None:
         if not self.files or not self.out_dir:
             raise InputError("PretrainSettings needs files=[...] (the corpus) and out_dir= (where to write)")
+        if self.pack and self.nsp:
+            raise InputError("--pack puts several documents in one row, and next-sentence prediction needs one "
+                             "sentence pair per row: add --no-nsp (MLM only) or leave out --pack")
 
 
 # ----------------------------------------------------------------------------- steps
@@ -179,6 +191,10 @@ def make_datasets(s: PretrainSettings, tokenizer, out: Path):
                                   seed=s.seed + 1)
     collate = MlmCollator(tokenizer, mlm_probability=MLM_PROBABILITY, whole_word_mask=s.whole_word_mask,
                           seed=s.seed)
+    if s.pack:
+        train_set = PackedDataset(train_set, max_seq_length=s.max_seq_length, seed=s.seed)
+        eval_set = PackedDataset(eval_set, max_seq_length=s.max_seq_length, seed=s.seed + 1)
+        collate = PackedCollator(collate, unpad_multiple=s.unpad_multiple or 1)
     return train_set, eval_set, collate
 
 
@@ -237,9 +253,11 @@ class StageReport:
         asked = "" if self.s.vocab or self.s.from_checkpoint or tokenizer.vocab_size >= self.s.vocab_size else (
             f" (asked for {self.s.vocab_size:,}: the corpus has fewer distinct pieces)")
         self(f"[1/4] vocab: {tokenizer.vocab_size:,} tokens{asked}")
-        self(f"[2/4] data: {len(train_set):,} training and {len(eval_set):,} held-out sequences "
-             f"({'sentence pairs, 50% true next sentence' if self.s.nsp else 'no NSP'}) from "
-             f"{train_set.corpus.num_documents:,} + {eval_set.corpus.num_documents:,} documents")
+        kind = ("rows of packed documents (MLM only)" if self.s.pack else
+                "sentence pairs, 50% true next sentence" if self.s.nsp else "sequences, no NSP")
+        docs = [getattr(d, "base", d).corpus.num_documents for d in (train_set, eval_set)]
+        self(f"[2/4] data: {len(train_set):,} training and {len(eval_set):,} held-out {kind} from "
+             f"{docs[0]:,} + {docs[1]:,} documents" + (f"; rows {train_set.fill:.0%} full" if self.s.pack else ""))
 
     def model(self, model, trainer, resumed: bool) -> None:
         c = model.config
@@ -284,7 +302,8 @@ def run_pretraining(s: PretrainSettings, on_log=None, say: Callable[[str], None]
     config = TrainConfig(
         output_dir=str(out / "run"), learning_rate=s.learning_rate, warmup_ratio=s.warmup_ratio,
         max_steps=s.steps, batch_size=s.batch_size, grad_accum=s.grad_accum, bf16=s.bf16, seed=s.seed,
-        save_every=s.save_every, log_every=max(1, min(50, s.steps // 20)), progress=s.progress)
+        save_every=s.save_every, log_every=max(1, min(50, s.steps // 20)), progress=s.progress,
+        bf16_weights=s.bf16_weights, fused_blocks=s.fused_blocks, compile=s.compile, unpad_plan=s.unpad_multiple)
 
     def log(row: dict) -> None:
         report.row(row)

@@ -1,0 +1,24 @@
+"""A finished fine-tune keeps the best model and the results, not the resume checkpoints (unless asked)."""
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+from bertkit.training.finetune import FinetuneSettings, run_finetune
+from test_frozen import NEGATIVE, POSITIVE
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_resume_checkpoints_go_unless_kept(minilm_path, tmp_path, keep):
+    train = tmp_path / "train.tsv"
+    rows = [f"{t}\t1" for t in POSITIVE] + [f"{t}\t0" for t in NEGATIVE]
+    train.write_text("sentence\tlabel\n" + "\n".join(rows * 2) + "\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run_finetune(FinetuneSettings(task="sst2", model=str(minilm_path), train=str(train), out=str(tmp_path / "o"),
+                                      epochs=1, batch_size=8, eval_fraction=0.25, freeze_encoder=True,
+                                      keep_checkpoints=keep, progress=False))
+    out = tmp_path / "o"
+    assert (out / "best" / "model.safetensors").is_file() and (out / "results.json").is_file()
+    assert bool(list((out / "run").glob("step-*"))) is keep
