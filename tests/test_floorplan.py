@@ -125,16 +125,20 @@ def test_functions_and_modules_are_short():
 
 
 def readme_layout() -> set[str]:
+    """Modules the README's Layout block names: under `  package/`, every `name.py` (continuation
+    lines are indented further); a line starting at column 0 (tests/, bench/) ends the package."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     block = re.search(r"## Layout\n.*?```\n(.*?)```", text, re.S)
     assert block, "README.md needs a '## Layout' section with a ``` block of the tree"
     listed, package = set(), None
     for line in block.group(1).splitlines():
-        m = re.match(r"\s*src/bertkit/(\w+)/", line) or re.match(r"\s{2,}(\w+)/\s", line + " ")
+        if re.match(r"\S", line):
+            package = None
+        m = re.match(r"\s+(\w+)/(\s|$)", line)
         if m:
             package = m.group(1)
-        for module in re.findall(r"\b(\w+)\.py\b", line):
-            listed.add(f"{package}.{module}" if package and line.startswith("    ") else module)
+        if package:
+            listed.update(f"{package}.{module}" for module in re.findall(r"\b(\w+)\.py\b", line))
     return listed
 
 
