@@ -135,14 +135,20 @@ class MergeState:
         a, b = pair
         return self.pair_count[pair] / (self.piece_count[a] * self.piece_count[b])
 
-    def touching(self, pieces: Sequence[int]) -> set[Pair]:
-        """The live pairs (count > 0) that contain one of `pieces`; dead ones are forgotten."""
+    def touching(self, pieces: Sequence[int], min_count: int = 1) -> set[Pair]:
+        """The pairs seen at least `min_count` times that contain one of `pieces`.
+
+        The others are dropped from `pairs_with` for good: the count of an existing pair
+        never grows (only pairs with a newly merged piece gain, and `merge` adds those back).
+        """
         out: set[Pair] = set()
+        count = self.pair_count.get
         for piece in pieces:
-            pairs = self.pairs_with.get(piece, set())
-            dead = {p for p in pairs if self.pair_count.get(p, 0) <= 0}
-            pairs -= dead
-            out |= pairs
+            pairs = self.pairs_with.get(piece)
+            if pairs:
+                keep = {p for p in pairs if count(p, 0) >= min_count}
+                self.pairs_with[piece] = keep
+                out |= keep
         return out
 
 
@@ -188,6 +194,7 @@ def likelihood_merges(state: MergeState, min_frequency: int) -> Iterator[int]:
             continue
         new, gained = state.merge(pair)
         yield new
-        for p in state.touching(pair) | gained:
-            if state.pair_count.get(p, 0) >= min_frequency:
+        count = state.pair_count.get
+        for p in state.touching(pair, min_frequency) | gained:
+            if count(p, 0) >= min_frequency:
                 heapq.heappush(heap, (-score(p), p))
