@@ -31,10 +31,20 @@ import heapq
 from collections import Counter
 from typing import Iterator, Sequence
 
+from bertkit.common.errors import InputError
+
 PREFIX = "##"
 ALGORITHMS = ("frequency", "likelihood")
 
 Pair = tuple[int, int]
+
+
+def check_algorithm(algorithm: str) -> str:
+    """`algorithm`, if it is one of ALGORITHMS; else an InputError that says what each one does."""
+    if algorithm not in ALGORITHMS:
+        raise InputError(f"algorithm={algorithm!r} is not one of {ALGORITHMS}: 'frequency' merges the most "
+                         "frequent pair, 'likelihood' the pair of best count(ab) / (count(a)·count(b))")
+    return algorithm
 
 
 def choose_alphabet(word_counts: Counter, limit_alphabet: int | None) -> list[str]:

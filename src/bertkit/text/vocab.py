@@ -43,8 +43,8 @@ from typing import Callable, Iterable, Sequence
 from bertkit.common.errors import InputError
 from bertkit.text.basic import ROLE_WORD_RE, char_rules, pre_split_words, resolve_splitter, split_at
 from bertkit.text.corpus import check_file, iter_lines
-from bertkit.text.merges import (ALGORITHMS, PREFIX, MergeState, choose_alphabet, frequency_merges,
-                                 likelihood_merges)
+from bertkit.text.merges import (ALGORITHMS, PREFIX, MergeState, check_algorithm, choose_alphabet,
+                                 frequency_merges, likelihood_merges)
 from bertkit.text.names import renamed
 from bertkit.text.tokenizer import BertTokenizer
 
@@ -127,9 +127,7 @@ def learn_wordpieces(word_counts: Counter, vocab_size: int, min_frequency: int =
     each alphabet character seen inside a word, then the merged pieces in the order
     they were learned (`algorithm`: "frequency" or "likelihood", see merges.py).
     """
-    if algorithm not in ALGORITHMS:
-        raise InputError(f"algorithm={algorithm!r} is not one of {ALGORITHMS}: 'frequency' merges the most "
-                         "frequent pair, 'likelihood' the pair of best count(ab) / (count(a)·count(b))")
+    check_algorithm(algorithm)
     alphabet = choose_alphabet(word_counts, limit_alphabet)
     state = MergeState(word_counts, alphabet, index_pieces=algorithm == "likelihood")
     vocab: list[str] = list(special_tokens)
@@ -188,8 +186,7 @@ def train_vocab(files: Sequence[str | os.PathLike] | str | os.PathLike, vocab_si
     files = [files] if isinstance(files, (str, os.PathLike)) else list(files)
     if not files:
         raise InputError("no input files given. Pass one or more UTF-8 text files.")
-    if algorithm not in ALGORITHMS:
-        raise InputError(f"algorithm={algorithm!r} is not one of {ALGORITHMS}.")
+    check_algorithm(algorithm)                # before the words are counted: fail fast
     specials = special_token_layout(vocab_size, layout)
     if vocab_size <= len(specials):
         raise InputError(f"vocab_size={vocab_size} leaves no room after the {len(specials)} reserved tokens of "
