@@ -35,7 +35,7 @@ from bertkit.text.tokenizer import BertTokenizer  # noqa: E402
 from bertkit.text.vocab import count_words, special_token_layout, train_vocab  # noqa: E402
 
 CORPORA = {
-    # name: (file, lowercase, strip_accents)
+    # name: (file, do_lower_case, strip_accents)
     "english": (DATA / "wikitext2" / "valid.txt", True, None),
     "korean": (DATA / "ko_corpus" / "nsmc_raw_reviews_unlabeled.txt", True, False),
 }
@@ -53,20 +53,20 @@ def split_lines(path: Path, work: Path, held_out: float = 0.1, seed: int = 0, ma
     return train, test
 
 
-def train_reference(train: Path, vocab_size: int, lowercase: bool, strip_accents, specials: list[str],
+def train_reference(train: Path, vocab_size: int, do_lower_case: bool, strip_accents, specials: list[str],
                     limit_alphabet: int) -> list[str]:
     from tokenizers import BertWordPieceTokenizer
     ref = BertWordPieceTokenizer(clean_text=True, handle_chinese_chars=True, strip_accents=strip_accents,
-                                 lowercase=lowercase)
+                                 lowercase=do_lower_case)     # HF's name for it
     ref.train([str(train)], vocab_size=vocab_size, min_frequency=2, limit_alphabet=limit_alphabet,
               special_tokens=specials, show_progress=False, wordpieces_prefix="##")
     vocab = ref.get_vocab()
     return [t for t, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
 
 
-def evaluate(tokens: list[str], test: Path, lowercase: bool, strip_accents) -> dict:
-    tok = BertTokenizer(tokens, do_lower_case=lowercase, strip_accents=strip_accents)
-    words = count_words([test], lowercase, strip_accents)
+def evaluate(tokens: list[str], test: Path, do_lower_case: bool, strip_accents) -> dict:
+    tok = BertTokenizer(tokens, do_lower_case=do_lower_case, strip_accents=strip_accents)
+    words = count_words([test], do_lower_case, strip_accents)
     n_words = sum(words.values())
     n_pieces = n_unk = 0
     for word, count in words.items():
@@ -88,23 +88,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for name, size, limit in runs:
-            path, lowercase, strip = CORPORA[name]
+            path, lower, strip = CORPORA[name]
             if not path.exists():
                 print(f"skip {name}: {path} not found (set BERTKIT_DATA)")
                 continue
             train, test = split_lines(path, work, max_lines=40_000 if args.quick and name == "korean" else None)
             specials = special_token_layout(size)
             t0 = time.perf_counter()
-            ours = train_vocab([train], size, lowercase=lowercase, strip_accents=strip, limit_alphabet=limit)
+            ours = train_vocab([train], size, do_lower_case=lower, strip_accents=strip, limit_alphabet=limit)
             t_ours = time.perf_counter() - t0
             ours_tokens = [ours.ids_to_tokens[i] for i in range(len(ours))]
             t0 = time.perf_counter()
-            ref_tokens = train_reference(train, size, lowercase, strip, specials, limit)
+            ref_tokens = train_reference(train, size, lower, strip, specials, limit)
             t_ref = time.perf_counter() - t0
             learned = lambda toks: set(toks[len(specials):])
             overlap = len(learned(ours_tokens) & learned(ref_tokens)) / max(1, len(learned(ref_tokens)))
             for who, toks, secs in (("bertkit", ours_tokens, t_ours), ("tokenizers", ref_tokens, t_ref)):
-                m = evaluate(toks, test, lowercase, strip)
+                m = evaluate(toks, test, lower, strip)
                 rows.append((name, size, limit, who, len(toks), secs, m["unk/word"], m["tok/word"], overlap, m["words"],
                              train.stat().st_size / 1e6))
     print(f"{'corpus':8} {'size':>6} {'alpha':>5} {'trainer':11} {'vocab':>6} {'MB':>5} {'train s':>8} "

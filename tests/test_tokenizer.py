@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from bertkit.text import tokenizer as tokmod
+from bertkit.text import wordpiece as wpmod
 from bertkit.text.basic import pre_split_words
 from bertkit.text.tokenizer import BertTokenizer
 
@@ -228,6 +228,26 @@ def test_explain_shows_every_step(toy):
         assert part in text
 
 
+def test_explain_shows_the_pair_as_a_second_segment(toy):
+    text = toy.explain("Hello, world!", pair="unwanted running")
+    lines = text.splitlines()
+    assert "--- segment A (token_type_id 0) ---" in lines and "--- segment B (token_type_id 1) ---" in lines
+    segment_b = text.split("--- segment B")[1]
+    assert "'unwanted running'" in segment_b and "['un', '##want', '##ed', 'runn', '##ing']" in segment_b
+    assert "[CLS] A [SEP] B [SEP]" in text
+    table = {line.split(":")[0].strip(): line.split(":", 1)[1].split() for line in lines
+             if line.startswith(("  token ", "  segment id", "  id "))}
+    enc = toy("Hello, world!", "unwanted running")
+    assert table["token"] == ["[CLS]", "hello", ",", "world", "!", "[SEP]", "un", "##want", "##ed", "runn",
+                              "##ing", "[SEP]"]
+    assert table["segment id"] == [str(t) for t in enc["token_type_ids"]] == ["0"] * 6 + ["1"] * 6
+    assert table["id"] == [str(i) for i in enc["input_ids"]]
+    single = toy.explain("Hello, world!")
+    assert "segment B" not in single and "[CLS] A [SEP]" in single and "B [SEP]" not in single
+    with pytest.raises(TypeError, match="pair"):
+        toy.explain("a", pair=3)
+
+
 # ------------------------------------------------------------------------ the cache
 def test_results_do_not_depend_on_call_order():
     a = ["Héllo wörld, unwanted!", "running runn unwantedX", "中国 가나"]
@@ -242,10 +262,10 @@ def test_results_do_not_depend_on_call_order():
 
 
 def test_cache_is_bounded(monkeypatch):
-    monkeypatch.setattr(tokmod, "CACHE_LIMIT", 10)
+    monkeypatch.setattr(wpmod, "CACHE_LIMIT", 10)
     tok = BertTokenizer(TOY)
     tok([f"w{i}" for i in range(100)])
-    assert len(tok._cache) <= 10
+    assert len(tok._wordpiece.cache) <= 10
     assert tok("hello world")["input_ids"] == [2, tok.vocab["hello"], tok.vocab["world"], 3]
 
 
@@ -391,5 +411,5 @@ def test_missing_kiwi_gives_install_hint(monkeypatch):
 
     monkeypatch.setattr(_text, "_KIWI", None)
     monkeypatch.setattr(builtins, "__import__", fake_import)
-    with pytest.raises(ImportError, match=r"pip install bertkit\[ko\]"):
+    with pytest.raises(ImportError, match=r"pip install 'bertkit\[ko\]'"):
         BertTokenizer(TOY, morpheme_splitter="kiwi")("가나")

@@ -7,10 +7,12 @@ from collections import Counter
 
 import pytest
 
+from bertkit.common.errors import InputError
+from bertkit.text.basic import char_rules
 from bertkit.text.corpus import CorpusError
 from bertkit.text.tokenizer import BertTokenizer
 from bertkit.text.vocab import (PREFIX, SPECIAL_TOKENS, count_words, learn_wordpieces, make_pretokenizer,
-                           special_token_layout, train_vocab)
+                                special_token_layout, train_vocab)
 from conftest import data_file
 
 
@@ -35,8 +37,9 @@ def test_short_and_compact_layouts():
 
 # ------------------------------------------------------------------ the merge algorithm
 
-def naive_wordpieces(word_counts, vocab_size, min_frequency=2, specials=SPECIAL_TOKENS):
-    """Textbook version: recount every pair after every merge. Same ids and tie-breaks as learn_wordpieces."""
+def naive_wordpieces(word_counts, vocab_size, min_frequency=2, specials=SPECIAL_TOKENS, algorithm="frequency"):
+    """Textbook version: recount every piece and pair after every merge. Same ids and tie-breaks as
+    learn_wordpieces: the best score wins, ties go to the pair of smaller piece ids."""
     pieces, ids = [], {}
 
     def intern(p):
@@ -57,15 +60,19 @@ def naive_wordpieces(word_counts, vocab_size, min_frequency=2, specials=SPECIAL_
     inside = {pieces[i] for symbols, _ in words for i in symbols[1:]}
     vocab += [PREFIX + ch for ch in alphabet if PREFIX + ch in inside]
     while len(vocab) < vocab_size:
-        pairs = Counter()
+        pairs, units = Counter(), Counter()
         for symbols, c in words:
             for p in zip(symbols, symbols[1:]):
                 pairs[p] += c
+            for u in symbols:
+                units[u] += c
+        pairs = {p: n for p, n in pairs.items() if n >= min_frequency}
         if not pairs:
             break
-        best = min(pairs, key=lambda p: (-pairs[p], p))
-        if pairs[best] < min_frequency:
-            break
+        if algorithm == "frequency":
+            best = min(pairs, key=lambda p: (-pairs[p], p))
+        else:
+            best = min(pairs, key=lambda p: (-pairs[p] / (units[p[0]] * units[p[1]]), p))
         a, b = best
         new = intern(pieces[a] + pieces[b][2:])
         for symbols, _ in words:
@@ -79,14 +86,16 @@ def naive_wordpieces(word_counts, vocab_size, min_frequency=2, specials=SPECIAL_
     return vocab
 
 
+@pytest.mark.parametrize("algorithm", ["frequency", "likelihood"])
 @pytest.mark.parametrize("seed", range(6))
-def test_incremental_counts_equal_recounting(seed):
+def test_incremental_counts_equal_recounting(seed, algorithm):
     rng = random.Random(seed)
     letters = "abcde"[: 3 + seed % 3]
     counts = Counter({"".join(rng.choice(letters) for _ in range(rng.randint(1, 9))): rng.randint(1, 20)
                       for _ in range(300)})
-    for size in (20, 60, 400):
-        assert learn_wordpieces(counts, size, limit_alphabet=None) == naive_wordpieces(counts, size)
+    for size, min_frequency in ((20, 2), (60, 2), (400, 2), (400, 5)):
+        assert learn_wordpieces(counts, size, min_frequency, limit_alphabet=None, algorithm=algorithm) == \
+            naive_wordpieces(counts, size, min_frequency, algorithm=algorithm)
 
 
 def test_toy_example_merges():
@@ -131,7 +140,7 @@ TRICKY = ("Héllo, WÖRLD!! naïve café — “quotes” 3.14 e.g. don't\x00 ta
 
 
 @pytest.mark.parametrize("lowercase,strip", [(True, None), (False, None), (True, False), (False, True)])
-def test_fast_word_count_equals_the_tokenizer_words(tmp_path, lowercase, strip):
+def test_fast_word_count_equals_the_tokenizer_words(tmp_path, lowercase, strip):  # (positional arguments)
     path = tmp_path / "t.txt"
     path.write_text(TRICKY * 3, encoding="utf-8")
     pre = make_pretokenizer(lowercase, strip)
@@ -166,8 +175,8 @@ def test_train_vocab_saves_and_reloads(tmp_path):
 def test_cased_vocab_keeps_capitals(tmp_path):
     corpus = tmp_path / "c.txt"
     corpus.write_text(ENGLISH * 20, encoding="utf-8")
-    cased = train_vocab(corpus, vocab_size=200, lowercase=False)
-    uncased = train_vocab(corpus, vocab_size=200, lowercase=True)
+    cased = train_vocab(corpus, vocab_size=200, do_lower_case=False)
+    uncased = train_vocab(corpus, vocab_size=200, do_lower_case=True)
     assert "The" in cased.vocab and "T" in cased.vocab and not cased.do_lower_case
     assert not any(any(c.isupper() for c in t) for t in uncased.ids_to_tokens if not t.startswith("["))
 
@@ -244,3 +253,65 @@ def test_warns_when_accent_stripping_decomposes_hangul(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         syllables = train_vocab(corpus, vocab_size=200, strip_accents=False)
     assert "jamo" not in caplog.text and "나" in syllables.vocab
+
+
+# ------------------------------------------------------------------ frequency vs likelihood
+
+# "q" is always followed by "u" but both are rare; "i t" is frequent because i and t are frequent.
+# Piece ids follow first appearance: q=0 ##u=1 ##i=2 ##t=3 b=4 s=5, merged pieces get the next ids.
+QU_CORPUS = Counter({"quit": 2, "bit": 5, "sit": 4})
+
+
+def merges_of(vocab, word_counts):
+    """The learned pieces after the alphabet and its "##" forms."""
+    n_alphabet = len({ch for w in word_counts for ch in w})
+    n_inner = len({ch for w in word_counts for ch in w[1:]})
+    return vocab[len(SPECIAL_TOKENS) + n_alphabet + n_inner:]
+
+
+def test_frequency_and_likelihood_choose_different_first_merges():
+    # counts: q 2, ##u 2, ##i 11, ##t 11, b 5, s 4; pairs: q##u 2, ##u##i 2, ##i##t 11, b##i 5, s##i 4
+    freq = merges_of(learn_wordpieces(QU_CORPUS, 100, algorithm="frequency"), QU_CORPUS)
+    # ##i ##t (11 times) → then b ##it (5), s ##it (4); q ##u and ##u ##it tie at 2: smaller ids first
+    assert freq == ["##it", "bit", "sit", "qu", "quit"]
+    like = merges_of(learn_wordpieces(QU_CORPUS, 100, algorithm="likelihood"), QU_CORPUS)
+    # score count(ab) / (count(a)·count(b)): q ##u = 2 / (2·2) = 1/2 beats every other pair (1/11).
+    # Then qu ##i, ##i ##t, b ##i, s ##i all score 1/11: the smallest ids (##i ##t) win; then
+    # qu ##it, b ##it, s ##it all 1/11 → b (id 4) ##it; then s ##it = 4 / (4·6) = 1/6 = qu ##it → s first.
+    assert like == ["qu", "##it", "bit", "sit", "quit"]
+
+
+def test_train_vocab_records_the_algorithm(tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text(ENGLISH * 20, encoding="utf-8")
+    tok = train_vocab(corpus, vocab_size=150, algorithm="likelihood", out_dir=tmp_path / "v")
+    config = json.loads((tmp_path / "v" / "tokenizer_config.json").read_text())
+    assert config["vocab_training"] == {"algorithm": "likelihood", "vocab_size": 150, "min_frequency": 2,
+                                        "limit_alphabet": 1000, "layout": "auto", "files": ["c.txt"]}
+    again = BertTokenizer.from_pretrained(tmp_path / "v")
+    assert again.vocab_training["algorithm"] == "likelihood" and again.ids_to_tokens == tok.ids_to_tokens
+    again.save_pretrained(tmp_path / "copy")                            # survives a re-save (e.g. a checkpoint)
+    assert json.loads((tmp_path / "copy" / "tokenizer_config.json").read_text())["vocab_training"] == \
+        config["vocab_training"]
+    # the same settings train the same vocab again; the other algorithm learns another one
+    assert train_vocab(corpus, vocab_size=150, algorithm="likelihood").ids_to_tokens == tok.ids_to_tokens
+    assert train_vocab(corpus, vocab_size=150).ids_to_tokens != tok.ids_to_tokens
+    with pytest.raises(InputError, match="algorithm='bpe'"):
+        train_vocab(corpus, vocab_size=150, algorithm="bpe")
+
+
+# ------------------------------------------------------------------ one name per concept
+
+def test_old_keyword_names_still_work_and_say_the_new_one(tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text(ENGLISH * 5, encoding="utf-8")
+    with pytest.warns(DeprecationWarning, match="use do_lower_case"):
+        old = train_vocab(corpus, vocab_size=120, lowercase=False)
+    assert old.ids_to_tokens == train_vocab(corpus, vocab_size=120, do_lower_case=False).ids_to_tokens
+    assert not old.do_lower_case
+    with pytest.warns(DeprecationWarning, match="count_words.*do_lower_case"):
+        assert count_words([corpus], lowercase=False) == count_words([corpus], do_lower_case=False)
+    with pytest.warns(DeprecationWarning, match="tokenize_chinese_chars"):
+        assert char_rules(True, None, split_cjk=False) is char_rules(True, None, tokenize_chinese_chars=False)
+    with pytest.raises(InputError, match="pass only do_lower_case"):
+        train_vocab(corpus, vocab_size=120, lowercase=False, do_lower_case=False)

@@ -7,10 +7,11 @@ BertPreTokenizer) applies them:
 1. clean      NUL, U+FFFD and control characters (Unicode categories Cc, Cf, Co,
               except tab/newline/CR) are deleted; every other whitespace
               character becomes a plain space.
-2. CJK        each CJK ideograph gets a space on both sides, so it is a word alone.
-3. accents    (only when accents are stripped) NFD decomposition, then every
+2. CJK        (tokenize_chinese_chars) each CJK ideograph gets a space on both sides,
+              so it is a word alone.
+3. accents    (strip_accents) NFD decomposition, then every
               non-spacing mark (category Mn) is dropped: "é" -> "e" + U+0301 -> "e".
-4. lowercase  character by character (no context rules such as Greek final sigma).
+4. lowercase  (do_lower_case) character by character (no context rules such as Greek final sigma).
 5. split      on whitespace; every punctuation character is a word of its own.
 
 Each step works character by character (except NFD's reordering of combining
@@ -35,6 +36,9 @@ import bisect
 import re
 import unicodedata
 from typing import Callable, Iterable
+
+from bertkit.common.errors import InputError, missing_dependency
+from bertkit.text.names import renamed
 
 # Unicode's White_Space property (what the reference uses; unlike Python's
 # str.isspace it excludes \x1c-\x1f). \v, \f and U+0085 are in it but are
@@ -105,8 +109,9 @@ class CharRules:
     characters); `role[ord(ch)]` is its one-letter role in word splitting.
     """
 
-    def __init__(self, lowercase: bool, strip_accents: bool, split_cjk: bool):
-        self.lowercase, self.strip_accents, self.split_cjk = lowercase, strip_accents, split_cjk
+    def __init__(self, do_lower_case: bool, strip_accents: bool, tokenize_chinese_chars: bool):
+        self.do_lower_case, self.strip_accents = do_lower_case, strip_accents
+        self.tokenize_chinese_chars = tokenize_chinese_chars
         self.norm = _LazyTable(self._normalize_char)
         self.role = _LazyTable(self._char_role)
 
@@ -118,7 +123,7 @@ class CharRules:
         out = ch
         if self.strip_accents:
             out = "".join(c for c in unicodedata.normalize("NFD", out) if unicodedata.category(c) != "Mn")
-        if self.lowercase:
+        if self.do_lower_case:
             out = "".join(c.lower() for c in out)
         return out
 
@@ -126,7 +131,7 @@ class CharRules:
         out = self.norm[ord(ch)]
         if out == "":
             return "d"
-        if self.split_cjk and is_cjk(ch):
+        if self.tokenize_chinese_chars and is_cjk(ch):
             return "c"
         if all(c in WHITESPACE for c in out):
             return " "
@@ -151,7 +156,7 @@ class CharRules:
                 continue
             if ch in WHITESPACE:
                 chars.append(" "), index.append(i)
-            elif self.split_cjk and is_cjk(ch):
+            elif self.tokenize_chinese_chars and is_cjk(ch):
                 chars.extend((" ", ch, " ")), index.extend((i, i, i))
             else:
                 chars.append(ch), index.append(i)
@@ -159,7 +164,7 @@ class CharRules:
             chars, index = _nfd_aligned(chars, index)
             kept = [k for k, c in enumerate(chars) if unicodedata.category(c) != "Mn"]
             chars, index = [chars[k] for k in kept], [index[k] for k in kept]
-        if self.lowercase:
+        if self.do_lower_case:
             lowered: list[str] = []
             lowered_index: list[int] = []
             for c, i in zip(chars, index):
@@ -263,10 +268,11 @@ def split_at(spans: list[tuple[int, int]], roles: str, cuts: list[int]) -> list[
 _RULES_CACHE: dict[tuple[bool, bool, bool], CharRules] = {}
 
 
-def char_rules(lowercase: bool, strip_accents: bool | None, split_cjk: bool) -> CharRules:
-    """Shared CharRules per setting (strip_accents=None follows lowercase, as in BERT)."""
-    strip = lowercase if strip_accents is None else bool(strip_accents)
-    key = (bool(lowercase), strip, bool(split_cjk))
+@renamed(lowercase="do_lower_case", split_cjk="tokenize_chinese_chars")
+def char_rules(do_lower_case: bool, strip_accents: bool | None, tokenize_chinese_chars: bool) -> CharRules:
+    """Shared CharRules per setting (strip_accents=None follows do_lower_case, as in BERT)."""
+    strip = do_lower_case if strip_accents is None else bool(strip_accents)
+    key = (bool(do_lower_case), strip, bool(tokenize_chinese_chars))
     if key not in _RULES_CACHE:
         _RULES_CACHE[key] = CharRules(*key)
     return _RULES_CACHE[key]
@@ -289,10 +295,7 @@ def kiwi_boundaries(text: str) -> list[int]:
         try:
             from kiwipiepy import Kiwi
         except ImportError as err:  # pragma: no cover - depends on the environment
-            raise ImportError(
-                "morpheme_splitter='kiwi' needs the Korean analyzer kiwipiepy: "
-                "pip install bertkit[ko]  (or: pip install kiwipiepy)"
-            ) from err
+            raise missing_dependency("kiwipiepy", "ko", "morpheme_splitter='kiwi' (Korean morphemes)") from err
         _KIWI = Kiwi()
     cuts = set()
     for token in _KIWI.tokenize(text):
@@ -307,7 +310,7 @@ def resolve_splitter(splitter) -> Callable[[str], Iterable[int]] | None:
         return splitter
     if splitter == "kiwi":
         return kiwi_boundaries
-    raise ValueError(
+    raise InputError(
         f"morpheme_splitter={splitter!r} is not supported: use None, 'kiwi', or a callable "
         "that takes the text and returns the character positions to split at"
     )

@@ -21,14 +21,16 @@ import re
 from pathlib import Path
 from typing import Iterator
 
+from bertkit.common.errors import InputError
+
 # A sentence ends at . ! ? (or their CJK forms, or an ellipsis) followed by
 # whitespace. Deliberately simple: it is only used for one-document-per-line
 # input, where a wrong cut costs little (the two halves stay in one document).
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？…])\s+")
 
 
-class CorpusError(ValueError):
-    """A problem with an input text file that the user can fix."""
+class CorpusError(InputError):
+    """A problem with an input text file that the user can fix (an InputError, so a ValueError)."""
 
 
 def split_sentences(text: str) -> list[str]:
