@@ -174,7 +174,7 @@ def korean_vocab(out_dir: str | os.PathLike | None = None, lines: int = 3000, vo
         data = json.loads(KORQUAD.read_text(encoding="utf-8"))["data"]
         text += "\n".join(p["context"] for article in data for p in article["paragraphs"]) + "\n"
     corpus.write_text(text, encoding="utf-8")
-    train_vocab(corpus, vocab_size=vocab_size, lowercase=False, limit_alphabet=None, out_dir=out)
+    train_vocab(corpus, vocab_size=vocab_size, do_lower_case=False, limit_alphabet=None, out_dir=out)
     return out
 
 

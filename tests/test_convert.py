@@ -40,7 +40,7 @@ def test_casing_comes_from_the_release_name_or_is_asked_for(tmp_path, capsys):
     for f in UNCASED.iterdir():
         (nameless / f.name).write_bytes(f.read_bytes())
     assert main(["convert", str(nameless), str(tmp_path / "n")]) == 2
-    assert "--uncased or --cased" in capsys.readouterr().err
+    assert "--uncased / --cased" in capsys.readouterr().err
     assert main(["convert", str(nameless), str(tmp_path / "n"), "--uncased"]) == 0
 
 

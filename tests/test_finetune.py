@@ -169,7 +169,7 @@ def korquad(tmp_path_factory) -> dict:
     text = [p["context"] for a in articles for p in a["paragraphs"]]
     text += [q["question"] for a in articles for p in a["paragraphs"] for q in p["qas"]]
     (root / "corpus.txt").write_text("\n".join(text), encoding="utf-8")
-    tokenizer = train_vocab([root / "corpus.txt"], vocab_size=1500, lowercase=False)
+    tokenizer = train_vocab([root / "corpus.txt"], vocab_size=1500, do_lower_case=False)
     model = tiny_checkpoint(root / "tiny", tokenizer, max_positions=256)
     result = finetune(model, "korquad", root / "train.json", root / "run", root / "eval.json",
                       max_seq_length=192, epochs=2)

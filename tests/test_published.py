@@ -123,3 +123,18 @@ def test_a_hub_name_in_a_fresh_process_gives_the_hub_error_not_a_crash(tmp_path)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path)}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120).stdout
     assert out.startswith("HubError") and "never downloaded" in out, out
+
+
+def test_the_tokenizer_opens_the_same_names(published, minilm_path, tmp_path):
+    from bertkit import BertTokenizer
+    assert BertTokenizer.from_pretrained("google/tiny-bert").tokenize("The world") == ["the", "world"]
+    assert BertTokenizer.from_pretrained("minilm").vocab_size == 30522
+    assert BertTokenizer.from_pretrained(RELEASES[0]).do_lower_case is False          # cased_L-2_H-32_A-4
+    assert BertTokenizer.from_pretrained(RELEASES[1]).do_lower_case is True           # uncased_L-2_H-32_A-2
+    nameless = tmp_path / "my_bert"
+    nameless.mkdir()
+    for f in RELEASES[1].iterdir():
+        (nameless / f.name).write_bytes(f.read_bytes())
+    with pytest.raises(ValueError, match="neither 'uncased' nor 'cased'"):
+        BertTokenizer.from_pretrained(nameless)
+    assert BertTokenizer.from_pretrained(nameless, do_lower_case=False).do_lower_case is False

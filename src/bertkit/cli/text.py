@@ -48,7 +48,7 @@ def cmd_tokenize(args) -> None:
         tokens = tok.convert_ids_to_tokens(enc["input_ids"])
         print(json.dumps({"tokens": tokens, **dict(enc)}, ensure_ascii=False))
     else:
-        print(tok.explain(args.text) if args.pair is None else tok.explain(args.text, pair=args.pair))
+        print(tok.explain(args.text, pair=args.pair))
 
 
 def cmd_vocab(args) -> None:
@@ -57,7 +57,7 @@ def cmd_vocab(args) -> None:
     if not args.out:
         raise UserError("pass --out DIR: where to write vocab.txt and tokenizer_config.json")
     files = existing_files(args.files)
-    tok = train_vocab(files, vocab_size=args.size, lowercase=args.do_lower_case is not False,
+    tok = train_vocab(files, vocab_size=args.size, do_lower_case=args.do_lower_case is not False,
                       strip_accents=args.strip_accents, morpheme_splitter="kiwi" if args.morphemes else None,
                       out_dir=args.out)
     smaller = f" (asked for {args.size:,}: the corpus has fewer distinct pieces)" if tok.vocab_size < args.size else ""

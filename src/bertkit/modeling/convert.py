@@ -22,22 +22,9 @@ import torch
 from bertkit.common.errors import InputError
 from bertkit.modeling.heads import HEAD_CLASSES
 from bertkit.modeling.pretrained import open_checkpoint
-from bertkit.modeling.tf_checkpoint import casing_from_release_name
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 CHECK_TEXTS = ["The quick brown fox jumps over the lazy dog.", "BERT reads both directions at once."]
-
-
-def tokenizer_settings(ckpt, do_lower_case: bool | None) -> dict:
-    """Casing for a folder without tokenizer_config.json (Google's releases): given, else from the name."""
-    if (ckpt.directory / "tokenizer_config.json").is_file() and do_lower_case is None:
-        return {}
-    lower = do_lower_case if do_lower_case is not None else casing_from_release_name(ckpt.directory)
-    if lower is None:
-        raise InputError(f"{ckpt.directory} does not say whether its text is lower-cased (no "
-                         "tokenizer_config.json, and the folder name has neither 'uncased' nor 'cased'); "
-                         "pass --uncased or --cased (do_lower_case=True/False).")
-    return {"do_lower_case": lower}
 
 
 @torch.no_grad()
@@ -58,7 +45,7 @@ def convert_checkpoint(src: str | os.PathLike, out: str | os.PathLike, dtype: st
         raise InputError(f"dtype={dtype!r}: choose one of {', '.join(DTYPES)}")
     t0 = time.perf_counter()
     ckpt = open_checkpoint(src, **hub_options)
-    tokenizer = ckpt.tokenizer(**tokenizer_settings(ckpt, do_lower_case))
+    tokenizer = ckpt.tokenizer(**({} if do_lower_case is None else {"do_lower_case": do_lower_case}))
     model = ckpt.model()
     stored = model if dtype == "fp32" else copy.deepcopy(model).to(DTYPES[dtype])   # keep the original to compare
     if dtype != "fp32":

@@ -54,6 +54,7 @@ import numpy as np
 import torch
 
 from bertkit.common.errors import InputError
+from bertkit.text.tokenizer_files import casing_from_release_name  # noqa: F401  (re-exported)
 
 MAGIC = 0xDB4775248B80FB57
 FOOTER_SIZE = 48                                   # 2 handles padded to 40 bytes + 8-byte magic
@@ -476,19 +477,6 @@ def read_bert_config_json(path: str | os.PathLike) -> dict[str, Any]:
     if expected_tf_shapes(config) and config["hidden_size"] % _size(config, "num_attention_heads"):  # sizes checked
         raise TFCheckpointError(f"{p}: hidden_size is not a multiple of num_attention_heads")
     return config
-
-
-def casing_from_release_name(name: str | os.PathLike) -> bool | None:
-    """Whether a Google release lowercases its text, from its name; None when the name does not tell.
-
-    "uncased_L-2_H-128_A-2" -> True, "cased_L-12_H-768_A-12" and "multi_cased_..." -> False,
-    "multilingual_L-12_H-768_A-12" (old, uncased) and "chinese_..." -> True, as in google-research/bert.
-    """
-    p = Path(name)
-    words = re.split(r"[_\-.\s]+", (p.parent.name if p.name.startswith("bert_model.ckpt") else p.name).lower())
-    if "uncased" in words or "cased" in words:
-        return "uncased" in words
-    return True if words[0] in ("multilingual", "chinese") else None
 
 
 def load_tf_bert(path: str | os.PathLike, verify: bool = False) -> tuple[dict, dict[str, torch.Tensor]]:

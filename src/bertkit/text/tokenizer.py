@@ -26,7 +26,7 @@ from bertkit.common.errors import InputError
 from bertkit.text.basic import char_rules, is_control, is_whitespace, pre_split_words, resolve_splitter
 from bertkit.text.encoding import (TRUNCATION_STRATEGIES, BatchEncoding, assemble, decode_tokens, pad,
                                    to_tensors, truncate)
-from bertkit.text.tokenizer_files import SPECIAL_NAMES, config_dict, read_pretrained, save_tokenizer
+from bertkit.text.tokenizer_files import SPECIAL_NAMES, config_dict, HUB_OPTIONS, read_pretrained, save_tokenizer
 from bertkit.text.wordpiece import WordPieceEncoder, gc_paused, load_vocab, read_vocab, wordpiece
 
 __all__ = ["BertTokenizer", "BatchEncoding", "pre_split_words", "wordpiece", "load_vocab"]
@@ -348,12 +348,15 @@ class BertTokenizer:
         return save_tokenizer(self, directory)
 
     @classmethod
-    def from_pretrained(cls, directory: str | os.PathLike, **overrides) -> "BertTokenizer":
+    def from_pretrained(cls, name_or_path: str | os.PathLike, **overrides) -> "BertTokenizer":
         """Load vocab.txt + tokenizer_config.json (settings are read, never guessed).
 
-        `overrides` replace saved settings, e.g. from_pretrained(d, model_max_length=128).
+        `name_or_path`: a folder, "minilm", a Hub name ("bert-base-uncased"; also `revision=`,
+        `cache_dir=`, `local_files_only=`, `token=`) or a Google TensorFlow release (casing from
+        its name).  `overrides` replace saved settings, e.g. from_pretrained(d, model_max_length=128).
         """
-        vocab_file, kwargs = read_pretrained(directory)
+        hub = {k: overrides.pop(k) for k in HUB_OPTIONS if k in overrides}
+        vocab_file, kwargs = read_pretrained(name_or_path, casing_given="do_lower_case" in overrides, **hub)
         kwargs.update(overrides)
         return cls(vocab_file, **kwargs)
 

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import warnings
 from pathlib import Path
 
-from bertkit.common.errors import NotFoundError
+from bertkit.common.errors import InputError, NotFoundError
+from bertkit.common.hub import resolve_model_dir
 from bertkit.common.files import atomic_write_text
 from bertkit.text.wordpiece import MAX_WORD_CHARS
 
@@ -88,24 +90,56 @@ def save_tokenizer(tok, directory: str | os.PathLike) -> Path:
     return out
 
 
-def read_pretrained(directory: str | os.PathLike) -> tuple[Path, dict]:
+HUB_OPTIONS = ("revision", "cache_dir", "local_files_only", "token")
+
+
+def casing_from_release_name(name: str | os.PathLike) -> bool | None:
+    """Whether a Google release lowercases its text, from its name; None when the name does not tell.
+
+    "uncased_L-2_H-128_A-2" -> True, "cased_L-12_H-768_A-12" and "multi_cased_..." -> False,
+    "multilingual_L-12_H-768_A-12" (old, uncased) and "chinese_..." -> True, as in google-research/bert.
+    """
+    p = Path(name)
+    words = re.split(r"[_\-.\s]+", (p.parent.name if p.name.startswith("bert_model.ckpt") else p.name).lower())
+    if "uncased" in words or "cased" in words:
+        return "uncased" in words
+    return True if words[0] in ("multilingual", "chinese") else None
+
+
+def _settings_without_config(folder: Path, casing_given: bool) -> dict:
+    """No tokenizer_config.json: a Google release takes its casing from its name; else BERT's defaults."""
+    if (folder / "bert_config.json").is_file() and not casing_given:
+        lower = casing_from_release_name(folder)
+        if lower is None:
+            raise InputError(f"{folder} is a Google TensorFlow release whose name says neither 'uncased' nor "
+                             "'cased', and it has no tokenizer_config.json: pass do_lower_case=True or False "
+                             "(command line: --uncased / --cased).")
+        return {"do_lower_case": lower}
+    if not casing_given and not (folder / "bert_config.json").is_file():
+        warnings.warn(f"{folder / 'tokenizer_config.json'} not found: using BERT's defaults (do_lower_case=True). "
+                      "Save the tokenizer with save_pretrained to record its settings.", stacklevel=4)
+    return {}
+
+
+def read_pretrained(name_or_path: str | os.PathLike, casing_given: bool = False, **hub_options) -> tuple[Path, dict]:
     """(vocab.txt path, BertTokenizer keyword arguments from tokenizer_config.json).
 
-    `directory` may also be the path of a vocab.txt; its folder is searched for the config.
+    `name_or_path`: a folder, the path of a vocab.txt (its folder is searched for the config),
+    "minilm", or a Hub name (only the tokenizer files are fetched: see bertkit.common.hub).
     """
-    path = Path(directory)
+    path = Path(name_or_path).expanduser()
+    if not path.exists():
+        path = resolve_model_dir(name_or_path, need_weights=False, **hub_options)
     folder = path.parent if path.is_file() else path
     vocab_file = path if path.is_file() else path / "vocab.txt"
     if not vocab_file.is_file():
         raise NotFoundError(f"no vocab.txt in {folder}; a BERT tokenizer directory holds vocab.txt and "
                             "tokenizer_config.json (save one with tok.save_pretrained(dir))")
-    settings = {}
     config_file = folder / "tokenizer_config.json"
     if config_file.is_file():
         settings = json.loads(config_file.read_text(encoding="utf-8"))
     else:
-        warnings.warn(f"{config_file} not found: using BERT's defaults (do_lower_case=True). Save the "
-                      "tokenizer with save_pretrained to record its settings.", stacklevel=3)
+        settings = _settings_without_config(folder, casing_given)
     kwargs = {k: _token_content(settings[k]) for k in SETTING_KEYS if settings.get(k) is not None}
     if kwargs.get("model_max_length", 0) > HF_NO_LIMIT:
         kwargs["model_max_length"] = HF_NO_LIMIT

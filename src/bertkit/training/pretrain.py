@@ -149,7 +149,7 @@ def prepare_tokenizer(s: PretrainSettings, out: Path, train_file: Path) -> BertT
         # Written to a temporary directory and renamed: a crash never leaves half a vocab.
         tmp = out / ".tmp-vocab"
         shutil.rmtree(tmp, ignore_errors=True)
-        train_vocab([train_file], vocab_size=s.vocab_size, lowercase=s.do_lower_case, strip_accents=s.strip_accents,
+        train_vocab([train_file], vocab_size=s.vocab_size, do_lower_case=s.do_lower_case, strip_accents=s.strip_accents,
                     morpheme_splitter="kiwi" if s.morphemes else None, out_dir=tmp)
         shutil.rmtree(vocab_dir, ignore_errors=True)
         tmp.rename(vocab_dir)
