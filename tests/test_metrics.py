@@ -15,7 +15,8 @@ from collections import Counter
 import pytest
 
 from bertkit.tasks import metrics as M
-from bertkit.tasks.readers import read_conll, read_kmou, read_squad, read_table
+from bertkit.tasks.readers import read_conll, read_kmou, read_table
+from bertkit.tasks.squad import read_squad
 from conftest import data_file
 
 sklearn_metrics = pytest.importorskip("sklearn.metrics")

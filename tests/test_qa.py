@@ -17,7 +17,8 @@ import pytest
 
 from bertkit.tasks import get_task
 from bertkit.tasks.qa import doc_windows
-from bertkit.tasks.readers import QAExample, read_squad
+from bertkit.tasks.readers import QAExample
+from bertkit.tasks.squad import read_squad
 from conftest import data_file
 
 MAX_LENGTH, DOC_STRIDE, MAX_QUERY, N_BEST, MAX_ANSWER = 384, 128, 64, 20, 30

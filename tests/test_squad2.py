@@ -19,7 +19,7 @@ import pytest
 
 from bertkit.tasks import QATask, get_task
 from bertkit.tasks import metrics as M
-from bertkit.tasks.readers import read_squad
+from bertkit.tasks.squad import read_squad
 from conftest import data_file, import_bench
 
 NORMANS = ("The Normans were the people who in the 10th and 11th centuries gave their name to Normandy, "

@@ -10,8 +10,9 @@ import pytest
 from bertkit.common.errors import InputError, NotFoundError
 from bertkit.tasks import get_task, describe_tasks, TASK_NAMES
 from bertkit.tasks.metrics import get_entities
-from bertkit.tasks.readers import (kmou_tag_to_iob2, read_conll, read_jsonl, read_kmou, read_squad,
-                                   read_table, train_valid_split)
+from bertkit.tasks.readers import (kmou_tag_to_iob2, read_conll, read_jsonl, read_kmou, read_table,
+                                   train_valid_split)
+from bertkit.tasks.squad import read_squad
 from conftest import data_file
 
 

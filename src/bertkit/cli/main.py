@@ -17,7 +17,10 @@ import argparse
 import sys
 import warnings
 
-from bertkit.cli import apps, text, train, use
+import bertkit.cli.apps as apps
+import bertkit.cli.text as text
+import bertkit.cli.train as train
+import bertkit.cli.use as use
 from bertkit.common.errors import BertkitError
 from bertkit.modeling.checkpoint import NewHeadWarning
 

@@ -172,7 +172,10 @@ def register(verb) -> None:
     p.add_argument("--aggregation", default="first", choices=["first", "max", "average", "simple", "none"],
                    help=AGGREGATION_HELP)
     add_device_option(p)
+    register_answer(verb)
 
+
+def register_answer(verb) -> None:
     p = verb("answer", cmd_answer, "Answer a question from a passage with a fine-tuned QA model.", EPILOG["answer"])
     p.add_argument("question")
     p.add_argument("--context", default=None, help="the passage")

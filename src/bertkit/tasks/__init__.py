@@ -58,7 +58,8 @@ from .base import FeatureList, PredictionList, Task
 from .classification import ClassificationTask, RegressionTask
 from .qa import QATask
 from .readers import (ExampleList, QAExample, ReadReport, TaggedExample, TextExample, read_conll,
-                      read_jsonl, read_kmou, read_squad, read_table, train_valid_split)
+                      read_jsonl, read_kmou, read_table, train_valid_split)
+from .squad import read_squad
 from .tagging import CONLL2003_LABELS, KO_NER_LABELS, TaggingTask
 
 BINARY = ["0", "1"]

@@ -50,7 +50,8 @@ from bertkit.common.errors import InputError
 
 from . import metrics as M
 from .base import FeatureList, PredictionList, Task, collate_inputs, real_lengths, to_numpy
-from .readers import ExampleList, QAExample, ReadReport, read_squad, train_valid_split
+from .readers import ExampleList, QAExample, ReadReport, train_valid_split
+from .squad import read_squad
 
 NO_ANSWER = "no answer"          # training target of an unanswerable question: [CLS] in every window
 
