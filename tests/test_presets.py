@@ -106,7 +106,7 @@ def korean_tiny(tmp_path_factory):
     lines = source.read_text(encoding="utf-8").splitlines()
     corpus = root / "questions.txt"
     corpus.write_text("\n".join(line.split(",")[0] for line in lines[1:]), encoding="utf-8")
-    tokenizer = train_vocab([corpus], vocab_size=2000, lowercase=False)
+    tokenizer = train_vocab([corpus], vocab_size=2000, do_lower_case=False)
     return {"root": root, "data": source, "model": tiny_checkpoint(root / "tiny", tokenizer)}
 
 

@@ -406,7 +406,7 @@ def test_finetune_eval_predict_squad2_through_the_cli(tmp_path, capsys):
     files = bench.build_files(small, tmp_path, 0.4, 1 / 3, 0)
     texts = [p["context"] for a in source["data"][:5] for p in a["paragraphs"]]
     (tmp_path / "corpus.txt").write_text("\n".join(texts), encoding="utf-8")
-    tokenizer = train_vocab([tmp_path / "corpus.txt"], vocab_size=1500, lowercase=False)
+    tokenizer = train_vocab([tmp_path / "corpus.txt"], vocab_size=1500, do_lower_case=False)
     torch.manual_seed(0)
     BertModel(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
                          intermediate_size=64, max_position_embeddings=128)).save_pretrained(tmp_path / "tiny")
