@@ -88,3 +88,13 @@ def hf_tokenizer(minilm_path):
     """The reference fast tokenizer with the same vocab and settings."""
     transformers = pytest.importorskip("transformers")
     return transformers.BertTokenizerFast.from_pretrained(str(minilm_path))
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models on a shared machine: one thread is fastest and disturbs others least.
+    Use in a module with `pytestmark = pytest.mark.usefixtures("one_thread")`."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

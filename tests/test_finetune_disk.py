@@ -6,14 +6,12 @@ import warnings
 import pytest
 
 from bertkit.training.finetune import FinetuneSettings, run_finetune
-from test_frozen import NEGATIVE, POSITIVE
+from test_frozen import toy_sst2
 
 
 @pytest.mark.parametrize("keep", [False, True])
 def test_resume_checkpoints_go_unless_kept(minilm_path, tmp_path, keep):
-    train = tmp_path / "train.tsv"
-    rows = [f"{t}\t1" for t in POSITIVE] + [f"{t}\t0" for t in NEGATIVE]
-    train.write_text("sentence\tlabel\n" + "\n".join(rows * 2) + "\n")
+    train = toy_sst2(tmp_path, repeat=2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         run_finetune(FinetuneSettings(task="sst2", model=str(minilm_path), train=str(train), out=str(tmp_path / "o"),

@@ -13,6 +13,14 @@ NEGATIVE = ["a dull, tiresome mess", "terrible acting and a boring plot", "i hat
             "awful and stupid", "a waste of time", "ugly and pointless"]
 
 
+def toy_sst2(folder, repeat: int):
+    """An SST-2-format training file of the twelve sentences above, `repeat` times."""
+    train = folder / "train.tsv"
+    rows = [f"{t}\t1" for t in POSITIVE] + [f"{t}\t0" for t in NEGATIVE]
+    train.write_text("sentence\tlabel\n" + "\n".join(rows * repeat) + "\n")
+    return train
+
+
 def test_logistic_regression_separates_separable_points():
     torch.manual_seed(0)
     x = torch.cat([torch.randn(50, 4) + 3, torch.randn(50, 4) - 3])
@@ -32,9 +40,7 @@ def test_freeze_encoder_trains_only_the_head(minilm_path, tmp_path):
     from bertkit.modeling import BertForSequenceClassification
     from bertkit.training.finetune import FinetuneSettings, run_finetune
 
-    train = tmp_path / "train.tsv"
-    rows = [f"{t}\t1" for t in POSITIVE] + [f"{t}\t0" for t in NEGATIVE]
-    train.write_text("sentence\tlabel\n" + "\n".join(rows * 4) + "\n")
+    train = toy_sst2(tmp_path, repeat=4)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         run_finetune(FinetuneSettings(task="sst2", model=str(minilm_path), train=str(train), out=str(tmp_path / "o"),

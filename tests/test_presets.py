@@ -26,13 +26,7 @@ from test_finetune import cli, cli_json, cli_json_lines, tiny_checkpoint
 from bertkit.text.vocab import train_vocab
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    import torch
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ----------------------------------------------------------------------------- POS tagging

@@ -14,7 +14,7 @@ import torch
 
 from bertkit.common.errors import InputError
 
-from .readers import ExampleList, train_valid_split
+from .readers import ExampleList, ReadReport, train_valid_split
 
 MODEL_INPUTS = ("input_ids", "token_type_ids", "attention_mask")
 
@@ -185,6 +185,16 @@ class Task:
             raise InputError(f"task/model mismatch: the model was fine-tuned for labels {saved} but task "
                              f"{self.name!r} has labels {self.labels_text()}; use the task the model was "
                              "trained on.")
+
+    def start_encoding(self, examples, max_seq_length: int, max_length: int | None, training: bool):
+        """What every `encode` does first: the sequence length (`max_length=` is its deprecated name),
+        a report that names the examples' file, and with training=True the labels checked."""
+        n = seq_length_argument(max_seq_length, max_length, "encode")
+        file = source_file(examples)
+        report = ReadReport(source=f"{self.name}: {file or 'examples'} encoded (max_seq_length={n})", file=file)
+        if training:
+            self.check_training_labels(examples)
+        return n, report
 
     def check_training_labels(self, examples) -> None:
         """Raise, naming lines and values, if training data has labels the task cannot learn."""

@@ -24,7 +24,7 @@ from bertkit.common.defaults import IGNORE_INDEX, MAX_SEQ_LENGTH
 from bertkit.common.errors import InputError
 
 from . import metrics as M
-from .base import (FeatureList, PredictionList, Task, collate_inputs, place, place_with, seq_length_argument,
+from .base import (FeatureList, PredictionList, Task, collate_inputs, place, place_with,
                    source_file, to_numpy)
 from .readers import ExampleList, ReadReport, TextExample, read_table
 
@@ -159,11 +159,7 @@ class ClassificationTask(Task):
         IGNORE_INDEX (-100) and is noted in `features.report`.  (`max_length=` is the old,
         deprecated name of `max_seq_length`.)
         """
-        n = seq_length_argument(max_seq_length, max_length, "encode")
-        file = source_file(examples)
-        report = ReadReport(source=f"{self.name}: {file or 'examples'} encoded (max_seq_length={n})", file=file)
-        if training:
-            self.check_training_labels(examples)
+        n, report = self.start_encoding(examples, max_seq_length, max_length, training)
         self._note_unknown_labels(examples, report)
         ids, types, cut = _tokenize(examples, tokenizer, n)
         what = "text pairs" if any(ex.text_pair is not None for ex in examples) else "texts"

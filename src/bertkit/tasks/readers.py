@@ -27,7 +27,7 @@ from typing import Callable, Iterable, Sequence
 
 from bertkit.common.errors import InputError, NotFoundError
 
-from .report import SAMPLES_PER_REASON, ReadReport  # noqa: F401  (ReadReport lives in .report)
+from .report import ReadReport  # noqa: F401  (ReadReport lives in .report; re-exported)
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))   # long documents in one cell are fine
 

@@ -31,7 +31,7 @@ from bertkit.common.errors import InputError
 
 from . import metrics as M
 from .base import (FeatureList, PredictionList, Task, collate_inputs, pad_to_longest, place, place_with,
-                   real_lengths, seq_length_argument, source_file, to_numpy)
+                   real_lengths, source_file, to_numpy)
 from .readers import ExampleList, ReadReport, TaggedExample, read_conll, read_kmou
 
 
@@ -136,11 +136,7 @@ class TaggingTask(Task):
         Each distinct word is split into pieces once (one batched tokenizer call).
         (`max_length=` is the old, deprecated name of `max_seq_length`.)
         """
-        n = seq_length_argument(max_seq_length, max_length, "encode")
-        file = source_file(examples)
-        report = ReadReport(source=f"{self.name}: {file or 'examples'} encoded (max_seq_length={n})", file=file)
-        if training:
-            self.check_training_labels(examples)
+        n, report = self.start_encoding(examples, max_seq_length, max_length, training)
         self._note_unknown_tags(examples, report)
         pieces = word_pieces({w for ex in examples for w in ex.words}, tokenizer, report)
         budget = n - 2                                          # room left by [CLS] and [SEP]
