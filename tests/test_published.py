@@ -8,6 +8,7 @@ carry the outputs TensorFlow itself computed; bertkit's models, loaded with plai
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -139,3 +140,12 @@ def test_the_tokenizer_opens_the_same_names(published, minilm_path, tmp_path):
     with pytest.raises(ValueError, match="neither 'uncased' nor 'cased'"):
         BertTokenizer.from_pretrained(nameless)
     assert BertTokenizer.from_pretrained(nameless, do_lower_case=False).do_lower_case is False
+
+
+def test_fill_mask_on_a_model_without_an_mlm_head_says_its_answers_are_random(minilm_path):
+    with pytest.warns(UserWarning, match="no trained masked-LM head.*random.*bert-base-uncased"):
+        pipeline("fill-mask", model=minilm_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                       # a release with both heads: nothing to say
+        pipeline("fill-mask", model=RELEASES[1])("the [MASK] .")
+        pipeline("next-sentence", model=RELEASES[1])(("the world", "of the"))

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Iterable
 
 import torch
 
 from bertkit.common.errors import InputError
 from bertkit.modeling import BertModel
+from bertkit.modeling.checkpoint import NewHeadWarning
 from bertkit.modeling.pretrained import open_checkpoint
 from bertkit.modeling.quantize import quantize_dynamic_int8
 
@@ -38,7 +40,11 @@ class Pipeline:
         self.checkpoint = None
         if isinstance(model, (str, os.PathLike)):
             self.checkpoint = open_checkpoint(model, **hub_options)
-            model = self.checkpoint.model(self.model_class, **self.model_overrides(self.checkpoint))
+            missing = self.missing_head(self.checkpoint)
+            if missing:
+                warnings.warn(missing, NewHeadWarning, stacklevel=3)
+            model = self.checkpoint.model(self.model_class, new_head_warning=not missing,
+                                          **self.model_overrides(self.checkpoint))
             if tokenizer is None:
                 tokenizer = self.checkpoint.tokenizer()
         if tokenizer is None:
@@ -48,6 +54,10 @@ class Pipeline:
         self.batch_size = batch_size
         limit = self.model.config.max_position_embeddings
         self.max_length = min(max_length or limit, limit)
+
+    def missing_head(self, checkpoint) -> str | None:
+        """What to say when the checkpoint lacks the head this pipeline needs (None: it has it)."""
+        return None
 
     def model_overrides(self, checkpoint) -> dict:
         """Config fields to set when loading (none by default; e.g. a pipeline that needs a head size)."""
