@@ -26,8 +26,8 @@ class NextSentencePipeline(Pipeline):
         if checkpoint.has_nsp_head:
             return None
         return (f"{checkpoint.source} has no trained next-sentence head (it was saved without one), so its "
-                "next-sentence predictions are random: use a model that kept its pretraining heads, e.g. --model bert-base-uncased, "
-                "a Google TF release, or one from `bertkit pretrain` / `bertkit quickstart`.")
+                "next-sentence predictions are random: use a model that kept its pretraining heads, e.g. "
+                "--model bert-base-uncased, a Google TF release, or one from `bertkit pretrain` / `bertkit quickstart`.")
 
     @torch.no_grad()
     def __call__(self, inputs, text_pair=None):
