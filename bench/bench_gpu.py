@@ -8,18 +8,24 @@ seconds is skipped with a note, and the JSON of what finished is always written)
 
   env         the card, its bf16 dense spec peak (H100 SXM / H200: 989 TFLOP/s) and a measured
               bf16 matmul peak: the two denominators of every MFU figure
-  train       one training step (fwd + bwd + clip + fused AdamW, bf16 autocast) of BERT-Base,
-              bertkit vs reference, same init and same batches, measured in interleaved blocks:
-              full rows (128x128), ~35% padding, batch 512, 64x512
-  inference   bf16 forward, 128 rows of mixed length, sequences/s
-  switches    bertkit alone, ~35% padding, each switch on vs the plain step: host-built
-              unpadding plan (exact rows / rows rounded to 128), bf16 weights + fp32 masters,
-              fused tails by torch.compile / by Triton, all of them
+  train       one training step (fwd + bwd + clip + fused AdamW) of BERT-Base, same init and
+              same batches, measured in interleaved blocks: full rows (128x128), ~35% padding,
+              batch 512, 64x512.  Contestants: the reference and plain bertkit (bf16 autocast),
+              and "bertkit fast" (pure bf16 weights + fp32 masters, MLM positions and the
+              unpadding plan found on the host: what `--bf16 --bf16-weights` does on a GPU)
+  inference   forward of 128 rows of mixed length, sequences/s: fp32 models under bf16
+              autocast, and models cast to bf16
   cli         `bertkit pretrain` through the library function (`run_pretraining`, the CLI's code
-              path) on the built-in English corpus and the Korean reviews; then the same data
-              through the Trainer with prefetching off, and (Korean, MLM only) packed rows vs not
-  compiled    torch.compile of both models (train full/padded rows, inference), and of bertkit
-              with static row buckets; last, since compiling costs minutes
+              path) on the built-in English corpus and the Korean reviews, plain and with
+              --bf16-weights; the bare step on the CLI's own first batches (the "vs_bare_step"
+              column); English: the Trainer with a collating thread; Korean: --pack --no-nsp
+  profile     one "bertkit fast" step: the host's time to issue it vs the device's busy time,
+              and the kernels that take the most device time
+  compiled    torch.compile of the models (train full/padded rows, inference); bertkit fast
+              compiled with rows rounded to 128 on padded batches (few distinct shapes)
+  switches    bertkit alone, ~35% padding, each switch on vs the plain step: host-built MLM
+              positions, unpadding plan (exact rows / rows rounded to 128), bf16 weights + fp32
+              masters, fused tails by torch.compile / by Triton, all of them
 
 tokens/s counts real (non-pad) tokens.  MFU = useful model FLOPs (bench/_common.py's
 bert_training_flops: the same count for both implementations) / peak.
@@ -27,6 +33,7 @@ bert_training_flops: the same count for both implementations) / peak.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import os
@@ -37,6 +44,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -72,8 +80,8 @@ class Profile:
     block: int = 5                     # steps timed together; contestants alternate block by block
     compile_backend: str = "inductor"
     vocab: int = 30522
-    compiled_shapes: tuple = (1, 0)    # shapes compiled too: ~35% padding, full rows
-    compiled: tuple = ("bertkit", "reference", "bertkit + plan 128")
+    compiled_shapes: tuple = (0, 1)    # shapes compiled too (full rows, then ~35% padding, while time is left)
+    compiled: tuple = ("bertkit fast", "reference")
     cli: dict = field(default_factory=dict)
 
 
@@ -82,7 +90,7 @@ def profile(smoke: bool) -> Profile:
         return Profile(True, dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64),
                        [("full 4x16", 4, 16, 1.0), ("35% pad 4x16", 4, 16, 0.65), ("batch 8x16", 8, 16, 1.0),
                         ("2x64", 2, 64, 1.0)], warmup=0, rounds=1, block=2, compile_backend="eager",
-                       vocab=1000, compiled_shapes=(1,), compiled=("bertkit + plan 128",),
+                       vocab=1000, compiled_shapes=(1,), compiled=("bertkit fast",),
                        cli=dict(size="tiny", steps=2, batch=4, vocab=300, docs=60, ko_lines=300, seq=32))
     return Profile(False, {}, [("full 128x128", 128, 128, 1.0), ("35% pad 128x128", 128, 128, 0.65),
                                ("batch 512x128", 512, 128, 1.0), ("64x512", 64, 512, 1.0)],
@@ -138,8 +146,8 @@ class Contestant:
     """One model + optimizer + switches; `step(batch)` = fwd, bwd, clip, AdamW (no host sync)."""
 
     def __init__(self, name: str, model, device, plan: int = 0, bf16_weights: bool = False, fused=None,
-                 compile_backend: str | None = None):
-        self.name, self.device, self.plan = name, device, plan
+                 compile_backend: str | None = None, masked: bool = False):
+        self.name, self.device, self.plan, self.masked = name, device, plan, masked
         self.model = model.to(device).train()
         if fused is not None:
             use_fused_blocks(self.model, fused)
@@ -155,11 +163,14 @@ class Contestant:
         batch = dict(batch)
         if self.plan:
             batch["unpad"] = plan_unpadding(batch["attention_mask"], multiple=self.plan)
+        if self.masked:                               # as the trainer's feed does: no sync in the MLM head
+            batch["masked_positions"] = (batch["labels"].reshape(-1) != -100).nonzero().squeeze(-1)
         cuda = self.device.type == "cuda"
         return to_device(pin(batch) if cuda else batch, self.device, pinned=cuda)
 
     def step(self, batch: dict) -> torch.Tensor:
-        with autocast(self.device, True):
+        context = self.weights.compute_context(self.device) if self.weights is not None else autocast(self.device, True)
+        with context:                                  # bf16 weights: pure bf16, no autocast (as the Trainer)
             loss = self.fn(**batch).loss
         loss.backward()
         if self.weights is not None:
@@ -171,6 +182,32 @@ class Contestant:
             self.weights.masters_to_weights()
             self.weights.zero_grad()
         return loss.detach()
+
+
+_SHARED_OPS: dict = {}
+
+
+def shared_ops(kind: str, prof: Profile):
+    """One FusedOps per kind for the whole run: compiled once, shared by every contestant."""
+    if kind not in _SHARED_OPS:
+        backend = "eager" if prof.smoke else "inductor"     # smoke: dynamo only (tests/ check aot_eager)
+        _SHARED_OPS[kind] = make_fused_ops(kind, backend) if kind == "compile" else make_fused_ops(kind)
+    return _SHARED_OPS[kind]
+
+
+def contestant_options(name: str, fill: float, prof: Profile, compiled: bool) -> dict:
+    """Switches of a named contestant.  "bertkit fast": what `bertkit pretrain --bf16 --bf16-weights`
+    does on a GPU (pure bf16 weights + fp32 masters, MLM positions and the unpadding plan found
+    on the host; under torch.compile the plan's rows are rounded to 128: few distinct shapes).
+    Fused tails are not in it: measured on an H200 they cost more than they save (see switches)."""
+    opts: dict = {}
+    if "plan 128" in name:
+        opts["plan"] = 128
+    if "fast" in name:
+        opts.update(bf16_weights=True, masked=True)
+        if fill < 1:
+            opts.setdefault("plan", 128 if compiled else 1)
+    return opts
 
 
 def race(contestants: list[Contestant], batches: list[dict], prof: Profile) -> dict:
@@ -268,15 +305,16 @@ def section_train(device, prof, budget, env, pair, kind="train eager", compile_b
                   shapes=None) -> list[dict]:
     """Rows of `shapes`, each a race of `names` (bertkit, reference, bertkit + plan 128)."""
     ours, theirs = pair
-    names = names or ["bertkit", "reference"]
+    names = names or ["bertkit", "bertkit fast", "reference"]
     rows, vocab = [], ours.config.vocab_size
     for shape, B, T, fill in shapes or prof.shapes:
-        if budget.left() < (0 if prof.smoke else (150 if compile_backend else 25)):
+        if budget.left() < (0 if prof.smoke else (100 if compile_backend else 25)):
             rows.append({"shape": shape, "kind": kind, "skipped": f"time budget ({budget.left():.0f} s left)"})
             continue
         batches = make_batches(min(8, prof.warmup + prof.rounds * prof.block), B, T, fill, vocab)
         contestants = [Contestant(name, copy.deepcopy(theirs if name == "reference" else ours), device,
-                                  plan=128 if "plan" in name else 0, compile_backend=compile_backend)
+                                  compile_backend=compile_backend,
+                                  **contestant_options(name, fill, prof, compiled=compile_backend is not None))
                        for name in names]
         result = race(contestants, batches, prof)
         rows += throughput_rows(shape, kind, result, *step_flops(ours.config, batches), env, "reference")
@@ -286,44 +324,58 @@ def section_train(device, prof, budget, env, pair, kind="train eager", compile_b
 
 
 def section_inference(device, prof, budget, env, pair, compile_backend=None) -> list[dict]:
-    """bf16 forward of mixed-length rows (~35% padding), sequences/s."""
+    """Forward of mixed-length rows (~35% padding), sequences/s: fp32 models under bf16 autocast,
+    and models cast to bf16 (no autocast), each against the reference treated the same way."""
     kind = "inference " + ("compiled" if compile_backend else "eager")
-    if budget.left() < (0 if prof.smoke else (100 if compile_backend else 15)):
+    if budget.left() < (0 if prof.smoke else (60 if compile_backend else 15)):
         return [{"shape": "mixed", "kind": kind, "skipped": f"time budget ({budget.left():.0f} s left)"}]
-    ours, theirs = (copy.deepcopy(m).to(device).eval() for m in pair)
+    models = {}
+    for name, model in zip(("bertkit", "reference"), pair):
+        models[name] = copy.deepcopy(model).to(device).eval()
+        models[name + ", bf16 model"] = copy.deepcopy(model).to(device, torch.bfloat16).eval()
     if compile_backend:
-        ours, theirs = (torch.compile(m, backend=compile_backend) for m in (ours, theirs))
+        models = {name: torch.compile(m, backend=compile_backend) for name, m in models.items()}
     B, T = (4, 16) if prof.smoke else (128, 128)
     batches = [{k: v.to(device) for k, v in b.items() if k in ("input_ids", "token_type_ids", "attention_mask")}
                for b in make_batches(4, B, T, 0.65, pair[0].config.vocab_size, seed=1)]
-    models = {"bertkit": ours, "reference": theirs}
     times = {name: [] for name in models}
-    with torch.no_grad(), autocast(device, True):
-        for model in models.values():
+    for name, model in models.items():
+        with inference_context(device, "bf16 model" in name):
             for b in batches[: max(1, prof.warmup)]:
                 model(**b)
-        for r in range(prof.rounds):
-            for name, model in models.items():
+    for r in range(prof.rounds):
+        for name, model in models.items():
+            with inference_context(device, "bf16 model" in name):
                 sync(device)
                 t0 = time.perf_counter()
                 for k in range(prof.block):
                     model(**batches[(r + k) % len(batches)])
                 sync(device)
-                times[name].append((time.perf_counter() - t0) / prof.block)
+            times[name].append((time.perf_counter() - t0) / prof.block)
     per = {name: statistics.median(t) for name, t in times.items()}
+    baseline = {name: per["reference" + (", bf16 model" if "bf16 model" in name else "")] for name in per}
     return [{"shape": f"{B}x{T} mixed", "kind": kind, "contestant": name, "sequences_per_s": B / s,
-             "ms_per_batch": 1e3 * s, "vs_reference": per["reference"] / s} for name, s in per.items()]
+             "ms_per_batch": 1e3 * s, "vs_reference": baseline[name] / s} for name, s in per.items()]
+
+
+def inference_context(device, bf16_model: bool) -> contextlib.ExitStack:
+    """no_grad, plus bf16 autocast for fp32 models (a model cast to bf16 needs none)."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(torch.no_grad())
+    if not bf16_model:
+        stack.enter_context(autocast(device, True))
+    return stack
 
 
 def switch_variants(device, prof: Profile) -> list[tuple[str, dict]]:
-    fused_backend = "eager" if prof.smoke else "inductor"      # smoke: dynamo only (tests/ check aot_eager)
-    variants = [("plain", {}), ("plan exact rows", {"plan": 1}), ("plan rows to 128", {"plan": 128}),
+    variants = [("plain", {}), ("masked positions from the host", {"masked": True}),
+                ("plan exact rows", {"plan": 1}), ("plan rows to 128", {"plan": 128}),
                 ("bf16 weights + fp32 masters", {"plan": 1, "bf16_weights": True}),
-                ("fused tails: torch.compile", {"plan": 1, "fused": ("compile", fused_backend)})]
+                ("fused tails: torch.compile", {"plan": 1, "fused": "compile"})]
     if device.type == "cuda" and triton is not None:
-        variants.append(("fused tails: triton", {"plan": 1, "fused": ("triton", None)}))
-    variants.append(("all: plan 128 + bf16 weights + compiled tails",
-                     {"plan": 128, "bf16_weights": True, "fused": ("compile", fused_backend)}))
+        variants.append(("fused tails: triton", {"plan": 1, "fused": "triton"}))
+    variants.append(("all: plan exact + bf16 weights + compiled tails + host positions",
+                     {"plan": 1, "bf16_weights": True, "fused": "compile", "masked": True}))
     return variants
 
 
@@ -331,14 +383,11 @@ def section_switches(device, prof, budget, env, pair) -> list[dict]:
     ours = pair[0]
     shape, B, T, fill = prof.shapes[1]
     batches = make_batches(min(8, prof.warmup + prof.rounds * prof.block), B, T, fill, ours.config.vocab_size)
-    contestants, ops = [], {}
+    contestants = []
     for name, opts in switch_variants(device, prof):
         opts = dict(opts)
-        if "fused" in opts:                         # one FusedOps per kind: compiled once, shared
-            kind, backend = opts["fused"]
-            if kind not in ops:
-                ops[kind] = make_fused_ops(kind, backend) if backend else make_fused_ops(kind)
-            opts["fused"] = ops[kind]
+        if "fused" in opts:
+            opts["fused"] = shared_ops(opts["fused"], prof)
         contestants.append(Contestant(name, copy.deepcopy(ours), device, **opts))
     result = race(contestants, batches, prof)
     rows = throughput_rows(shape, "bertkit switches", result, *step_flops(ours.config, batches), env, "plain")
@@ -415,32 +464,119 @@ def trainer_run(s, label: str, switches: dict, pack: bool = False, nsp: bool | N
         "row_fill": getattr(train_set, "fill", None)}
 
 
-def section_cli(device, prof, budget, workdir: Path) -> list[dict]:
+def bare_step_on_cli_batches(s, device, prof: Profile, bf16_weights: bool = False) -> dict:
+    """The bare training step (no data loading, no logging) on the CLI run's own first batches,
+    with what the CLI does on a GPU (host-built plan and MLM positions; `bf16_weights` as asked)."""
+    from bertkit.training.feed import accepts_generator, batch_generator
+    from bertkit.training.pretrain import build_model, ensure_split, make_datasets, prepare_tokenizer
+
+    out = Path(s.out_dir)
+    tokenizer = prepare_tokenizer(s, out, ensure_split(s, out)[0])
+    train_set, _, collate = make_datasets(s, tokenizer, out)
+    n = min(8, prof.warmup + prof.rounds * prof.block, len(train_set) // s.batch_size)
+    batches = []
+    for k in range(n):
+        samples = [train_set[i] for i in range(k * s.batch_size, (k + 1) * s.batch_size)]
+        batches.append(collate(samples, generator=batch_generator(s.seed, k, 0)) if accepts_generator(collate)
+                       else collate(samples))
+    model = build_model(s, tokenizer)
+    cuda = device.type == "cuda"
+    bare = Contestant("bare", model, device, plan=1 if cuda else 0, masked=True, bf16_weights=bf16_weights)
+    result = race([bare], batches, prof)["bare"]
+    if "error" in result:
+        return result
+    tokens = statistics.fmean(int(b["attention_mask"].sum()) for b in batches)
+    return {"tokens_per_s": tokens / result["s_per_step"], "real_tokens_per_row": tokens / s.batch_size}
+
+
+def cli_variants(device, prof: Profile, options: dict) -> list[tuple[str, Callable]]:
+    """(label, function of the corpus' settings) for one corpus."""
+    import dataclasses
+
     from bertkit.training.pretrain import run_pretraining
+
+    def through_cli(**changes):
+        def run(s):
+            s = dataclasses.replace(s, out_dir=str(Path(s.out_dir) / "-".join(changes) or "plain"), **changes)
+            logged, t0 = [], time.perf_counter()
+            summary = run_pretraining(s, on_log=logged.append)
+            return {"tokens_per_s": window_tokens_per_s(logged), "wall_s": time.perf_counter() - t0,
+                    "real_tokens_per_row": summary["tokens_seen"] / (summary["steps"] * s.batch_size),
+                    "final_loss": summary["final_loss"]}
+        return run
+
+    fast = dict(bf16_weights=True)
+    variants = [("run_pretraining (the CLI's code path), no switches", through_cli()),
+                ("bare step on the same batches (no loading, no logging)",
+                 lambda s: bare_step_on_cli_batches(s, device, prof)),
+                ("run_pretraining --bf16-weights", through_cli(**fast)),
+                ("bare step on the same batches, --bf16-weights",
+                 lambda s: bare_step_on_cli_batches(s, device, prof, bf16_weights=True))]
+    if options.get("one_doc_per_line"):          # short documents: pack them, several per row
+        variants += [("run_pretraining --pack --no-nsp", through_cli(pack=True, nsp=False)),
+                     ("run_pretraining --pack --no-nsp --bf16-weights", through_cli(pack=True, nsp=False, **fast))]
+    else:
+        variants += [("Trainer, prefetch 2 (a collating thread)",
+                      lambda s: trainer_run(s, "prefetch", {"prefetch": 2}))]
+    return variants
+
+
+def section_cli(device, prof, budget, workdir: Path) -> list[dict]:
     rows = []
     for name, corpus, options in corpora(prof, workdir):
-        if budget.left() < (0 if prof.smoke else 60):
-            rows.append({"corpus": name, "skipped": f"time budget ({budget.left():.0f} s left)"})
-            continue
         s = settings_for(prof, device, corpus, workdir / name.split()[0].lower(), options)
-        logged, t0 = [], time.perf_counter()
-        summary = run_pretraining(s, on_log=logged.append)
-        rows.append({"corpus": name, "path": "run_pretraining (the CLI's code path)",
-                     "tokens_per_s": window_tokens_per_s(logged), "wall_s": time.perf_counter() - t0,
-                     "real_tokens_per_row": summary["tokens_seen"] / (summary["steps"] * s.batch_size),
-                     "final_loss": summary["final_loss"]})
-        variants = [("Trainer, prefetch off", {"prefetch": 0}, False, None),
-                    ("Trainer, prefetch on", {"prefetch": 2}, False, None)]
-        if options.get("one_doc_per_line"):
-            variants += [("Trainer, MLM only, one document per row", {}, False, False),
-                         ("Trainer, MLM only, packed rows", {}, True, False)]
-        for label, switches, pack, nsp in variants:
+        for label, run in cli_variants(device, prof, options):
             if budget.left() < (0 if prof.smoke else 30):
                 rows.append({"corpus": name, "path": label, "skipped": f"time budget ({budget.left():.0f} s left)"})
                 continue
-            result = trainer_run(s, label.replace(" ", "-").replace(",", ""), switches, pack, nsp)
-            rows.append({"corpus": name, "path": label, **result})
-        free(device)
+            try:
+                rows.append({"corpus": name, "path": label, **run(s)})
+            except Exception as exc:                  # noqa: BLE001 - reported; the other variants still run
+                traceback.print_exc()
+                rows.append({"corpus": name, "path": label, "error": f"{type(exc).__name__}: {exc}"[:500]})
+            free(device)
+        bare = {r["path"].endswith("--bf16-weights"): r.get("tokens_per_s") for r in rows
+                if r["corpus"] == name and r["path"].startswith("bare")}
+        for r in rows:                                # the CLI vs the bare step with the same switches
+            if r["corpus"] == name and "pack" not in r["path"] and bare.get("--bf16-weights" in r["path"]) \
+                    and r.get("tokens_per_s") and not r["path"].startswith("Trainer"):
+                r["vs_bare_step"] = r["tokens_per_s"] / bare["--bf16-weights" in r["path"]]
+    return rows
+
+
+def section_profile(device, prof, budget, env, pair) -> list[dict]:
+    """Where the time of one "bertkit fast" eager step goes (full rows): the host's time to issue
+    the step vs the device's busy time, and the kernels that take the most device time."""
+    from torch.profiler import ProfilerActivity, profile as torch_profile
+    shape, B, T, fill = prof.shapes[0]
+    batches = make_batches(3, B, T, fill, pair[0].config.vocab_size)
+    c = Contestant("bertkit fast", copy.deepcopy(pair[0]), device, **contestant_options("fast", fill, prof, False))
+    prepared = [c.prepare(b) for b in batches]
+    for b in prepared:
+        c.step(b)
+    sync(device)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    t0 = time.perf_counter()
+    with torch_profile(activities=activities) as p:
+        issued = []
+        for b in prepared:
+            t1 = time.perf_counter()
+            c.step(b)
+            issued.append(time.perf_counter() - t1)
+        sync(device)
+    wall = (time.perf_counter() - t0) / len(prepared)
+    events = p.key_averages()
+    device_time = "self_device_time_total" if hasattr(events[0], "self_device_time_total") else "self_cuda_time_total"
+    kernels = sorted((e for e in events if str(getattr(e, "device_type", "")).endswith("CUDA")
+                      and getattr(e, device_time, 0) > 0), key=lambda e: -getattr(e, device_time))
+    busy = sum(getattr(e, device_time) for e in kernels) / 1e3 / len(prepared)           # ms per step
+    rows = [{"shape": shape, "what": "one step (profiled)", "ms": 1e3 * wall},
+            {"shape": shape, "what": "host: issuing the step", "ms": 1e3 * statistics.median(issued)},
+            {"shape": shape, "what": "device: busy", "ms": busy}]
+    rows += [{"shape": shape, "what": e.key[:90], "ms": getattr(e, device_time) / 1e3 / len(prepared),
+              "calls": e.count // len(prepared)} for e in kernels[:15]]
+    del c
+    free(device)
     return rows
 
 
@@ -452,7 +588,9 @@ COLUMNS = {
     "inference": ["shape", "kind", "contestant", "sequences_per_s", "ms_per_batch", "vs_reference"],
     "switches": ["shape", "contestant", "tokens_per_s", "ms_per_step", "mfu_spec", "mfu_measured", "vs_plain",
                  "first_loss"],
-    "cli": ["corpus", "path", "tokens_per_s", "real_tokens_per_row", "row_fill", "wall_s", "final_loss"],
+    "profile": ["shape", "what", "ms", "calls"],
+    "cli": ["corpus", "path", "tokens_per_s", "vs_bare_step", "real_tokens_per_row", "row_fill", "wall_s",
+            "final_loss"],
 }
 
 
@@ -472,7 +610,7 @@ def to_markdown(results: dict) -> str:
              f"{env.get('transformers')}, triton {env.get('triton')}" + (" (CPU smoke run)" if env.get("smoke") else ""),
              "", f"bf16 dense spec peak: {cell(env.get('spec_tflops'))} TFLOP/s; measured bf16 matmul peak: "
              f"{cell(env.get('matmul_tflops'))} TFLOP/s", ""]
-    for section in ("train", "inference", "switches", "compiled", "cli"):
+    for section in ("train", "inference", "cli", "profile", "compiled", "switches"):
         rows = results.get(section)
         if not rows:
             continue
@@ -513,11 +651,12 @@ def run_all(args, device, prof: Profile, workdir: Path, results: dict) -> None:
     sections = [
         ("train", lambda: section_train(device, prof, budget, env, pair)),
         ("inference", lambda: section_inference(device, prof, budget, env, pair)),
-        ("switches", lambda: section_switches(device, prof, budget, env, pair)),
         ("cli", lambda: section_cli(device, prof, budget, workdir)),
+        ("profile", lambda: section_profile(device, prof, budget, env, pair)),
         ("compiled", lambda: section_train(device, prof, budget, env, pair, "train compiled", prof.compile_backend,
                                            names=prof.compiled, shapes=[prof.shapes[i] for i in prof.compiled_shapes])
          + ([] if prof.smoke else section_inference(device, prof, budget, env, pair, prof.compile_backend))),
+        ("switches", lambda: section_switches(device, prof, budget, env, pair)),
     ]
     for name, run in sections:
         if args.sections and name not in args.sections:
@@ -545,7 +684,7 @@ def main(argv: list[str] | None = None) -> dict:
                         help="seconds for all sections (default 420 on a GPU: the whole run stays under 8 minutes)")
     parser.add_argument("--smoke", action="store_true", help="tiny model, two steps per row (default without CUDA)")
     parser.add_argument("--sections", nargs="*", default=None,
-                        help="only these of: train inference switches cli compiled")
+                        help="only these of: train inference cli compiled profile switches")
     args = parser.parse_args(argv)
     device = torch.device("cuda" if torch.cuda.is_available() and not args.smoke else "cpu")
     prof = profile(smoke=device.type != "cuda")

@@ -176,3 +176,26 @@ def test_ctrl_c_saves_a_checkpoint_and_the_run_resumes_identically(tmp_path):
     tail = eval(resumed.stdout.split("LOSSES", 1)[1])
     head = eval(full.stdout.split("LOSSES", 1)[1])
     assert step < 12 and tail == head            # the history of steps 1..step comes from the checkpoint
+
+
+def test_masked_positions_found_on_the_host_give_the_same_loss():
+    """The feed finds the MLM positions on the host (no GPU sync in the head); same logits and loss."""
+    from bertkit.training.feed import FeedPlan, host_batches
+    plan = FeedPlan(batch_size=8, grad_accum=1, seed=0, collate_seed=1, masked_positions=True)
+    batch = next(host_batches(RandomPretrainingData(), ragged_collate, plan)).batch
+    assert torch.equal(batch["masked_positions"], (batch["labels"].reshape(-1) != -100).nonzero().squeeze(-1))
+    net = model(dropout=0.0).eval()
+    found_here = net(**{k: v for k, v in batch.items() if k != "masked_positions"})
+    found_on_host = net(**batch)
+    assert torch.equal(found_here.prediction_logits, found_on_host.prediction_logits)
+    assert torch.equal(found_here.loss, found_on_host.loss)
+
+
+def test_trainer_passes_masked_positions_only_to_models_that_take_them(tmp_path):
+    from bertkit.modeling import BertForSequenceClassification
+    _, trainer = run(tmp_path / "a", steps=1)
+    assert trainer.feed().plan.masked_positions is True
+    classifier = BertForSequenceClassification(BertConfig(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=1,
+                                                          num_attention_heads=2, intermediate_size=64))
+    other = Trainer(classifier, RandomPretrainingData(), ragged_collate, trainer.cfg, device="cpu")
+    assert other.feed().plan.masked_positions is False

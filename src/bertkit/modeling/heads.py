@@ -75,19 +75,25 @@ class BertHeads(nn.Module):
             self.seq_relationship = nn.Linear(config.hidden_size, 2)
 
 
-def masked_lm(predictions: BertLMPredictionHead, sequence: Tensor, labels: Tensor | None):
+def masked_lm(predictions: BertLMPredictionHead, sequence: Tensor, labels: Tensor | None,
+              masked_positions: Tensor | None = None):
     """MLM logits and loss.  With labels, only masked positions reach the vocabulary.
 
     sequence [B, T, H]; labels [B, T] with IGNORE_INDEX at unmasked positions.
     The [M, H] -> [M, V] projection is the most expensive matrix product of
     pretraining (V ~ 30k); gathering the M ~ 15% masked rows first skips ~85% of it.
+    masked_positions [M]: the flat positions (into B*T) of the masked tokens, found on the
+    host by the trainer's feed; without it they are found here, which makes the GPU wait
+    for the forward pass (a device-to-host sync) before the step can go on.
     Returns (logits [B, T, V] without labels or [M, V] with labels, loss or None).
     """
     if labels is None:
         return predictions(sequence), None
-    masked = labels != IGNORE_INDEX                                  # [B, T]
-    logits = predictions(sequence[masked])                           # [M, H] -> [M, V]
-    targets = labels[masked]                                         # [M]
+    if masked_positions is None:
+        masked_positions = (labels.reshape(-1) != IGNORE_INDEX).nonzero().squeeze(-1)   # [M] (syncs)
+    rows = sequence.reshape(-1, sequence.shape[-1]).index_select(0, masked_positions)  # [M, H]
+    logits = predictions(rows)                                                         # [M, V]
+    targets = labels.reshape(-1).index_select(0, masked_positions)                     # [M]
     if targets.numel() == 0:                                         # nothing masked: zero loss, not NaN
         return logits, logits.sum() * 0.0
     return logits, F.cross_entropy(logits.float(), targets)
@@ -136,11 +142,11 @@ class BertForPreTraining(_HeadModel):
         self.cls = BertHeads(config, mlm=True, nsp=True)
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None,
-                next_sentence_label=None, **kwargs) -> HeadOutput:
+                next_sentence_label=None, masked_positions=None, **kwargs) -> HeadOutput:
         out = self.encode(input_ids, attention_mask, token_type_ids, kwargs)
-        logits, mlm_loss = masked_lm(self.cls.predictions, out.last_hidden_state, labels)
+        logits, mlm_loss = masked_lm(self.cls.predictions, out.last_hidden_state, labels, masked_positions)
         nsp_logits = self.cls.seq_relationship(out.pooler_output)                    # [B, 2]
-        nsp_loss = None if next_sentence_label is None else F.cross_entropy(nsp_logits, next_sentence_label.view(-1))
+        nsp_loss = None if next_sentence_label is None else F.cross_entropy(nsp_logits.float(), next_sentence_label.view(-1))
         parts = [x for x in (mlm_loss, nsp_loss) if x is not None]
         return HeadOutput(loss=sum(parts) if parts else None, mlm_loss=mlm_loss, nsp_loss=nsp_loss,
                           prediction_logits=logits, seq_relationship_logits=nsp_logits,
@@ -155,9 +161,10 @@ class BertForMaskedLM(_HeadModel):
     def build_head(self, config):
         self.cls = BertHeads(config, mlm=True, nsp=False)
 
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None, **kwargs) -> HeadOutput:
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None, masked_positions=None,
+                **kwargs) -> HeadOutput:
         out = self.encode(input_ids, attention_mask, token_type_ids, kwargs)
-        logits, loss = masked_lm(self.cls.predictions, out.last_hidden_state, labels)
+        logits, loss = masked_lm(self.cls.predictions, out.last_hidden_state, labels, masked_positions)
         return HeadOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
 
 
@@ -170,7 +177,7 @@ class BertForNextSentencePrediction(_HeadModel):
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None, **kwargs) -> HeadOutput:
         out = self.encode(input_ids, attention_mask, token_type_ids, kwargs)
         logits = self.cls.seq_relationship(out.pooler_output)
-        loss = None if labels is None else F.cross_entropy(logits, labels.view(-1))
+        loss = None if labels is None else F.cross_entropy(logits.float(), labels.view(-1))
         return HeadOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
 
 
@@ -207,11 +214,11 @@ class BertForSequenceClassification(_HeadModel):
                 problem = "multi_label_classification"
         if problem == "regression":
             if self.config.num_labels == 1:
-                return F.mse_loss(logits.squeeze(-1), labels.view(-1).to(logits.dtype))
-            return F.mse_loss(logits, labels.to(logits.dtype))
+                return F.mse_loss(logits.squeeze(-1).float(), labels.view(-1).float())
+            return F.mse_loss(logits.float(), labels.float())
         if problem == "single_label_classification":
-            return F.cross_entropy(logits.view(-1, self.config.num_labels), labels.view(-1).long())
-        return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
+            return F.cross_entropy(logits.view(-1, self.config.num_labels).float(), labels.view(-1).long())
+        return F.binary_cross_entropy_with_logits(logits.float(), labels.float())
 
 
 class BertForTokenClassification(_HeadModel):
@@ -228,7 +235,7 @@ class BertForTokenClassification(_HeadModel):
         logits = self.classifier(self.dropout(out.last_hidden_state))               # [B, T, C]
         loss = None
         if labels is not None:
-            loss = F.cross_entropy(logits.view(-1, self.config.num_labels), labels.view(-1),
+            loss = F.cross_entropy(logits.view(-1, self.config.num_labels).float(), labels.view(-1),
                                    ignore_index=IGNORE_INDEX)
         return HeadOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
 
@@ -256,7 +263,7 @@ class BertForQuestionAnswering(_HeadModel):
         if start_positions is not None and end_positions is not None:
             T = start.shape[1]
             s, e = (p.view(-1).clamp(0, T) for p in (start_positions, end_positions))
-            loss = (F.cross_entropy(start, s, ignore_index=T) + F.cross_entropy(end, e, ignore_index=T)) / 2
+            loss = (F.cross_entropy(start.float(), s, ignore_index=T) + F.cross_entropy(end.float(), e, ignore_index=T)) / 2
         return HeadOutput(loss=loss, start_logits=start.contiguous(), end_logits=end.contiguous(),
                           hidden_states=out.hidden_states, attentions=out.attentions)
 

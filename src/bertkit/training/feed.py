@@ -9,10 +9,14 @@ position: it may be collated early, in another thread, and the run still sees ex
 the batches — and masks — of a run that collated each batch just in time, and of a run
 that was interrupted and resumed.
 
-`prefetch > 0` collates that many micro-batches ahead in a background thread, in pinned
-(page-locked) memory, and the copy to the GPU is issued with `non_blocking=True`: while
-the GPU computes step s, the CPU prepares step s+1.  The number of real tokens is
-counted on the CPU tensors before the copy, so logging throughput never waits for the GPU.
+On CUDA, batches are copied from pinned (page-locked) memory with `non_blocking=True`,
+and nothing in a step waits for the GPU (the unpadding plan and the MLM positions are
+found on the host, the number of real tokens is counted on the CPU tensors): the CPU
+collates step s+1 while the GPU still computes step s.  That overlap needs no thread.
+`prefetch > 0` collates that many micro-batches ahead in a background thread; it is off by
+default, because measured on an H200 (`bench/bench_gpu.py`, BERT-Base) the thread competes
+with the training loop for Python's GIL: the step, which launches hundreds of kernels from
+Python, slowed down 1.2x (English corpus) to 3.4x (Korean reviews) with it.
 """
 from __future__ import annotations
 
@@ -41,8 +45,13 @@ def batch_generator(seed: int, step: int, micro: int) -> torch.Generator:
 
 def accepts_generator(fn: Callable) -> bool:
     """Whether a collate function takes a `generator=` keyword."""
+    return takes_argument(fn, "generator")
+
+
+def takes_argument(fn: Callable, name: str) -> bool:
+    """Whether `fn` (a function or a module's forward) names the keyword `name` in its signature."""
     try:
-        return "generator" in inspect.signature(fn).parameters
+        return name in inspect.signature(getattr(fn, "forward", fn)).parameters
     except (TypeError, ValueError):
         return False
 
@@ -77,6 +86,7 @@ class FeedPlan:
     start_epoch: int = 0
     start_batch: int = 0       # micro-batches of start_epoch already consumed
     unpad_multiple: int = 0    # >0: attach a host-built Unpadding with N rounded up to this multiple
+    masked_positions: bool = False  # attach the [M] flat positions of MLM labels (the model takes them)
 
 
 def batches_per_epoch(dataset, plan: FeedPlan) -> int:
@@ -101,6 +111,8 @@ def host_batches(dataset, collate: Callable, plan: FeedPlan) -> Iterator[MicroBa
                 batch = collate(samples)
             if plan.unpad_multiple and "attention_mask" in batch and "unpad" not in batch:
                 batch["unpad"] = plan_unpadding(batch["attention_mask"], multiple=plan.unpad_multiple)
+            if plan.masked_positions and "labels" in batch and batch["labels"].dim() == 2:
+                batch["masked_positions"] = (batch["labels"].reshape(-1) != -100).nonzero().squeeze(-1)   # [M]
             yield MicroBatch(batch, epoch, b + 1, count_tokens(batch))
             k += 1
         epoch, first = epoch + 1, 0
@@ -129,7 +141,7 @@ class BatchFeed:
     """
 
     def __init__(self, dataset, collate: Callable, plan: FeedPlan, device: torch.device, prefetch: int = 0):
-        self.device = torch.device(device)
+        self.device, self.plan = torch.device(device), plan
         self.pinned = self.device.type == "cuda"
         self.source = host_batches(dataset, collate, plan)
         self.thread = None

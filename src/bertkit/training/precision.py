@@ -5,12 +5,14 @@ stay fp32: every forward casts every weight matrix to bf16 again (on a GPU that 
 a sizeable share of a BERT-Base step), and the backward casts the gradients back.
 
 `Bf16Weights` (`TrainConfig.bf16_weights`) keeps the *model's* weights in bf16 between
-steps, so autocast finds them already in bf16 and casts nothing, and keeps fp32 "master"
-copies for the optimizer: the update is computed and accumulated in fp32 (small updates
-are not lost to bf16's 8-bit mantissa), then rounded into the bf16 weights.  LayerNorm,
-softmax and the losses still run in fp32 under autocast.  It is not the same arithmetic
-as plain autocast (activations are computed from rounded weights both ways, but the
-rounding happens at a different moment), so it is a switch, off by default.
+steps and fp32 "master" copies for the optimizer: the update is computed and accumulated
+in fp32 (small updates are not lost to bf16's 8-bit mantissa), then rounded into the bf16
+weights.  When every weight of the model is bf16 (`covers_model`), the forward runs in
+bf16 without autocast ("pure bf16", `compute_context`): no cast kernels at all, which on a
+GPU also means far fewer kernel launches per step.  LayerNorm, softmax and the losses
+still accumulate in fp32 (inside their kernels; the heads cast logits to fp32), but
+activations between layers are stored in bf16 -- so it is not the same arithmetic as
+autocast, and it is a switch, off by default.
 Checkpoints and the model left after training hold the fp32 masters.
 """
 from __future__ import annotations
@@ -61,10 +63,17 @@ class Bf16Weights:
         self.params = [p for p in model.parameters() if p.requires_grad and p.is_floating_point()]
         self.masters = [nn.Parameter(p.detach().clone().float()) for p in self.params]
         self._master_of = {id(p): m for p, m in zip(self.params, self.masters)}
+        self._grads: list[torch.Tensor] | None = None      # fp32 gradient buffers, reused every step
         self.working = None
         with torch.no_grad():
             for p in self.params:
                 p.data = p.data.to(torch.bfloat16)
+        floating = [t for t in (*model.parameters(), *model.buffers()) if t.is_floating_point()]
+        self.covers_model = all(t.dtype == torch.bfloat16 for t in floating)   # e.g. not with a frozen encoder
+
+    def compute_context(self, device: torch.device):
+        """The forward's context: none when the whole model is bf16 (pure bf16), else bf16 autocast."""
+        return nullcontext() if self.covers_model else autocast(device, True)
 
     def master_groups(self, groups: list[dict]) -> list[dict]:
         """Optimizer parameter groups over the masters, in the same order as `groups`."""
@@ -72,9 +81,13 @@ class Bf16Weights:
 
     @torch.no_grad()
     def grads_to_masters(self) -> None:
-        """fp32 copies of the (bf16) gradients, as the masters' gradients."""
-        for p, m in zip(self.params, self.masters):
-            m.grad = None if p.grad is None else p.grad.float()
+        """fp32 copies of the (bf16) gradients, as the masters' gradients (one multi-tensor copy)."""
+        if self._grads is None:
+            self._grads = [torch.empty_like(m) for m in self.masters]
+        have = [k for k, p in enumerate(self.params) if p.grad is not None]
+        torch._foreach_copy_([self._grads[k] for k in have], [self.params[k].grad for k in have])
+        for k, m in enumerate(self.masters):
+            m.grad = self._grads[k] if self.params[k].grad is not None else None
 
     @torch.no_grad()
     def masters_to_weights(self) -> None:

@@ -43,7 +43,7 @@ from bertkit.modeling.heads import BertForPreTraining
 from bertkit.text.corpus import iter_documents
 from bertkit.text.tokenizer import BertTokenizer
 from bertkit.text.vocab import train_vocab
-from bertkit.training.trainer import TrainConfig, Trainer, batch_generator, plot_loss_curve, unwrap
+from bertkit.training.trainer import GPU_ROWS_MULTIPLE, TrainConfig, Trainer, batch_generator, plot_loss_curve, unwrap
 
 SIZES = "tiny|mini|small|medium|base|large or L{2..12}-H{128,256,512,768}"
 
@@ -80,8 +80,8 @@ class PretrainSettings:
     fused_blocks: str | None = option(None, "GPU: fused bias+GELU and dropout+residual+LayerNorm",
                                       choices=("compile", "triton"))
     compile: bool = option(False, "torch.compile the model (static shapes: see --unpad-multiple)")
-    unpad_multiple: int | None = option(None, "round the real tokens of a batch up to this multiple (static shapes "
-                                        "for compile/CUDA graphs); default: exact on GPU, off on CPU")
+    unpad_multiple: int | None = option(None, "round the real tokens of a batch up to this multiple (few distinct "
+                                        "shapes for the GPU and torch.compile); default: 64 on GPU, off on CPU")
     device: str | None = option(None, "cpu, cuda, cuda:1 ...; default: the GPU when there is one")
     seed: int = option(42, "random seed (data order, masks, init)")
     save_every: int = option(200, "steps between resume checkpoints")
@@ -181,6 +181,11 @@ def build_model(s: PretrainSettings, tokenizer) -> BertForPreTraining:
     return BertForPreTraining(config)
 
 
+def on_gpu(s: PretrainSettings) -> bool:
+    """Whether this run trains on a CUDA device (--device, else the GPU when there is one)."""
+    return torch.device(s.device).type == "cuda" if s.device else torch.cuda.is_available()
+
+
 def make_datasets(s: PretrainSettings, tokenizer, out: Path):
     """(training pairs, held-out pairs, the masking collator) — shards built once and reused."""
     train_file, eval_file = ensure_split(s, out)
@@ -189,12 +194,13 @@ def make_datasets(s: PretrainSettings, tokenizer, out: Path):
     train_set = PretrainingDataset(out / "shards", max_seq_length=s.max_seq_length, nsp=s.nsp, seed=s.seed)
     eval_set = PretrainingDataset(out / "eval_shards", max_seq_length=s.max_seq_length, nsp=s.nsp,
                                   seed=s.seed + 1)
+    gpu = on_gpu(s)            # rows padded to a multiple of 32: few distinct shapes (see GPU_ROWS_MULTIPLE)
     collate = MlmCollator(tokenizer, mlm_probability=MLM_PROBABILITY, whole_word_mask=s.whole_word_mask,
-                          seed=s.seed)
+                          pad_to_multiple_of=32 if gpu and s.max_seq_length % 32 == 0 else None, seed=s.seed)
     if s.pack:
         train_set = PackedDataset(train_set, max_seq_length=s.max_seq_length, seed=s.seed)
         eval_set = PackedDataset(eval_set, max_seq_length=s.max_seq_length, seed=s.seed + 1)
-        collate = PackedCollator(collate, unpad_multiple=s.unpad_multiple or 1)
+        collate = PackedCollator(collate, unpad_multiple=s.unpad_multiple or (GPU_ROWS_MULTIPLE if gpu else 1))
     return train_set, eval_set, collate
 
 

@@ -52,12 +52,19 @@ from bertkit.modeling.fused import use_fused_blocks
 from bertkit.modeling.triton_ops import make_fused_ops
 from bertkit.training.checkpoints import (check_same_model, latest_checkpoint, read_trainer_state,
                                           remove_checkpoints, set_rng_states, unwrap, write_checkpoint)
-from bertkit.training.feed import (BatchFeed, FeedPlan, accepts_generator, batch_generator,  # noqa: F401
+from bertkit.training.feed import (BatchFeed, FeedPlan, accepts_generator, batch_generator, takes_argument,  # noqa: F401
                                    batches_per_epoch, count_tokens, epoch_order)
 from bertkit.training.precision import Bf16Weights, autocast, bf16_supported, make_adamw
 from bertkit.training.progress import Logger, Window, plot_loss_curve  # noqa: F401  (re-exported)
 
 _accepts_generator = accepts_generator      # old private name, still imported by training.pretrain
+
+# On a GPU every new tensor shape costs once: cuBLAS / cuDNN pick (and cuDNN builds) a kernel plan
+# for it, and the caching allocator grows.  Measured on an H200 (bench/bench_gpu.py, BERT-Base,
+# Korean reviews): the first pass over 60 batches of new shapes ran at 0.29 of the bare step, a
+# second pass over the same batches at 0.79.  So on CUDA the real tokens of a batch are rounded
+# up to a multiple of this (and pretraining pads rows to a multiple of 32): few distinct shapes.
+GPU_ROWS_MULTIPLE = 64
 
 
 @dataclass
@@ -85,10 +92,10 @@ class TrainConfig:
     progress: bool = True
     eval_at_start: bool = True          # evaluate the untrained model once (curves start at step 0)
     # -- speed (see the module docstring); None = chosen by device
-    prefetch: int | None = None         # micro-batches collated ahead in a thread (None: 2 on CUDA, 0 on CPU)
+    prefetch: int = 0                   # micro-batches collated ahead in a thread (see training.feed)
     fused_adam: bool | None = None      # fused AdamW kernel (None: on CUDA only)
     unpad_plan: int | None = None       # host-built unpadded layout, rows rounded up to this multiple
-    #                                     (0: off; None: 1 = exact rows on CUDA, off on CPU)
+    #                                     (0: off; None: GPU_ROWS_MULTIPLE on CUDA, off on CPU)
     bf16_weights: bool = False          # with bf16: bf16 weights in the model, fp32 masters in AdamW
     fused_blocks: str | None = None     # "compile" or "triton": fused bias+GELU, dropout+residual+LayerNorm
     compile: bool = False               # torch.compile the model
@@ -284,13 +291,13 @@ class Trainer:
     # -- the loop
     def feed(self) -> BatchFeed:
         """The micro-batches from the current data position on (see `training.feed`)."""
-        cfg, cuda = self.cfg, self.device.type == "cuda"
+        cfg = self.cfg
         plan = FeedPlan(batch_size=cfg.batch_size, grad_accum=cfg.grad_accum, seed=cfg.seed,
                         collate_seed=cfg.seed + 1000 * self.dist.rank, rank=self.dist.rank, world=self.dist.world,
                         start_step=self.state.step, start_epoch=self.state.epoch,
-                        start_batch=self.state.batch_in_epoch, unpad_multiple=self._unpad_multiple())
-        prefetch = cfg.prefetch if cfg.prefetch is not None else (2 if cuda else 0)
-        return BatchFeed(self.dataset, self.collate, plan, self.device, prefetch=prefetch)
+                        start_batch=self.state.batch_in_epoch, unpad_multiple=self._unpad_multiple(),
+                        masked_positions=takes_argument(unwrap(self.model), "masked_positions"))
+        return BatchFeed(self.dataset, self.collate, plan, self.device, prefetch=cfg.prefetch or 0)
 
     def _unpad_multiple(self) -> int:
         """Rows multiple of host-built unpadding plans; 0 when off or when the model has no use for them."""
@@ -300,10 +307,16 @@ class Trainer:
             return 0
         if self.cfg.unpad_plan is not None:
             return self.cfg.unpad_plan
-        return 1 if self.device.type == "cuda" else 0
+        return GPU_ROWS_MULTIPLE if self.device.type == "cuda" else 0
 
     def _forward(self, batch: dict):
-        with autocast(self.device, self.use_bf16):
+        """bf16 autocast when asked; pure bf16 (no autocast, no casts) when the weights are all bf16,
+        except under torch.compile, where autocast over bf16 weights measured faster (H200: 572k vs
+        442k tokens/s, BERT-Base, full 128-token rows, bench/bench_gpu.py)."""
+        pure = self.bf16_weights is not None and not self.cfg.compile
+        context = (self.bf16_weights.compute_context(self.device) if pure
+                   else autocast(self.device, self.use_bf16))
+        with context:
             return self.model(**batch)
 
     def train(self) -> TrainState:
