@@ -52,11 +52,10 @@ def test_budget_keeps_the_faster_thread_count(monkeypatch):
 def test_default_quickstart_learns(tmp_path):
     """The default 6-minute run visibly learns.  Run it on a quiet 2-core (or larger) machine: with
     other programs on the cores the budget fits fewer steps.  Measured on a quiet 2-core VM
-    (2026-11-26): 4,208 steps, held-out MLM 24.6%, NSP 74.0%; "exception" first for both sentences
-    of the corpus that call for it.  (The issue asked for 30% / 80%: not reached in 6 minutes; the
-    best recipe reached 27.3% / 80.7% after 5,650 steps.)"""
+    (2026-11-26): 5,433 steps, held-out MLM 29.4%, NSP 82.3%, "exception" second for "an [MASK] is
+    raised" (the issue asked for 30% / 80%; at a fixed 4,208 steps the same recipe gave 30.1% / 75.9%)."""
     result = run_quickstart(out_dir=str(tmp_path))
-    assert result["mlm_accuracy"] >= 0.22, result
-    assert result["nsp_accuracy"] >= 0.70, result
+    assert result["mlm_accuracy"] >= 0.26, result
+    assert result["nsp_accuracy"] >= 0.75, result
     final = result["before_after"][f"step {result['steps']}"]
     assert "exception" in [r["token_str"] for r in final[:3]], final
