@@ -22,7 +22,7 @@ Peak memory is VmHWM (/proc/self/status) minus the RSS just before loading: getr
 ru_maxrss would carry the parent's peak across exec.  The page cache is warm (the files
 were just written), so this measures the loader, not the disk.
 
-    python bench/bench_tf_load.py [--repeats 3] [--threads 1] [--dir /tmp/bench_tf_load]
+    python bench/bench_tf_load.py [--repeats 3] [--threads 1] [--dir runs/bench_tf_load]
 
 Prints a JSON line and a markdown table.  The writer here is also used by
 tests/test_tf_checkpoint.py to make small checkpoints that TensorFlow never wrote.
