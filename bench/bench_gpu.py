@@ -60,6 +60,7 @@ from bertkit.modeling import BertForPreTraining  # noqa: E402
 from bertkit.modeling.config import BertConfig  # noqa: E402
 from bertkit.modeling.layout import plan_unpadding  # noqa: E402
 from bertkit.modeling.fused import use_fused_blocks  # noqa: E402
+from bertkit.modeling.heads import masked_token_positions  # noqa: E402
 from bertkit.modeling.triton_ops import make_fused_ops, triton  # noqa: E402
 from bertkit.training.feed import pin, to_device  # noqa: E402
 from bertkit.training.precision import Bf16Weights, autocast, make_adamw  # noqa: E402
@@ -164,7 +165,7 @@ class Contestant:
         if self.plan:
             batch["unpad"] = plan_unpadding(batch["attention_mask"], multiple=self.plan)
         if self.masked:                               # as the trainer's feed does: no sync in the MLM head
-            batch["masked_positions"] = (batch["labels"].reshape(-1) != -100).nonzero().squeeze(-1)
+            batch["masked_positions"] = masked_token_positions(batch["labels"])
         cuda = self.device.type == "cuda"
         return to_device(pin(batch) if cuda else batch, self.device, pinned=cuda)
 
@@ -437,22 +438,15 @@ def window_tokens_per_s(rows: list[dict]) -> float | None:
     return statistics.median(speeds) if speeds else None
 
 
-def trainer_run(s, label: str, switches: dict, pack: bool = False, nsp: bool | None = None) -> dict:
-    """The same data and model as `run_pretraining`, built from the library's pieces, with switches."""
-    import dataclasses
-
-    from bertkit.data.nsp import PretrainingDataset
-    from bertkit.data.packing import PackedCollator, PackedDataset
+def trainer_run(s, label: str, switches: dict) -> dict:
+    """The same data and model as `run_pretraining`, built from the library's pieces, with Trainer switches
+    that the CLI does not offer (e.g. a collating thread)."""
     from bertkit.training.pretrain import build_model, ensure_split, make_datasets, prepare_tokenizer
     from bertkit.training.trainer import TrainConfig, Trainer
 
     out = Path(s.out_dir)
-    s = dataclasses.replace(s, nsp=s.nsp if nsp is None else nsp)
     tokenizer = prepare_tokenizer(s, out, ensure_split(s, out)[0])
     train_set, _, collate = make_datasets(s, tokenizer, out)
-    if pack:
-        base = PretrainingDataset(out / "shards", max_seq_length=s.max_seq_length, nsp=False, seed=s.seed)
-        train_set, collate = PackedDataset(base, s.max_seq_length, seed=s.seed), PackedCollator(collate)
     model = build_model(s, tokenizer)
     config = TrainConfig(output_dir=str(out / f"run-{label}"), learning_rate=s.learning_rate, max_steps=s.steps,
                          batch_size=s.batch_size, bf16=s.bf16, seed=s.seed, save_every=0,
@@ -460,8 +454,7 @@ def trainer_run(s, label: str, switches: dict, pack: bool = False, nsp: bool | N
     logged = []
     state = Trainer(model, train_set, collate, config, on_log=logged.append).train()
     return {"tokens_per_s": window_tokens_per_s(logged), "real_tokens_per_row": state.tokens_seen / (
-        state.step * s.batch_size), "final_loss": logged[-1]["loss"] if logged else None,
-        "row_fill": getattr(train_set, "fill", None)}
+        state.step * s.batch_size), "final_loss": logged[-1]["loss"] if logged else None}
 
 
 def bare_step_on_cli_batches(s, device, prof: Profile, bf16_weights: bool = False) -> dict:
@@ -589,8 +582,7 @@ COLUMNS = {
     "switches": ["shape", "contestant", "tokens_per_s", "ms_per_step", "mfu_spec", "mfu_measured", "vs_plain",
                  "first_loss"],
     "profile": ["shape", "what", "ms", "calls"],
-    "cli": ["corpus", "path", "tokens_per_s", "vs_bare_step", "real_tokens_per_row", "row_fill", "wall_s",
-            "final_loss"],
+    "cli": ["corpus", "path", "tokens_per_s", "vs_bare_step", "real_tokens_per_row", "wall_s", "final_loss"],
 }
 
 

@@ -44,6 +44,15 @@ def history(run_dir: Path) -> list[float]:
     return [row["loss"] for row in state["history"] if not math.isnan(row["loss"])]
 
 
+
+def wait_until_written(process, path, timeout: float = 600) -> None:
+    """Wait (at most `timeout` s) until the running `process` has written `path`."""
+    deadline = time.time() + timeout
+    while not path.exists():
+        assert process.poll() is None, process.communicate()[1]
+        assert time.time() < deadline
+        time.sleep(0.05)
+
 def test_pretrain_then_sigkill_and_resume_matches_uninterrupted(corpus, tmp_path):
     full = bertkit("pretrain", corpus, "--out", tmp_path / "full", *ARGS, "--json")
     out, err = full.communicate(timeout=600)
@@ -57,11 +66,7 @@ def test_pretrain_then_sigkill_and_resume_matches_uninterrupted(corpus, tmp_path
 
     victim = bertkit("pretrain", corpus, "--out", tmp_path / "killed", *ARGS)
     run_dir = tmp_path / "killed" / "run"
-    deadline = time.time() + 600
-    while not (run_dir / "step-8").exists():
-        assert victim.poll() is None, victim.communicate()[1]
-        assert time.time() < deadline
-        time.sleep(0.05)
+    wait_until_written(victim, run_dir / "step-8")
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     assert not (run_dir / "step-24").exists(), "the run finished before it could be killed"
@@ -121,11 +126,7 @@ def test_ctrl_c_saves_a_checkpoint_exits_130_and_resumes(corpus, tmp_path):
     the command exits with 130; running it again resumes from there and finishes."""
     victim = bertkit("pretrain", corpus, "--out", tmp_path, *ARGS)
     run_dir = tmp_path / "run"
-    deadline = time.time() + 600
-    while not (run_dir / "step-4").exists():
-        assert victim.poll() is None, victim.communicate()[1]
-        assert time.time() < deadline
-        time.sleep(0.05)
+    wait_until_written(victim, run_dir / "step-4")
     victim.send_signal(signal.SIGINT)
     _, err = victim.communicate(timeout=300)
     assert victim.returncode == 130, err

@@ -75,6 +75,12 @@ class BertHeads(nn.Module):
             self.seq_relationship = nn.Linear(config.hidden_size, 2)
 
 
+def masked_token_positions(labels: Tensor) -> Tensor:
+    """[B, T] MLM labels -> [M] flat positions (into B*T) of the masked tokens (the rest are IGNORE_INDEX).
+    On a GPU tensor this waits for the device (`nonzero`); the trainer's feed calls it on the host."""
+    return (labels.reshape(-1) != IGNORE_INDEX).nonzero().squeeze(-1)
+
+
 def masked_lm(predictions: BertLMPredictionHead, sequence: Tensor, labels: Tensor | None,
               masked_positions: Tensor | None = None):
     """MLM logits and loss.  With labels, only masked positions reach the vocabulary.
@@ -90,7 +96,7 @@ def masked_lm(predictions: BertLMPredictionHead, sequence: Tensor, labels: Tenso
     if labels is None:
         return predictions(sequence), None
     if masked_positions is None:
-        masked_positions = (labels.reshape(-1) != IGNORE_INDEX).nonzero().squeeze(-1)   # [M] (syncs)
+        masked_positions = masked_token_positions(labels)                              # [M] (syncs)
     rows = sequence.reshape(-1, sequence.shape[-1]).index_select(0, masked_positions)  # [M, H]
     logits = predictions(rows)                                                         # [M, V]
     targets = labels.reshape(-1).index_select(0, masked_positions)                     # [M]

@@ -55,9 +55,17 @@ class Pipeline:
         limit = self.model.config.max_position_embeddings
         self.max_length = min(max_length or limit, limit)
 
+    # a pretraining head the pipeline needs: (Checkpoint flag, head name, what comes out random without it)
+    pretraining_head: tuple[str, str, str] | None = None
+
     def missing_head(self, checkpoint) -> str | None:
         """What to say when the checkpoint lacks the head this pipeline needs (None: it has it)."""
-        return None
+        if self.pretraining_head is None or getattr(checkpoint, self.pretraining_head[0]):
+            return None
+        _, head, answers = self.pretraining_head
+        return (f"{checkpoint.source} has no trained {head} head (it was saved without one), so its {answers} "
+                "are random: use a model that kept its pretraining heads, e.g. --model bert-base-uncased, "
+                "a Google TF release, or one from `bertkit pretrain` / `bertkit quickstart`.")
 
     def model_overrides(self, checkpoint) -> dict:
         """Config fields to set when loading (none by default; e.g. a pipeline that needs a head size)."""

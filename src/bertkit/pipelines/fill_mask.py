@@ -17,13 +17,7 @@ from bertkit.pipelines.base import Pipeline
 
 class FillMaskPipeline(Pipeline):
     model_class = BertForMaskedLM
-
-    def missing_head(self, checkpoint) -> str | None:
-        if checkpoint.has_mlm_head:
-            return None
-        return (f"{checkpoint.source} has no trained masked-LM head (it was saved without one), so its fill-mask "
-                "answers are random: use a model that kept its pretraining heads, e.g. --model bert-base-uncased, "
-                "a Google TF release, or one from `bertkit pretrain` / `bertkit quickstart`.")
+    pretraining_head = ("has_mlm_head", "masked-LM", "fill-mask answers")
 
     @torch.no_grad()
     def __call__(self, inputs, top_k: int = 5, targets=None):

@@ -21,13 +21,7 @@ class NextSentencePipeline(Pipeline):
     `pipe("first", text_pair="second")` → {'label', 'score', 'is_next_probability'}."""
 
     model_class = BertForNextSentencePrediction
-
-    def missing_head(self, checkpoint) -> str | None:
-        if checkpoint.has_nsp_head:
-            return None
-        return (f"{checkpoint.source} has no trained next-sentence head (it was saved without one), so its "
-                "next-sentence predictions are random: use a model that kept its pretraining heads, e.g. "
-                "--model bert-base-uncased, a Google TF release, or one from `bertkit pretrain` / `bertkit quickstart`.")
+    pretraining_head = ("has_nsp_head", "next-sentence", "next-sentence predictions")
 
     @torch.no_grad()
     def __call__(self, inputs, text_pair=None):

@@ -9,10 +9,11 @@ position: it may be collated early, in another thread, and the run still sees ex
 the batches — and masks — of a run that collated each batch just in time, and of a run
 that was interrupted and resumed.
 
-On CUDA, batches are copied from pinned (page-locked) memory with `non_blocking=True`,
-and nothing in a step waits for the GPU (the unpadding plan and the MLM positions are
-found on the host, the number of real tokens is counted on the CPU tensors): the CPU
-collates step s+1 while the GPU still computes step s.  That overlap needs no thread.
+On CUDA, batches are copied with `non_blocking=True` (from pinned, page-locked memory when
+a prefetch thread pinned them), and nothing in a step waits for the GPU (the unpadding plan
+and the MLM positions are found on the host, the number of real tokens is counted on the
+CPU tensors): the CPU collates step s+1 while the GPU still computes step s.  That overlap
+needs no thread.
 `prefetch > 0` collates that many micro-batches ahead in a background thread; it is off by
 default, because measured on an H200 (`bench/bench_gpu.py`, BERT-Base) the thread competes
 with the training loop for Python's GIL: the step, which launches hundreds of kernels from
@@ -29,6 +30,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
+from bertkit.modeling.heads import masked_token_positions
 from bertkit.modeling.layout import Unpadding, plan_unpadding
 
 
@@ -112,7 +114,7 @@ def host_batches(dataset, collate: Callable, plan: FeedPlan) -> Iterator[MicroBa
             if plan.unpad_multiple and "attention_mask" in batch and "unpad" not in batch:
                 batch["unpad"] = plan_unpadding(batch["attention_mask"], multiple=plan.unpad_multiple)
             if plan.masked_positions and "labels" in batch and batch["labels"].dim() == 2:
-                batch["masked_positions"] = (batch["labels"].reshape(-1) != -100).nonzero().squeeze(-1)   # [M]
+                batch["masked_positions"] = masked_token_positions(batch["labels"])          # [M]
             yield MicroBatch(batch, epoch, b + 1, count_tokens(batch))
             k += 1
         epoch, first = epoch + 1, 0
