@@ -7,7 +7,7 @@ What it does, in the order a step happens:
    processes (`torchrun`), rank r takes every world-th index of that order.
 2. A batch is collated with a `torch.Generator` seeded from `(seed, step)`:
    dynamic masking draws the same masks before and after a resume.  On a GPU the
-   batches are collated ahead, in a background thread (`training.feed`).
+   CPU collates the next batch while the device still runs this step (`training.feed`).
 3. Forward (bf16 autocast where asked and supported), loss / accumulation,
    backward; after `grad_accum` micro-batches: clip, AdamW step, LR schedule step.
    Nothing in a step waits for the GPU: the loss is summed on the device and read
@@ -56,8 +56,6 @@ from bertkit.training.feed import (BatchFeed, FeedPlan, accepts_generator, batch
                                    batches_per_epoch, count_tokens, epoch_order)
 from bertkit.training.precision import Bf16Weights, autocast, bf16_supported, make_adamw
 from bertkit.training.progress import Logger, Window, plot_loss_curve  # noqa: F401  (re-exported)
-
-_accepts_generator = accepts_generator      # old private name, still imported by training.pretrain
 
 # On a GPU every new tensor shape costs once: cuBLAS / cuDNN pick (and cuDNN builds) a kernel plan
 # for it, and the caching allocator grows.  Measured on an H200 (bench/bench_gpu.py, BERT-Base,
