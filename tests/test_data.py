@@ -254,10 +254,21 @@ def test_same_seed_epoch_index_same_instance(corpus, shards):
 def test_short_seq_prob_makes_shorter_instances(corpus, shards):
     long_ = PretrainingDataset(shards, max_seq_length=64, short_seq_prob=0.0, seed=5)
     short = PretrainingDataset(shards, max_seq_length=64, short_seq_prob=1.0, seed=5)
-    mean = lambda ds: np.mean([len(ds[i]["input_ids"]) for i in range(len(ds))])
-    assert mean(long_) > 50
-    assert mean(short) < 0.75 * mean(long_)
-    assert len(short) > len(long_)
+
+    def lengths(ds):                        # 3 epochs: the target lengths are drawn once per document
+        out = []
+        for epoch in range(3):
+            ds.set_epoch(epoch)
+            out += [len(ds[i]["input_ids"]) for i in range(len(ds))]
+        return np.array(out)
+
+    n_long, n_short = len(long_), len(short)
+    long_len, short_len = lengths(long_), lengths(short)
+    assert long_len.mean() > 50
+    # targets uniform in [2, 61] instead of 61: about 0.745 of the mean length (old and new planner alike)
+    assert short_len.mean() < 0.8 * long_len.mean()
+    assert (short_len < 32).mean() > 2.5 * (long_len < 32).mean()           # ~21% vs ~6%
+    assert n_short > n_long
 
 
 def test_truncate_seq_pair_trims_the_longer_side_both_ends():

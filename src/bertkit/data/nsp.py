@@ -8,14 +8,15 @@ This follows `create_instances_from_document` of google-research/bert
    (0.1) a random length in [2, max_seq_length - 3], so the model also sees
    short inputs like the ones of fine-tuning. (As in the original, the draw is
    made once per document.)
-2. Accumulate sentences of the document until they reach the target length.
-3. Segment A = the first `a_end` accumulated sentences, `a_end` random.
-4. With probability 1/2 (and always when only one sentence was accumulated),
+2. Accumulate sentences of the document until they reach the target length
+   (or the document ends): a chunk.
+3. Segment A = the first `a_end` sentences of the chunk, `a_end` random in
+   [1, n_chunk - 1].
+4. With probability 1/2 (and always when the chunk is one sentence),
    B = sentences from a *random other document*, starting at a random sentence,
    until B fills the rest of the target — label 1 "is random next". The
-   accumulated sentences that were not used are *put back*: the next instance
-   starts from them. Otherwise B = the remaining accumulated sentences — label 0
-   "is next".
+   accumulated sentences that were not used are *put back*: the next chunk
+   starts at `a_end`. Otherwise B = the rest of the chunk — label 0 "is next".
 5. `truncate_seq_pair`: while the pair is too long, drop one token from the
    longer segment, at the front or the back with equal chance.
 
@@ -26,25 +27,42 @@ from the token-id memmaps of `build_shards`, and each one is a pure function of
 resume exactly at a data position. Masking happens later, at batch time
 (`masking.MlmCollator`).
 
-The plan of an epoch (which sentences form A and B of each instance) is made
-from sentence *lengths* only, in one pass over the corpus; tokens are read from
-the memmaps when an instance is asked for.
+How the plan of an epoch is computed (from sentence *lengths* only; tokens are
+read from the memmaps when an instance is asked for): not by a loop over
+documents and sentences, which takes minutes on hundreds of millions of
+sentences, but in *rounds*, each of which cuts the next chunk of every document
+at once with numpy.  With `cum` the running total of sentence lengths, the chunk
+that starts at sentence `pos` ends at the first `k` with
+`cum[k] >= cum[pos] + target`: one `np.searchsorted` for all documents.  The
+random draws (A's end, random-or-next, the other document and its start) are
+arrays too, from a numpy Generator seeded by (seed, epoch).  A document leaves
+the rounds when its chunks reach its end, so the work is one pass over the
+instances, and the number of rounds is the most chunks of any one document.
+The rows are finally put in document order.  `plan_dir` stores a plan once, for
+every process and later run, memory-mapped (`bertkit.data.plans`).
+
+Document subsets: `held_out_every=k, split="train"` leaves out every k-th
+document (global index d with d % k == k - 1), `split="heldout"` keeps only
+those: a held-out set carved out of the same shards.  Random B sentences come
+only from the selected documents, so no held-out text is seen in training.
 """
 from __future__ import annotations
 
 import logging
 import os
 import random
-from array import array
 
 import numpy as np
 import torch
 
 from bertkit.common.defaults import IGNORE_INDEX, NSP_RANDOM_PROBABILITY, SHORT_SEQ_PROBABILITY
 from bertkit.common.errors import InputError
-from bertkit.data.shards import ShardedCorpus
+from bertkit.data.plans import cached_plan, file_sha256, settings_hash
+from bertkit.data.shards import MANIFEST, ShardedCorpus
 
 log = logging.getLogger(__name__)
+
+SPLITS = ("all", "train", "heldout")
 
 
 def truncate_seq_pair(tokens_a: np.ndarray, tokens_b: np.ndarray, max_num_tokens: int,
@@ -69,6 +87,37 @@ def _mix(*numbers: int) -> int:
     return int(np.random.SeedSequence([n & 0xFFFFFFFFFFFFFFFF for n in numbers]).generate_state(1, np.uint64)[0])
 
 
+def select_documents(n_docs: int, held_out_every: int = 0, split: str = "all") -> np.ndarray:
+    """Global indices of the documents of `split` ("all", "train" or "heldout").
+
+    The held-out documents are those with d % held_out_every == held_out_every - 1.
+    """
+    if split not in SPLITS:
+        raise InputError(f"split={split!r}: use one of {', '.join(map(repr, SPLITS))}.")
+    docs = np.arange(n_docs, dtype=np.int64)                                   # [D]
+    if split == "all":
+        return docs
+    if held_out_every < 2:
+        raise InputError(f"split={split!r} needs held_out_every >= 2 (every k-th document is held out); "
+                         f"got held_out_every={held_out_every}.")
+    held_out = docs % held_out_every == held_out_every - 1
+    return docs[held_out] if split == "heldout" else docs[~held_out]
+
+
+def _reach_ends(cum: np.ndarray, pos: np.ndarray, stop: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """End (exclusive) of the chunks starting at `pos`: sentences are added until their
+    tokens reach `target` or the document ends at `stop`; at least one sentence."""
+    k = np.searchsorted(cum, cum[pos] + target, side="left")                  # first k: cum[k] >= cum[pos] + target
+    return np.maximum(np.minimum(k, stop), pos + 1)
+
+
+def _fit_ends(cum: np.ndarray, pos: np.ndarray, stop: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """End (exclusive) of the chunks starting at `pos`: as many whole sentences as fit in
+    `target` tokens (at least one), within the document ending at `stop`."""
+    k = np.searchsorted(cum, cum[pos] + target, side="right") - 1             # last k: cum[k] <= cum[pos] + target
+    return np.minimum(np.maximum(k, pos + 1), stop)
+
+
 class PretrainingDataset(torch.utils.data.Dataset):
     """Map-style dataset of BERT pretraining instances built from shards.
 
@@ -85,10 +134,17 @@ class PretrainingDataset(torch.utils.data.Dataset):
             "is next" pair; True skips them as sources of A (counted and logged),
             False uses them as the original does (always a random B). They stay
             available as random B either way.
+        held_out_every, split: use a subset of the documents (see the module
+            docstring): split="train" leaves out every `held_out_every`-th
+            document, "heldout" keeps only those, "all" (default) keeps all.
+        plan_dir: a directory where the plan of each epoch is stored once and
+            memory-mapped (shared by the processes of a job and by later runs);
+            None computes it in memory.
 
     `stats` counts the instances of the current epoch: how many have a random B,
     how many of those were forced (only one sentence accumulated, as in the
     original), how many single-sentence documents were skipped.
+    `num_documents` is the number of selected documents.
 
     Call `set_epoch(e)` before iterating an epoch (the number of instances can
     change a little from epoch to epoch, since lengths are drawn at random);
@@ -101,7 +157,8 @@ class PretrainingDataset(torch.utils.data.Dataset):
 
     def __init__(self, shards_dir: str | os.PathLike, max_seq_length: int = 128,
                  short_seq_prob: float = SHORT_SEQ_PROBABILITY,
-                 nsp: bool = True, seed: int = 0, skip_single_sentence_documents: bool = True):
+                 nsp: bool = True, seed: int = 0, skip_single_sentence_documents: bool = True,
+                 held_out_every: int = 0, split: str = "all", plan_dir: str | os.PathLike | None = None):
         if max_seq_length < 5:
             raise InputError(f"max_seq_length={max_seq_length} is too small: [CLS] A [SEP] B [SEP] needs at least 5.")
         if not 0.0 <= short_seq_prob <= 1.0:
@@ -111,118 +168,140 @@ class PretrainingDataset(torch.utils.data.Dataset):
         self.cls_id, self.sep_id = special["cls"], special["sep"]
         if self.cls_id is None or self.sep_id is None:
             raise InputError(f"{shards_dir}: the manifest has no [CLS]/[SEP] ids; rebuild the shards with a BertTokenizer.")
-        self.max_seq_length = max_seq_length
-        self.short_seq_prob = short_seq_prob
-        self.nsp = nsp
-        self.seed = seed
+        self.documents = select_documents(self.corpus.num_documents, held_out_every, split)     # [D] global ids
+        if len(self.documents) == 0:
+            raise InputError(f"{shards_dir}: split={split!r} with held_out_every={held_out_every} selects none of "
+                             f"its {self.corpus.num_documents} documents; use a smaller held_out_every or more text.")
+        self.max_seq_length, self.short_seq_prob, self.nsp, self.seed = max_seq_length, short_seq_prob, nsp, seed
         self.skip_single = skip_single_sentence_documents
+        self.split, self.held_out_every = split, (held_out_every if split != "all" else 0)
+        self.plan_dir = None if plan_dir is None else os.fspath(plan_dir)
         self.epoch = -1
-        if nsp and self.corpus.num_documents < 2:
+        if nsp and self.num_documents < 2:
             log.warning("%s holds a single document: random 'next sentences' will come from that same document. "
                         "Separate documents with blank lines (or build the shards with one_doc_per_line=True).",
                         shards_dir)
         self.set_epoch(0)
         if len(self.plan) == 0:
             raise InputError(
-                f"{shards_dir}: no pretraining instances could be made: all {self.corpus.num_documents} documents "
+                f"{shards_dir}: no pretraining instances could be made: all {self.num_documents} documents "
                 "have a single sentence. Put one sentence per line with blank lines between documents, build the "
                 "shards with one_doc_per_line=True (splits lines into sentences), or pass "
                 "skip_single_sentence_documents=False.")
 
+    @property
+    def num_documents(self) -> int:
+        """Number of documents this dataset draws from (those of its split)."""
+        return len(self.documents)
+
     # -------------------------------------------------------------- the plan of one epoch
 
+    def plan_settings(self) -> dict:
+        """Everything the plan of an epoch depends on, besides the epoch (hashed into plan file names)."""
+        return {"manifest_sha256": file_sha256(self.corpus.dir / MANIFEST), "nsp": self.nsp,
+                "max_seq_length": self.max_seq_length, "short_seq_prob": self.short_seq_prob, "seed": self.seed,
+                "skip_single_sentence_documents": self.skip_single, "split": self.split,
+                "held_out_every": self.held_out_every, "algorithm": 2}
+
     def set_epoch(self, epoch: int) -> None:
-        """Make the plan of `epoch` (deterministic in seed and epoch)."""
+        """Make (or load from `plan_dir`) the plan of `epoch` (deterministic in seed and epoch)."""
         if epoch == self.epoch:
             return
-        self.epoch = epoch
-        rng = random.Random(_mix(self.seed, epoch, 0x5EED))
-        plan = self._plan_pairs(rng) if self.nsp else self._plan_segments(rng)
+        stem = None if self.plan_dir is None else \
+            f"{'pairs' if self.nsp else 'segments'}-{settings_hash(self.plan_settings())}-epoch{epoch}"
+        arrays, self.stats = cached_plan(self.plan_dir, stem, ("plan",), lambda: self._build_plan(epoch))
         # [N, (a0, a1, b0, b1, label)]: A = global sentences a0..a1-1, B = b0..b1-1
-        self.plan = np.frombuffer(plan, dtype=np.int64).reshape(-1, 5).copy()
-
-    def _target_length(self, rng: random.Random) -> int:
-        max_num_tokens = self.max_seq_length - (3 if self.nsp else 2)
-        if rng.random() < self.short_seq_prob:
-            return rng.randint(2, max_num_tokens)
-        return max_num_tokens
-
-    def _plan_pairs(self, rng: random.Random) -> array:
-        """Run create_instances_from_document over sentence lengths; one row per instance."""
-        lengths = self.corpus.sentence_lengths.tolist()
-        starts = self.corpus.doc_starts.tolist()
-        n_docs = len(starts) - 1
-        plan = array("q")                    # 8 bytes per number, however many instances
-        skipped = forced = 0
-        for d in range(n_docs):
-            first, stop = starts[d], starts[d + 1]
-            if self.skip_single and stop - first == 1:
-                skipped += 1
-                continue
-            target = self._target_length(rng)
-            chunk_start, chunk_len, i = first, 0, first
-            while i < stop:
-                chunk_len += lengths[i]
-                if i == stop - 1 or chunk_len >= target:
-                    n_chunk = i + 1 - chunk_start
-                    a_end = chunk_start + (rng.randint(1, n_chunk - 1) if n_chunk >= 2 else 1)
-                    len_a = sum(lengths[chunk_start:a_end])
-                    forced += n_chunk == 1
-                    if n_chunk == 1 or rng.random() < NSP_RANDOM_PROBABILITY:
-                        b0, b1 = self._random_b(rng, d, n_docs, starts, lengths, target - len_a)
-                        plan.extend((chunk_start, a_end, b0, b1, 1))
-                        i = a_end - 1                      # put the unused sentences back
-                    else:
-                        plan.extend((chunk_start, a_end, a_end, i + 1, 0))
-                    chunk_start, chunk_len = i + 1, 0
-                i += 1
-        if skipped and self.epoch == 0:             # the same every epoch: said once
+        self.plan = arrays["plan"]
+        self.epoch = epoch
+        skipped = self.stats.get("skipped_single_sentence_documents", 0)
+        if skipped and epoch == 0:                  # the same every epoch: said once
             log.warning("next-sentence pairs: skipped %d single-sentence documents of %d "
-                        "(they cannot give an 'is next' pair)", skipped, n_docs)
-        n = len(plan) // 5
-        self.stats = {"instances": n, "random_next": sum(plan[4::5]), "forced_random_next": forced,
-                      "skipped_single_sentence_documents": skipped}
-        return plan
+                        "(they cannot give an 'is next' pair)", skipped, self.num_documents)
+
+    def _build_plan(self, epoch: int) -> tuple[dict[str, np.ndarray], dict]:
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed & 0xFFFFFFFFFFFFFFFF, epoch, 0x5EED]))
+        plan, stats = self._plan_pairs(rng) if self.nsp else self._plan_segments(rng)
+        return {"plan": plan}, stats
+
+    def _layout(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """cum [S+1] (running total of sentence lengths) and, per selected document,
+        first sentence [D], end sentence [D] and target length [D] (drawn once per document)."""
+        cum = np.zeros(len(self.corpus.sentence_lengths) + 1, dtype=np.int64)
+        np.cumsum(self.corpus.sentence_lengths, out=cum[1:])
+        starts, stops = self.corpus.doc_starts[self.documents], self.corpus.doc_starts[self.documents + 1]
+        max_num_tokens = self.max_seq_length - (3 if self.nsp else 2)
+        short = rng.random(len(self.documents)) < self.short_seq_prob
+        target = np.where(short, rng.integers(2, max_num_tokens + 1, len(self.documents)), max_num_tokens)
+        return cum, starts, stops, target.astype(np.int64)
+
+    def _plan_pairs(self, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+        """create_instances_from_document over all documents at once, in rounds of one chunk each."""
+        cum, starts, stops, target = self._layout(rng)
+        single = stops - starts == 1
+        active = np.flatnonzero(~single) if self.skip_single else np.arange(len(starts))     # [D'] ranks
+        pos = starts[active]                                                                 # [D'] next chunk start
+        rounds, forced = [], 0
+        while len(active):
+            rows, next_pos, n_forced = self._pair_round(rng, cum, starts, stops, target, active, pos)
+            rounds.append(rows)
+            forced += n_forced
+            more = next_pos < stops[active]
+            active, pos = active[more], next_pos[more]
+        plan = np.concatenate(rounds) if rounds else np.zeros((0, 5), np.int64)            # [N, 5]
+        plan = plan[np.argsort(plan[:, 0], kind="stable")]          # document order (a0 is unique)
+        skipped = int(single.sum()) if self.skip_single else 0
+        stats = {"instances": len(plan), "random_next": int(plan[:, 4].sum()), "forced_random_next": forced,
+                 "skipped_single_sentence_documents": skipped}
+        return plan, stats
+
+    def _pair_round(self, rng, cum, starts, stops, target, active, pos) -> tuple[np.ndarray, np.ndarray, int]:
+        """One chunk of every active document: rows [n, 5], where each document goes on, forced count."""
+        tgt = target[active]
+        end = _reach_ends(cum, pos, stops[active], tgt)                        # [n] chunk = pos..end-1
+        n_chunk = end - pos
+        a_end = pos + rng.integers(1, np.maximum(n_chunk, 2))                  # [n] in [1, n_chunk-1], 1 if one
+        is_random = (n_chunk == 1) | (rng.random(len(active)) < NSP_RANDOM_PROBABILITY)
+        b0, b1 = a_end.copy(), end.copy()
+        pick = np.flatnonzero(is_random)
+        b0[pick], b1[pick] = self._random_b(rng, cum, starts, stops, active[pick],
+                                            tgt[pick] - (cum[a_end[pick]] - cum[pos[pick]]))
+        rows = np.stack([pos, a_end, b0, b1, is_random.astype(np.int64)], axis=1)           # [n, 5]
+        next_pos = np.where(is_random, a_end, end)                      # random B: unused sentences put back
+        return rows, next_pos, int((n_chunk == 1).sum())
 
     @staticmethod
-    def _random_b(rng: random.Random, d: int, n_docs: int, starts: list[int], lengths: list[int],
-                  target_b: int) -> tuple[int, int]:
-        """Sentences of a random other document from a random start until `target_b` tokens."""
-        other = d
-        for _ in range(10):
-            other = rng.randint(0, n_docs - 1)
-            if other != d:
-                break
-        first, stop = starts[other], starts[other + 1]
-        j = rng.randint(first, stop - 1)
-        b0, total = j, 0
-        while j < stop:
-            total += lengths[j]
-            j += 1
-            if total >= target_b:
-                break
-        return b0, j
+    def _random_b(rng, cum, starts, stops, ranks, target_b) -> tuple[np.ndarray, np.ndarray]:
+        """B spans [n] from a random other selected document (not the one of rank `ranks`),
+        from a random sentence until `target_b` tokens (at least one sentence)."""
+        n_docs = len(starts)
+        if n_docs > 1:
+            other = rng.integers(0, n_docs - 1, len(ranks))
+            other += other >= ranks                                    # uniform over the other documents
+        else:
+            other = np.zeros(len(ranks), np.int64)                     # a single document: itself (warned)
+        first, stop = starts[other], stops[other]
+        b0 = rng.integers(first, stop) if len(ranks) else first
+        return b0, _reach_ends(cum, b0, stop, target_b)
 
-    def _plan_segments(self, rng: random.Random) -> array:
+    def _plan_segments(self, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
         """No NSP: as many whole sentences of one document as fit the target length, one segment.
 
         A sentence that would overflow starts the next instance, so no text is
-        lost except the tail of a single sentence longer than the limit.
+        lost except the tail of a single sentence longer than the limit.  Same
+        rounds as the pairs: one chunk of every unfinished document per round.
         """
-        lengths = self.corpus.sentence_lengths.tolist()
-        starts = self.corpus.doc_starts.tolist()
-        plan = array("q")                    # 8 bytes per number, however many instances
-        for d in range(len(starts) - 1):
-            target = self._target_length(rng)
-            chunk_start, chunk_len = starts[d], 0
-            for i in range(starts[d], starts[d + 1]):
-                if chunk_len and chunk_len + lengths[i] > target:
-                    plan.extend((chunk_start, i, 0, 0, IGNORE_INDEX))     # no B, no NSP label
-                    chunk_start, chunk_len = i, 0
-                chunk_len += lengths[i]
-            plan.extend((chunk_start, starts[d + 1], 0, 0, IGNORE_INDEX))
-        self.stats = {"instances": len(plan) // 5}
-        return plan
+        cum, starts, stops, target = self._layout(rng)
+        active, pos, rounds = np.arange(len(starts)), starts.copy(), []
+        while len(active):
+            end = _fit_ends(cum, pos, stops[active], target[active])             # [n]
+            rounds.append(np.stack([pos, end], axis=1))
+            more = end < stops[active]
+            active, pos = active[more], end[more]
+        spans = np.concatenate(rounds) if rounds else np.zeros((0, 2), np.int64)
+        spans = spans[np.argsort(spans[:, 0], kind="stable")]                    # document order
+        plan = np.zeros((len(spans), 5), dtype=np.int64)                         # [N, 5]: no B
+        plan[:, :2], plan[:, 4] = spans, IGNORE_INDEX
+        return plan, {"instances": len(plan)}
 
     # -------------------------------------------------------------- instances
 
