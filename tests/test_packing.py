@@ -63,7 +63,7 @@ def test_packed_rows_hold_whole_documents_with_restarting_positions(shards):
             at += n
         seen += packed.rows[r]
     assert sorted(seen) == list(range(len(base)))
-    first = packed.rows
+    first = list(packed.rows)
     packed.set_epoch(1)
     assert packed.rows != first and sorted(i for row in packed.rows for i in row) == list(range(len(base)))
 

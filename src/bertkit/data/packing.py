@@ -29,12 +29,18 @@ What keeps this correct for BERT:
     Trainer(model, rows, collate, config).train()
 
 Rows are planned per epoch from the documents' lengths (deterministic in seed and
-epoch, like the base dataset), by first-fit over a shuffled order with a window of open
-rows; a document longer than a row is not split (the base dataset already cut it).
+epoch, like the base dataset) by best-fit decreasing, done in bulk per length (so it
+takes seconds for tens of millions of documents, with no loop over them): the longest
+documents open rows, shorter ones fill the tightest gaps.  Which documents of equal length
+share a row, the order of the rows and of the documents in a row are drawn from the seed,
+so every epoch mixes documents differently.  A document longer than a row is not split
+(the base dataset already cut it).
 """
 from __future__ import annotations
 
-import random
+import hashlib
+import os
+from collections import abc
 from typing import Any, Sequence
 
 import numpy as np
@@ -42,35 +48,120 @@ import torch
 
 from bertkit.common.errors import InputError
 from bertkit.data.masking import MlmCollator
+from bertkit.data.plans import cached_plan, settings_hash
 from bertkit.modeling.layout import plan_unpadding
 
-OPEN_ROWS = 32        # rows kept open for first-fit; more fills rows a little better, at planning cost
+
+def _move(buckets: list[list[np.ndarray]], rows: np.ndarray, take: np.ndarray, free: int, length: int) -> None:
+    """Put `rows` (each given `take` items of `length` out of `free` tokens) in the buckets of their new free space."""
+    for n in np.unique(take):
+        left = free - int(n) * length
+        if left > 0:
+            buckets[left].append(rows[take == n])
 
 
-def pack_lengths(lengths: Sequence[int], capacity: int, seed: int = 0, open_rows: int = OPEN_ROWS) -> list[list[int]]:
-    """Group item indices into rows of at most `capacity` tokens (first fit, shuffled order).
+def _fill_rows(rows: np.ndarray, count: int, per_row: int) -> np.ndarray:
+    """Items given to each of `rows` in turn: `per_row` each until `count` are placed."""
+    k = min(len(rows), -(-count // per_row))
+    take = np.full(k, per_row, dtype=np.int64)                                  # [k]
+    if k:
+        take[-1] = min(per_row, count - (k - 1) * per_row)
+    return take
 
-    Every index appears in exactly one row.  Deterministic in (lengths, capacity, seed).
+
+def _best_fit_slots(counts: np.ndarray, capacity: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Best-fit decreasing on a histogram of lengths: for each slot (item place) its row and length.
+
+    Items of equal length are interchangeable, so they are placed in bulk: all items
+    of length L (longest first) go to the open rows with the least free space that
+    still fits L, each row taking as many as fit (what best fit does one item at a
+    time), then to new rows of capacity // L items each.  Rows of equal free space are
+    kept together (`buckets[f]` = their ids), so the work is over lengths and free
+    sizes (at most capacity² steps), not over items.
     """
-    order = list(range(len(lengths)))
-    random.Random(seed).shuffle(order)
-    rows: list[list[int]] = []
-    open_: list[tuple[int, list[int]]] = []         # (free tokens, items) of rows still being filled
-    for i in order:
-        n = int(lengths[i])
-        if n > capacity:
-            raise InputError(f"item {i} has {n} tokens, more than a row of {capacity}; build the base dataset "
-                             f"with max_seq_length <= {capacity}.")
-        slot = next((k for k, (free, _) in enumerate(open_) if free >= n), None)
-        if slot is None:
-            open_.append((capacity - n, [i]))
-            if len(open_) > open_rows:
-                rows.append(open_.pop(0)[1])          # the oldest open row is done
-        else:
-            free, items = open_[slot]
-            items.append(i)
-            open_[slot] = (free - n, items)
-    return rows + [items for _, items in open_]
+    buckets: list[list[np.ndarray]] = [[] for _ in range(capacity + 1)]          # free tokens -> row-id arrays
+    slot_rows, slot_lengths, n_rows = [], [], 0
+    for length in np.flatnonzero(counts[1:])[::-1] + 1:
+        count, length = int(counts[length]), int(length)
+        for free in range(length, capacity + 1):
+            if count == 0:
+                break
+            if not buckets[free]:
+                continue
+            rows = np.concatenate(buckets[free])
+            take = _fill_rows(rows, count, free // length)
+            used, buckets[free] = rows[:len(take)], [rows[len(take):]] if len(take) < len(rows) else []
+            _move(buckets, used, take, free, length)
+            slot_rows.append(np.repeat(used, take))
+            count -= int(take.sum())
+        if count:                                                                # open new rows
+            new = np.arange(n_rows, n_rows + -(-count // (capacity // length)), dtype=np.int64)
+            take = _fill_rows(new, count, capacity // length)
+            _move(buckets, new, take, capacity, length)
+            slot_rows.append(np.repeat(new, take))
+            n_rows += len(new)
+        slot_lengths.append(np.full(int(counts[length]), length, dtype=np.int64))
+    if counts[0]:                                                                # empty items: the first row
+        slot_rows.append(np.zeros(int(counts[0]), np.int64))
+        slot_lengths.append(np.zeros(int(counts[0]), np.int64))
+        n_rows = max(n_rows, 1)
+    empty = [np.zeros(0, np.int64)]
+    return np.concatenate(slot_rows or empty), np.concatenate(slot_lengths or empty), n_rows
+
+
+class PackedRows(abc.Sequence):
+    """Ragged rows of item indices: row r = items[offsets[r]:offsets[r + 1]].
+
+    Two flat int64 arrays (they can be memory-mapped from a plan file) behaving as a
+    sequence of lists: `rows[r]` is a list of ints, `len(rows)` the number of rows.
+    """
+
+    def __init__(self, items: np.ndarray, offsets: np.ndarray):
+        self.items, self.offsets = items, offsets                  # [N], [R + 1]
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, r: int) -> list[int]:
+        if not -len(self) <= r < len(self):
+            raise IndexError(f"row {r} out of range for {len(self)} rows")
+        r %= len(self)
+        return self.items[self.offsets[r]:self.offsets[r + 1]].tolist()
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, PackedRows):
+            return np.array_equal(self.items, other.items) and np.array_equal(self.offsets, other.offsets)
+        return list(self) == list(other) if isinstance(other, abc.Sequence) else NotImplemented
+
+    __hash__ = None
+
+
+def pack_lengths(lengths: Sequence[int] | np.ndarray, capacity: int, seed: int = 0) -> PackedRows:
+    """Group item indices into rows of at most `capacity` tokens (best-fit decreasing, in bulk).
+
+    Every index appears in exactly one row.  Deterministic in (lengths, capacity, seed):
+    the seed decides which of the items of equal length go to which row, the order of
+    the rows and the order of the items in a row.
+    """
+    lengths = np.asarray(lengths, dtype=np.int64).reshape(-1)                  # [N]
+    if len(lengths) and lengths.max() > capacity:
+        i = int(lengths.argmax())
+        raise InputError(f"item {i} has {int(lengths[i])} tokens, more than a row of {capacity}; build the base "
+                         f"dataset with max_seq_length <= {capacity}.")
+    if len(lengths) and lengths.min() < 0:
+        raise InputError("item lengths must be >= 0.")
+    rng = np.random.default_rng(np.random.SeedSequence([seed & 0xFFFFFFFFFFFFFFFF, 0xFACC]))
+    slot_rows, slot_lengths, n_rows = _best_fit_slots(np.bincount(lengths, minlength=capacity + 1), capacity)
+    shuffled = rng.permutation(len(lengths))                                    # [N]
+    small = np.uint16 if capacity < 2 ** 16 else np.int64                       # 16 bits: numpy sorts by radix
+    by_length = shuffled[np.argsort(lengths[shuffled].astype(small), kind="stable")]   # by length, random within
+    row_of = np.empty(len(lengths), dtype=np.int64)                             # [N] row of each item
+    row_of[by_length] = slot_rows[np.argsort(slot_lengths.astype(small), kind="stable")]
+    row_of = rng.permutation(n_rows)[row_of] if n_rows else row_of              # rows in random order
+    items = shuffled[np.argsort(row_of[shuffled], kind="stable")]               # [N] grouped by row
+    offsets = np.zeros(n_rows + 1, dtype=np.int64)                              # [R + 1]
+    np.cumsum(np.bincount(row_of, minlength=n_rows), out=offsets[1:])
+    return PackedRows(items, offsets)
 
 
 def item_lengths(base) -> np.ndarray:
@@ -89,16 +180,25 @@ class PackedDataset(torch.utils.data.Dataset):
     Items: `input_ids`, `token_type_ids`, `position_ids` (restarting per document) as int64
     numpy arrays, `document_lengths` (list of ints) and `mask_seed`.  `set_epoch(e)` sets
     the base dataset's epoch and plans the rows of epoch e.  `fill` is the share of row
-    capacity holding real tokens in the current epoch.
+    capacity holding real tokens in the current epoch.  `rows` is a `PackedRows`.
+
+    plan_dir: store the rows of each epoch there once (two .npy files, items and row
+    offsets, memory-mapped; see `bertkit.data.plans`) for every process and later run.
     """
 
-    def __init__(self, base, max_seq_length: int = 128, seed: int = 0, open_rows: int = OPEN_ROWS):
+    def __init__(self, base, max_seq_length: int = 128, seed: int = 0, plan_dir: str | os.PathLike | None = None):
         if getattr(base, "nsp", False):
             raise InputError("packing puts several documents in one row, and next-sentence prediction needs one "
                              "sentence pair per row: build the base dataset with nsp=False (MLM only).")
-        self.base, self.max_seq_length, self.seed, self.open_rows = base, max_seq_length, seed, open_rows
+        self.base, self.max_seq_length, self.seed = base, max_seq_length, seed
+        self.plan_dir = None if plan_dir is None else os.fspath(plan_dir)
         self.epoch = None
         self.set_epoch(0)
+
+    @property
+    def num_documents(self) -> int:
+        """Documents of the base dataset (its split)."""
+        return self.base.num_documents
 
     def set_epoch(self, epoch: int) -> None:
         if epoch == self.epoch:
@@ -106,10 +206,25 @@ class PackedDataset(torch.utils.data.Dataset):
         if hasattr(self.base, "set_epoch"):
             self.base.set_epoch(epoch)
         self.epoch = epoch
-        lengths = item_lengths(self.base)
-        self.rows = pack_lengths(lengths, self.max_seq_length, seed=self.seed * 1_000_003 + epoch,
-                                 open_rows=self.open_rows)
-        self.fill = float(lengths.sum()) / max(1, len(self.rows) * self.max_seq_length)
+        stem = None if self.plan_dir is None else f"rows-{settings_hash(self._plan_settings())}-epoch{epoch}"
+        arrays, stats = cached_plan(self.plan_dir, stem, ("items", "offsets"), lambda: self._build_rows(epoch))
+        self.rows = PackedRows(arrays["items"], arrays["offsets"])
+        self.fill = stats["fill"]
+
+    def _plan_settings(self) -> dict:
+        """What the rows depend on besides the epoch: the base's plan settings (or its item lengths)."""
+        if hasattr(self.base, "plan_settings"):
+            base = self.base.plan_settings()
+        else:
+            lengths = np.ascontiguousarray(item_lengths(self.base), dtype=np.int64)
+            base = {"item_lengths_sha256": hashlib.sha256(lengths.tobytes()).hexdigest()}
+        return {"base": base, "max_seq_length": self.max_seq_length, "seed": self.seed, "algorithm": "bfd-1"}
+
+    def _build_rows(self, epoch: int) -> tuple[dict[str, np.ndarray], dict]:
+        lengths = item_lengths(self.base)                                         # [N]
+        rows = pack_lengths(lengths, self.max_seq_length, seed=self.seed * 1_000_003 + epoch)
+        fill = float(lengths.sum()) / max(1, len(rows) * self.max_seq_length)
+        return {"items": rows.items, "offsets": rows.offsets}, {"rows": len(rows), "fill": fill}
 
     def __len__(self) -> int:
         return len(self.rows)
