@@ -87,6 +87,13 @@ def existing_files(paths: list[str]) -> list[Path]:
     return files
 
 
+def refuse_file_as_text(texts: list[str], verb: str) -> None:
+    """`bertkit classify reviews.txt` would classify the words "reviews.txt": say to use --file instead."""
+    if len(texts) == 1 and Path(texts[0]).expanduser().is_file():
+        raise UserError(f"{texts[0]!r} is a file, and bertkit {verb} reads its arguments as texts: to {verb} the "
+                        f"file's lines, use --file {texts[0]}")
+
+
 def emit(args: argparse.Namespace, value: Any, text: str) -> None:
     """Print `text` for people, or `value` as JSON with --json."""
     print(json.dumps(value, ensure_ascii=False, indent=2, default=str) if args.json else text)

@@ -5,7 +5,7 @@ import json
 
 from bertkit.apps.quickstart import run_quickstart
 from bertkit.cli.common import (add_device_option, add_model_option, check_model_path, emit, existing_files,
-                                prediction_lines)
+                                prediction_lines, refuse_file_as_text)
 from bertkit.cli.options import add_options, settings_from_args
 from bertkit.tasks import describe_tasks
 from bertkit.training.finetune import FinetuneSettings, evaluate_file, predict_texts, run_finetune
@@ -64,6 +64,7 @@ def cmd_eval(args) -> None:
 
 
 def cmd_predict(args) -> None:
+    refuse_file_as_text(args.inputs, "predict")
     rows = predict_texts(check_model_path(args.model), args.inputs, args.file, args.device)
     if args.json:                                     # JSON Lines: one prediction per input
         print("\n".join(json.dumps(row, ensure_ascii=False) for row in rows))
@@ -96,6 +97,7 @@ def register(verb) -> None:
     p = verb("predict", cmd_predict, "Run a fine-tuned model on texts or a file.", EPILOG["predict"])
     p.add_argument("inputs", nargs="*", help="texts (pairs: 'text' 'pair'; QA: 'question' 'context')")
     add_model_option(p, required=True, help="a fine-tuned model folder (the best/ folder of `bertkit finetune`)")
-    p.add_argument("--file", default=None, help="a file in the task's format instead of texts")
+    p.add_argument("--file", default=None, help="a file instead of texts: plain text (one text per line, no "
+                   "header), or a .tsv/.csv/.jsonl with the columns the model was fine-tuned on")
     add_device_option(p)
 

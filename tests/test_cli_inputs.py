@@ -1,0 +1,65 @@
+"""What the CLI reads from files and arguments: plain text files, the eval table, and user mistakes
+(a missing or mistyped column, an unusable --device) as one line with exit status 2."""
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+
+from pipeline_fixtures import tiny_model_dir
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory, minilm_path):
+    """A tiny sst2 classifier folder (random weights, task.json as `bertkit finetune` writes it)."""
+    folder = tiny_model_dir(tmp_path_factory.mktemp("inputs") / "cls", "BertForSequenceClassification", minilm_path,
+                            scale=30, id2label={0: "negative", 1: "positive"})
+    (folder / "task.json").write_text(json.dumps({"task": "sst2", "family": "classification", "options": {},
+                                                  "max_seq_length": 64, "labels": ["0", "1"]}))
+    return folder
+
+
+def run(capsys, *argv):
+    from bertkit.cli import main
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("bertkit: error:"), lines
+    return lines[0]
+
+
+# ------------------------------------------------------------------ 1. plain text files, classify --file
+def test_predict_and_classify_read_a_plain_text_file_one_text_per_line(capsys, classifier, tmp_path):
+    texts = tmp_path / "reviews.txt"
+    texts.write_text("a gorgeous, witty film\n\na dull mess\n", encoding="utf-8")
+    code, out, err = run(capsys, "predict", "--model", classifier, "--file", texts)
+    assert code == 0, err
+    header, *rows = out.splitlines()
+    assert header.split()[:3] == ["line", "label", "prob"]
+    assert [r.split()[0] for r in rows] == ["1", "3"] and rows[1].endswith("a dull mess")
+    code, out2, err = run(capsys, "classify", "--model", classifier, "--file", texts)
+    assert code == 0, err
+    assert [r.split()[:2] for r in out2.splitlines()[1:]] == [r.split()[:2] for r in rows]
+
+
+def test_a_file_given_as_a_text_says_to_use_file(capsys, classifier, tmp_path):
+    texts = tmp_path / "reviews.txt"
+    texts.write_text("a dull mess\n", encoding="utf-8")
+    for verb in ("classify", "predict"):
+        code, _, err = run(capsys, verb, texts, "--model", classifier)
+        assert code == 2 and f"--file {texts}" in one_error_line(err)
+
+
+def test_a_table_without_the_models_column_is_one_line_naming_the_header(capsys, classifier, tmp_path):
+    table = tmp_path / "reviews.tsv"
+    table.write_text("review\tlabel\na dull mess\t0\n", encoding="utf-8")
+    code, _, err = run(capsys, "predict", "--model", classifier, "--file", table)
+    line = one_error_line(err)
+    assert code == 2 and "'sentence'" in line and "['review', 'label']" in line and "plain text" in line
