@@ -15,7 +15,8 @@ All POST bodies are JSON objects:
 
     GET  /api/health      → {"status": "ok", "model", "fill_mask", "qa", "layers", "heads", ...}
     POST /api/fill-mask   {"text": "Love is like the [MASK].", "top_k": 5}
-    POST /api/qa          {"question": "...", "context": "...", "top_k": 1}
+    POST /api/qa          {"question": "...", "context": "...", "top_k": 1}   (a squad2 model answers "" as
+                          `bertkit predict` does: with the null threshold saved in its task.json)
     POST /api/attention   {"text": "I love Paris", "pair": null}
     POST /api/embed       {"texts": ["...", "..."], "pooling": "mean", "normalize": true}
 

@@ -209,9 +209,10 @@ def register_answer(verb) -> None:
                    help=f"tokens between window starts of a long passage (default: {DOC_STRIDE})")
     p.add_argument("--max-answer-length", type=int, default=MAX_ANSWER_LENGTH,
                    help=f"longest answer in tokens (default: {MAX_ANSWER_LENGTH})")
-    p.add_argument("--handle-impossible-answer", action="store_true",
-                   help="SQuAD 2.0 models: answer '' when the passage holds no answer (the null score wins)")
-    p.add_argument("--null-score-diff-threshold", type=float, default=0.0,
-                   help="with --handle-impossible-answer: answer '' when null score - best span score > this "
-                        "(default: 0.0; `bertkit finetune --task squad2` tunes it)")
+    p.add_argument("--handle-impossible-answer", action=argparse.BooleanOptionalAction, default=None,
+                   help="answer '' when the passage holds no answer (the null score wins); default: as the "
+                        "model was fine-tuned (task.json: yes for squad2 models, as `bertkit predict`)")
+    p.add_argument("--null-score-diff-threshold", type=float, default=None,
+                   help="answer '' when null score - best span score > this (default: the threshold that "
+                        "`bertkit finetune --task squad2` tuned and saved in the model's task.json, else 0.0)")
     add_device_option(p)
