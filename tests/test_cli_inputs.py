@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import warnings
 
 import pytest
@@ -63,3 +64,18 @@ def test_a_table_without_the_models_column_is_one_line_naming_the_header(capsys,
     code, _, err = run(capsys, "predict", "--model", classifier, "--file", table)
     line = one_error_line(err)
     assert code == 2 and "'sentence'" in line and "['review', 'label']" in line and "plain text" in line
+
+
+# ------------------------------------------------------------------ 4. eval prints a table
+def test_eval_prints_a_table_of_metric_and_value_and_json_on_request(capsys, classifier, tmp_path):
+    data = tmp_path / "dev.tsv"
+    data.write_text("sentence\tlabel\na gorgeous, witty film\t1\na dull mess\t0\nfine\t1\n", encoding="utf-8")
+    code, out, err = run(capsys, "eval", "--model", classifier, "--data", data)
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert lines[0].split() == ["metric", "value"]
+    rows = dict(line.split() for line in lines[1:])
+    assert re.fullmatch(r"\d\.\d{4}", rows["accuracy"])
+    assert len({len(line) for line in lines}) == 1                       # values aligned on the right
+    code, out, _ = run(capsys, "eval", "--model", classifier, "--data", data, "--json")
+    assert code == 0 and f"{json.loads(out)['accuracy']:.4f}" == rows["accuracy"]

@@ -99,6 +99,24 @@ def emit(args: argparse.Namespace, value: Any, text: str) -> None:
     print(json.dumps(value, ensure_ascii=False, indent=2, default=str) if args.json else text)
 
 
+# ----------------------------------------------------------------------------- scores
+
+def metric_lines(scores: dict) -> list[str]:
+    """Scores as a two-column table for people (`bertkit eval`), names left, values aligned right:
+
+        metric          value
+        accuracy       0.7840
+        num_examples      500
+
+    Floats get 4 decimals, other values print as they are (lists and dicts as JSON)."""
+    shown = {name: (f"{v:.4f}" if isinstance(v, float) else json.dumps(v, ensure_ascii=False)
+                    if isinstance(v, (list, dict)) else str(v)) for name, v in scores.items()}
+    name_width = max([len("metric"), *map(len, shown)])
+    value_width = max([len("value"), *map(len, shown.values())])
+    return [f"{'metric':<{name_width}}  {'value':>{value_width}}"] + [
+        f"{name:<{name_width}}  {value:>{value_width}}" for name, value in shown.items()]
+
+
 # ----------------------------------------------------------------------------- predictions
 
 def prediction_lines(rows: list[dict]) -> list[str]:

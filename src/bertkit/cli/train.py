@@ -5,7 +5,7 @@ import json
 
 from bertkit.apps.quickstart import run_quickstart
 from bertkit.cli.common import (add_device_option, add_model_option, check_model_path, emit, existing_files,
-                                prediction_lines, refuse_file_as_text)
+                                metric_lines, prediction_lines, refuse_file_as_text)
 from bertkit.cli.options import add_options, settings_from_args
 from bertkit.tasks import describe_tasks
 from bertkit.training.finetune import FinetuneSettings, evaluate_file, predict_texts, run_finetune
@@ -29,7 +29,8 @@ EPILOG = {
                  "--text-column/--pair-column/--label-column naming the columns; the labels come from the "
                  "training file, --label-names gives them names.\n"
                  "tasks:\n" + "\n".join(f"  {name:<20} {text}" for name, text in describe_tasks().items())),
-    "eval": "example: bertkit eval --model runs/sst2/best --data held_out.tsv",
+    "eval": ("example: bertkit eval --model runs/sst2/best --data held_out.tsv\n"
+             "output: a table of the task's scores (metric, value); --json prints them as a JSON object"),
     "predict": ('examples:\n  bertkit predict --model runs/sst2/best "a gorgeous, witty film" "a dull mess"\n'
                 "  bertkit predict --model runs/sst2/best --file reviews.tsv\n"
                 "output: one row per input, numbered by its line in the file (the header counted); a file "
@@ -60,7 +61,7 @@ def cmd_finetune(args) -> None:
 
 def cmd_eval(args) -> None:
     result = evaluate_file(check_model_path(args.model), args.data, args.task, args.max_seq_length, args.device)
-    emit(args, result, "  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in result.items()))
+    emit(args, result, "\n".join(metric_lines(result)))
 
 
 def cmd_predict(args) -> None:
