@@ -79,3 +79,64 @@ def test_eval_prints_a_table_of_metric_and_value_and_json_on_request(capsys, cla
     assert len({len(line) for line in lines}) == 1                       # values aligned on the right
     code, out, _ = run(capsys, "eval", "--model", classifier, "--data", data, "--json")
     assert code == 0 and f"{json.loads(out)['accuracy']:.4f}" == rows["accuracy"]
+
+
+# ------------------------------------------------------------------ 5. user mistakes: one line, exit 2
+@pytest.fixture
+def train_files(tmp_path):
+    rows = [f"text number {i}\t{i % 2}" for i in range(40)]
+    labelled, unlabelled = tmp_path / "train.tsv", tmp_path / "nolabel.tsv"
+    labelled.write_text("sentence\tlabel\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    unlabelled.write_text("sentence\tscore\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return labelled, unlabelled
+
+
+def test_training_file_without_the_label_column_names_it_and_the_header(capsys, classifier, train_files, tmp_path):
+    _, unlabelled = train_files
+    code, _, err = run(capsys, "finetune", "--task", "sst2", "--model", classifier, "--train", unlabelled,
+                       "--out", tmp_path / "run", "--epochs", "1")
+    line = one_error_line(err)
+    assert code == 2 and "'label'" in line and "['sentence', 'score']" in line and "--label-column" in line
+
+
+def test_label_column_typo_names_the_column_and_the_header(capsys, classifier, train_files, tmp_path):
+    labelled, _ = train_files
+    code, _, err = run(capsys, "finetune", "--task", "classification", "--text-column", "sentence",
+                       "--label-column", "lable", "--model", classifier, "--train", labelled,
+                       "--out", tmp_path / "run", "--epochs", "1")
+    line = one_error_line(err)
+    assert code == 2 and "'lable'" in line and "['sentence', 'label']" in line
+
+
+@pytest.mark.parametrize("argv", [
+    ["finetune", "--task", "sst2", "--model", "{model}", "--train", "{train}", "--out", "{tmp}/run", "--epochs", "1"],
+    ["eval", "--model", "{model}", "--data", "{train}"],
+    ["predict", "--model", "{model}", "a dull mess"],
+    ["classify", "a dull mess", "--model", "{model}"],
+    ["embed", "a dull mess", "--model", "{model}"],
+], ids=lambda argv: argv[0])
+def test_a_device_this_machine_lacks_is_one_line_before_anything_loads(argv, capsys, classifier, train_files, tmp_path,
+                                                                        monkeypatch):
+    import torch
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    loaded = []
+    monkeypatch.setattr("bertkit.tasks.classification.read_table", lambda *a, **k: loaded.append(a))
+    argv = [a.format(model=classifier, train=train_files[0], tmp=tmp_path) for a in argv]
+    code, _, err = run(capsys, *argv, "--device", "cuda")
+    line = one_error_line(err)
+    assert code == 2 and "--device cuda" in line and "the devices here: cpu" in line and not loaded
+
+
+def test_resolve_device_checks_names_and_indices(monkeypatch):
+    import torch
+
+    from bertkit.common.devices import resolve_device
+    from bertkit.common.errors import BertkitError
+    assert resolve_device("cpu") == torch.device("cpu") and resolve_device(-1) == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("cuda:1") == torch.device("cuda:1") and resolve_device(None).type == "cuda"
+    with pytest.raises(BertkitError, match=r"has 2 CUDA GPUs; the devices here: cpu, cuda:0, cuda:1"):
+        resolve_device("cuda:2")
+    with pytest.raises(BertkitError, match="not a device name"):
+        resolve_device("gpu")

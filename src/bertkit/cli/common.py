@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bertkit.common.devices import resolve_device
 from bertkit.common.errors import BertkitError, InputError, NotFoundError
 from bertkit.modeling.pretrained import Checkpoint, open_checkpoint
 from bertkit.modeling.tf_checkpoint import is_tf_checkpoint_dir
@@ -45,6 +46,13 @@ def add_model_option(parser: argparse.ArgumentParser, required: bool = False, he
 
 def add_device_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: the GPU when there is one)")
+
+
+def check_device(args: argparse.Namespace) -> None:
+    """Check --device against this machine now, before any data or model loads (resolve_device):
+    a device that is not here is one line naming the ones that are.  None stays None (the default)."""
+    if getattr(args, "device", None) is not None:
+        args.device = str(resolve_device(args.device))
 
 
 def hub_options(args: argparse.Namespace) -> dict:

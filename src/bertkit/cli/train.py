@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 
 from bertkit.apps.quickstart import run_quickstart
-from bertkit.cli.common import (add_device_option, add_model_option, check_model_path, emit, existing_files,
-                                metric_lines, prediction_lines, refuse_file_as_text)
+from bertkit.cli.common import (add_device_option, add_model_option, check_device, check_model_path, emit,
+                                existing_files, metric_lines, prediction_lines, refuse_file_as_text)
 from bertkit.cli.options import add_options, settings_from_args
 from bertkit.tasks import describe_tasks
 from bertkit.training.finetune import FinetuneSettings, evaluate_file, predict_texts, run_finetune
@@ -43,6 +43,7 @@ def cmd_quickstart(args) -> None:
 
 
 def cmd_pretrain(args) -> None:
+    check_device(args)
     settings = settings_from_args(PretrainSettings, args,
                                   files=[str(p) for p in existing_files(args.files)],
                                   from_checkpoint=check_model_path(args.from_checkpoint) if args.from_checkpoint
@@ -53,6 +54,7 @@ def cmd_pretrain(args) -> None:
 
 
 def cmd_finetune(args) -> None:
+    check_device(args)
     settings = settings_from_args(FinetuneSettings, args, model=check_model_path(args.model))
     result = run_finetune(settings)
     if args.json:
@@ -60,11 +62,13 @@ def cmd_finetune(args) -> None:
 
 
 def cmd_eval(args) -> None:
+    check_device(args)
     result = evaluate_file(check_model_path(args.model), args.data, args.task, args.max_seq_length, args.device)
     emit(args, result, "\n".join(metric_lines(result)))
 
 
 def cmd_predict(args) -> None:
+    check_device(args)
     refuse_file_as_text(args.inputs, "predict")
     rows = predict_texts(check_model_path(args.model), args.inputs, args.file, args.device)
     if args.json:                                     # JSON Lines: one prediction per input

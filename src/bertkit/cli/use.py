@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from bertkit.cli.common import (add_device_option, add_model_option, check_model_path, emit, hub_options,
-                                prediction_lines, refuse_file_as_text)
+from bertkit.cli.common import (add_device_option, add_model_option, check_device, check_model_path, emit,
+                                hub_options, prediction_lines, refuse_file_as_text)
 from bertkit.common.defaults import DOC_STRIDE, MAX_ANSWER_LENGTH, QA_MAX_SEQ_LENGTH
 from bertkit.common.errors import InputError, NotFoundError
 from bertkit.pipelines import pipeline
@@ -36,6 +36,7 @@ AGGREGATION_HELP = ("how word pieces become entities: first = a word takes its f
 
 def make_pipeline(task: str, args: argparse.Namespace, **options):
     """The pipeline for `task` on --model (its hub options and --device applied)."""
+    check_device(args)
     return pipeline(task, model=check_model_path(args.model), device=getattr(args, "device", None),
                     **hub_options(args), **options)
 

@@ -232,14 +232,15 @@ def read_table(path: str | Path, text_column: str | int, text_pair_column: str |
                    _column_index(guid_column, names, path, required=False)]
         _table_rows(rows, columns, label_type, strip, delim, report, out)
     if label_column is not None and columns[2] is None:
-        report.note(f"examples unlabelled: the file has no column {_names(label_column)} (they can be "
+        report.note(f"examples unlabelled: the file has no column {quoted_columns(label_column)} (they can be "
                     "predicted, not scored)", count=len(out), one="example unlabelled: the file has no column "
-                    f"{_names(label_column)} (it can be predicted, not scored)")
+                    f"{quoted_columns(label_column)} (it can be predicted, not scored)")
     report.examples = len(out)
     return out
 
 
-def _names(column) -> str:
+def quoted_columns(column) -> str:
+    """'label', or 'gold_label' or 'label' for a tuple of names tried in order."""
     return " or ".join(map(repr, column)) if isinstance(column, (tuple, list)) else repr(column)
 
 
@@ -294,8 +295,8 @@ def read_jsonl(path: str | Path, text_column: str, text_pair_column: str | None 
             if label_column is not None:
                 key = next((k for k in labels if k in obj), None)
                 if key is None:
-                    report.note(f"lines without the field {_names(label_column)} (kept unlabelled)", n,
-                                one=f"line without the field {_names(label_column)} (kept unlabelled)")
+                    report.note(f"lines without the field {quoted_columns(label_column)} (kept unlabelled)", n,
+                                one=f"line without the field {quoted_columns(label_column)} (kept unlabelled)")
                 else:
                     label = _parse_label(str(obj[key]), label_type, report, n)
                     if label is None:
