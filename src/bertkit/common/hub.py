@@ -35,7 +35,12 @@ Rules
 -----
 * A path that exists on disk always wins and the network is never touched, even when a repo
   of the same name exists.  A path-like string that does not exist ("./x", "/x", "~/x", "a/b/c",
-  "x/config.json") is "not found"; it is never sent to the Hub.
+  "x/config.json") is "not found"; it is never sent to the Hub.  Neither is "runs/nope" while
+  a folder ``runs/`` exists here: that is a mistyped folder, answered at once with the
+  closest of its subfolders ("did you mean 'runs/sst2'?").
+* An unreachable Hub (no network, a dead proxy, a 5xx outage) is known from the first
+  request: a repo not in the cache fails then, instead of after huggingface_hub's retries
+  with back-off (5 of them, ~25 s, for a file that is not cached).
 * Only what a BERT needs is downloaded; ``config.json`` first, and a config whose
   ``model_type`` is not ``"bert"`` is refused before any weight is fetched.
 * Weights are safetensors only.  bertkit never unpickles a downloaded file: a repo that only
@@ -49,6 +54,8 @@ Needs the optional extra: ``pip install 'bertkit[hub]'`` (which installs hugging
 """
 from __future__ import annotations
 
+import difflib
+import inspect
 import json
 import logging
 import os
@@ -165,6 +172,7 @@ def resolve_model_dir(name_or_path: str | os.PathLike, *, revision: str | None =
     if _looks_like_path(name_or_path):
         raise HubError(f"model path not found: {name_or_path!r} does not exist (a Hub name looks like "
                        f"'bert-base-uncased' or 'klue/bert-base')", "path_not_found")
+    _refuse_missing_subfolder(name_or_path)
     if not _valid_repo_id(name_or_path):
         raise HubError(f"model not found: {name_or_path!r} is neither an existing path nor a valid Hub repo id "
                        f"('name' or 'namespace/name': letters, digits, '-', '_', '.')", "invalid_name")
@@ -174,6 +182,20 @@ def resolve_model_dir(name_or_path: str | os.PathLike, *, revision: str | None =
     if offline:
         return job.from_cache(why="offline" if local_files_only is None else "local_files_only")
     return job.online()
+
+
+def _refuse_missing_subfolder(name: str) -> None:
+    """"runs/nope" while a folder runs/ exists here: a mistyped local folder, not a Hub repo."""
+    folder, _, rest = name.partition("/")
+    if not rest or not Path(folder).expanduser().is_dir():
+        return
+    subfolders = sorted(p.name for p in Path(folder).expanduser().iterdir() if p.is_dir())
+    close = difflib.get_close_matches(rest, subfolders, n=1, cutoff=0.5)
+    hint = f" (did you mean '{folder}/{close[0]}'?)" if close else ""
+    held = f"it holds {', '.join(subfolders[:8])}{', ...' if len(subfolders) > 8 else ''}" if subfolders \
+        else "it has no subfolders"
+    raise HubError(f"model path not found: {name!r} does not exist{hint}; {folder}/ is a local folder and {held} "
+                   f"(a Hub repo named {name!r} is not looked up while ./{folder} exists)", "path_not_found")
 
 
 def _import_hub():
@@ -239,6 +261,9 @@ class _Job:
             except HubError:
                 pass
         errors = _errors(self.hf)
+        unreachable = self.probe()
+        if unreachable is not None:
+            return self.from_cache(why="unreachable", error=unreachable)
         try:
             snapshot = self.fetch()
         except HubError:
@@ -254,6 +279,30 @@ class _Job:
                 raise
             raise translated from err
         return _complete(snapshot, self.need_weights, self.what, cached=False)
+
+    def probe(self) -> BaseException | None:
+        """For a repo not in the cache: one HEAD of config.json without retries; the error when the
+        Hub cannot be reached (network down or a 5xx outage), else None.
+
+        hf_hub_download retries a failed first request 5 times with back-off (~25 s) when the
+        file is not cached; this answer comes from the first attempt.  A cached repo needs no
+        probe: hf_hub_download falls back to the cache at once."""
+        cached = self.hf.try_to_load_from_cache(self.repo_id, CONFIG, cache_dir=self.cache_dir,
+                                                revision=self.revision)
+        if isinstance(cached, str):
+            return None
+        get = self.hf.get_hf_file_metadata
+        no_retry = {"retry_on_errors": False} if "retry_on_errors" in inspect.signature(get).parameters else {}
+        try:
+            get(self.hf.hf_hub_url(self.repo_id, CONFIG, revision=self.revision), token=self.token,
+                timeout=self.hf.constants.HF_HUB_ETAG_TIMEOUT, **no_retry)
+        except _network_errors(self.hf) as err:
+            return err
+        except Exception as err:                   # the Hub answered: fetch() says what it means
+            http, status = _errors(self.hf)["http"], getattr(getattr(err, "response", None), "status_code", None)
+            if http and isinstance(err, http) and status in (429, 500, 502, 503, 504):
+                return err
+        return None
 
     def fetch(self) -> Path:
         """config.json first (refuse non-BERTs), then the listed tokenizer and safetensors files of its commit."""
