@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from pathlib import Path
 from typing import Callable
 
 from bertkit.common.errors import InputError, NotFoundError
@@ -146,7 +147,6 @@ def read_file_to_classify(path, task_info: dict | None = None) -> ExampleList:
     is one text per line; a table is read with the columns of that task (without task.json:
     the generic task's 'text' column).  A QA or tagging model is refused (see answer, tag).
     """
-    from pathlib import Path
     if not Path(path).is_file():
         raise NotFoundError(f"file not found: {path}")
     task = get_task(task_info["task"], **(task_info.get("options") or {})) if task_info else get_task("classification")
