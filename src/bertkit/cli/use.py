@@ -22,7 +22,8 @@ EPILOG = {
     "classify": ('examples:\n  bertkit classify "a gorgeous, witty film" --model runs/sst2/best --top-k 2\n'
                  "  bertkit classify --file reviews.txt --model runs/sst2/best   (one text per line; a .tsv/.csv "
                  "file: the columns the model was fine-tuned on)\n"
-                 "texts are classified as given: a file name among them is an error that says to use --file\n"
+                 "texts are classified as given: a single argument that names an existing file is an error "
+                 "that says to use --file\n"
                  "output: the table of `bertkit predict` (#, label name, probability, text; --top-k adds the next "
                  "labels); --json prints the pipeline's result (a list of {label, score} per text)"),
     "tag": 'example: bertkit tag "Jeremy lives in Paris" --model runs/conll/best',
