@@ -294,3 +294,30 @@ def test_state_for_saving_unshares_tensors():
     state = ckpt.state_for_saving(model)
     pointers = [v.untyped_storage().data_ptr() for v in state.values()]
     assert len(pointers) == len(set(pointers))
+
+
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def _modes(folder) -> dict:
+    return {p.name: oct(p.stat().st_mode & 0o777) for p in [folder, *folder.iterdir()]}
+
+
+def test_saved_model_folders_follow_the_umask(tmp_path, umask_022, tokenizer):
+    """Files 0644 and folders 0755 under umask 022, as open()/mkdir() give: not the temporaries' 0600/0700."""
+    from bertkit.common.files import atomic_write_text
+    model = BertForMaskedLM(BertConfig.preset("tiny", vocab_size=tokenizer.vocab_size))
+    model.save_pretrained(tmp_path / "new", tokenizer=tokenizer)                 # a folder that did not exist
+    modes = _modes(tmp_path / "new")
+    assert modes.pop("new") == "0o755" and set(modes.values()) == {"0o644"}, modes
+    model.save_pretrained(tmp_path / "new")                                     # saved again, into it
+    assert set(_modes(tmp_path / "new").values()) == {"0o755", "0o644"}
+    private = atomic_write_text(tmp_path / "private.json", "{}")
+    assert oct(private.stat().st_mode & 0o777) == "0o644"
+    private.chmod(0o600)
+    atomic_write_text(private, "{}")                                            # a replaced file keeps its mode
+    assert oct(private.stat().st_mode & 0o777) == "0o600"

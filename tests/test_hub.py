@@ -403,3 +403,40 @@ def test_network_guard_refuses_the_internet(hub):
         socket.create_connection(("203.0.113.7", 443), timeout=1)
     assert len(hub.blocked) == 2
     hub.blocked.clear()
+
+
+# --------------------------------------------------------------------------- failing fast
+def test_a_mistyped_local_folder_is_not_found_at_once_with_did_you_mean(hub, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("sst2", "quickstart", "conll"):
+        (tmp_path / "runs" / name).mkdir(parents=True)
+    err = expect_error("path_not_found", "runs/sst")
+    assert "did you mean 'runs/sst2'?" in str(err) and "quickstart" in str(err)
+    err = expect_error("path_not_found", "runs/nope")
+    assert "'runs/nope' does not exist" in str(err) and "did you mean" not in str(err)
+    assert hub.requests == []
+
+
+def _count_sleeps(monkeypatch) -> list:
+    from huggingface_hub.utils import _http
+    sleeps: list = []
+    monkeypatch.setattr(_http, "time", types.SimpleNamespace(sleep=sleeps.append))   # back-off waits, recorded
+    return sleeps
+
+
+def test_unreachable_hub_fails_on_the_first_attempt(hub, tiny, monkeypatch):
+    from huggingface_hub import constants
+    dead = f"http://127.0.0.1:{_closed_port()}"                  # nothing listens there
+    monkeypatch.setattr(constants, "ENDPOINT", dead)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", dead + "/{repo_id}/resolve/{revision}/{filename}")
+    sleeps = _count_sleeps(monkeypatch)
+    err = expect_error("unreachable", "org/never-cached")
+    assert "could not reach the Hub" in str(err) and sleeps == []          # no retry, no back-off
+
+
+def test_hub_outage_fails_on_the_first_request(hub, tiny, monkeypatch):
+    hub.add_repo("org/other", {"main": tiny["single"]})
+    sleeps = _count_sleeps(monkeypatch)
+    hub.outage = 503
+    expect_error("unreachable", "org/other")
+    assert len(hub.requests) == 1 and sleeps == []

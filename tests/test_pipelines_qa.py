@@ -251,3 +251,43 @@ def test_old_and_new_names_together(random_qa):
         assert random_qa(**ask, max_seq_len=64, max_seq_length=64) == random_qa(**ask, max_seq_length=64)
     with pytest.raises(TypeError, match="unexpected keyword argument 'max_seq_lenght'"):
         random_qa(**ask, max_seq_lenght=64)
+
+
+@pytest.mark.parametrize("side", ["no answer", "span"])
+def test_saved_squad2_threshold_decides_in_the_pipeline_answer_predict_and_serve(side, tmp_path, minilm_path, capsys):
+    """One model, one decision: task.json's tuned null_score_diff_threshold is the default of every route."""
+    import json
+
+    from bertkit.cli import main
+    from bertkit.pipelines.qa import QuestionAnsweringPipeline
+    folder = tiny_model_dir(tmp_path / "qa", "BertForQuestionAnswering", minilm_path, scale=30)
+    question, context = "How many players?", "Up to eight players can live together on one island."
+    plain = QuestionAnsweringPipeline(folder, device="cpu")
+    span = plain(question=question, context=context)                       # no task.json: a span
+    null = plain(question=question, context=context, handle_impossible_answer=True, null_score_diff_threshold=-1e9)
+    diff = null["logit"] - span["logit"]                 # null − best span: "" when it beats the threshold
+    saved, other = (diff - 1.0, diff + 1.0) if side == "no answer" else (diff + 1.0, diff - 1.0)
+    expected = "" if side == "no answer" else span["answer"]
+    (folder / "task.json").write_text(json.dumps({"task": "squad2", "family": "qa", "max_seq_length": 128,
+                                                  "options": {"null_score_diff_threshold": saved}}))
+    pipe = QuestionAnsweringPipeline(folder, device="cpu")
+    assert pipe(question=question, context=context)["answer"] == expected
+    assert pipe(question=question, context=context, null_score_diff_threshold=other)["answer"] != expected
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(["answer", question, "--context", context, "--model", str(folder), "--json"]) == 0
+        answered = json.loads(capsys.readouterr().out)[0]["answer"]
+        assert main(["predict", question, context, "--model", str(folder), "--json"]) == 0
+        predicted = json.loads(capsys.readouterr().out)["answer"]
+        assert main(["answer", question, "--context", context, "--model", str(folder), "--json",
+                     "--null-score-diff-threshold", str(other)]) == 0
+        overridden = json.loads(capsys.readouterr().out)[0]["answer"]
+    assert answered == predicted == expected != overridden
+    pytest.importorskip("fastapi")
+    pytest.importorskip("httpx")
+    from fastapi.testclient import TestClient
+
+    from bertkit.apps.serve import ModelHost, create_app
+    served = TestClient(create_app(host=ModelHost(folder, folder))).post(
+        "/api/qa", json={"question": question, "context": context})
+    assert served.json()["answers"][0]["answer"] == expected

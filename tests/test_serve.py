@@ -112,6 +112,18 @@ def test_malformed_json_and_oversized_body(client):
     assert client.get("/api/fill-mask").status_code == 405
 
 
+def test_every_error_answer_has_the_documented_shape(client, host, monkeypatch):
+    """404, 405 and a bug answer {"error": "..."} like the rails do (not FastAPI's {"detail": ...})."""
+    r = client.get("/api/nothing")
+    assert r.status_code == 404 and set(r.json()) == {"error"} and "/api/qa" in r.json()["error"]
+    r = client.get("/api/fill-mask")
+    assert r.status_code == 405 and set(r.json()) == {"error"} and "POST" in r.json()["error"]
+    assert r.headers["allow"] == "POST"
+    monkeypatch.setattr(host, "embed", lambda *a, **k: 1 / 0)
+    r = TestClient(create_app(host=host), raise_server_exceptions=False).post("/api/embed", json={"texts": ["a"]})
+    assert r.status_code == 500 and "ZeroDivisionError" in r.json()["error"]
+
+
 def test_timeout_and_busy(host):
     slow = Limits(timeout_s=0.3)
     app = create_app(host=host, limits=slow)

@@ -15,7 +15,8 @@ All POST bodies are JSON objects:
 
     GET  /api/health      → {"status": "ok", "model", "fill_mask", "qa", "layers", "heads", ...}
     POST /api/fill-mask   {"text": "Love is like the [MASK].", "top_k": 5}
-    POST /api/qa          {"question": "...", "context": "...", "top_k": 1}
+    POST /api/qa          {"question": "...", "context": "...", "top_k": 1}   (a squad2 model answers "" as
+                          `bertkit predict` does: with the null threshold saved in its task.json)
     POST /api/attention   {"text": "I love Paris", "pair": null}
     POST /api/embed       {"texts": ["...", "..."], "pooling": "mean", "normalize": true}
 
@@ -24,7 +25,9 @@ Safety rails, each with a readable message in {"error": ...}:
     a body that is not JSON → 400;
   * one model call at a time (a lock; the calls run in a worker thread so the server keeps
     answering); a request that waits or runs longer than the timeout → 503 (busy) / 504;
-  * the server listens on 127.0.0.1 unless you ask for another address with --host.
+  * the server listens on 127.0.0.1 unless you ask for another address with --host;
+  * a path that does not exist → 404, a wrong method → 405 (with Allow), a bug → 500:
+    the same {"error": ...} shape as every other error.
 """
 # No `from __future__ import annotations` here: FastAPI reads the request models from the
 # endpoint annotations at run time, and those models are made by `_request_models`.
@@ -169,6 +172,7 @@ def create_app(model_dir=None, qa_model_dir=None, limits: Limits | None = None, 
     _require("fastapi")
     from fastapi import FastAPI
     from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     limits = limits or Limits()
     host = host or ModelHost(model_dir, qa_model_dir, device=device)
@@ -177,6 +181,8 @@ def create_app(model_dir=None, qa_model_dir=None, limits: Limits | None = None, 
     app.state.host = host
     app.state.limits = limits
     app.add_exception_handler(RequestValidationError, _on_invalid)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_bug)
     _add_routes(app, host, limits, _request_models(limits))
     return BodyLimit(app, limits.max_body_bytes)
 
@@ -237,6 +243,29 @@ async def _on_invalid(request, exc):
         parts.append(f"{where}: {p.get('msg', 'invalid')}")
     return _error(422, "; ".join(parts), detail=[{"loc": list(p.get("loc", ())), "msg": p.get("msg")}
                                                 for p in problems[:5]])
+
+
+ROUTES = "GET /, GET /api/health, POST /api/fill-mask, /api/qa, /api/attention, /api/embed (see /docs)"
+
+
+async def _on_http_error(request, exc):
+    """FastAPI's own answers (404 no such path, 405 wrong method ...) in the documented shape."""
+    path, method = request.url.path, request.method
+    if exc.status_code == 404:
+        message = f"no such page: {path}; this server answers {ROUTES}"
+    elif exc.status_code == 405:
+        allow = {k.lower(): v for k, v in (exc.headers or {}).items()}.get("allow", "another method")
+        message = f"{method} is not allowed on {path}: use {allow}"
+    else:
+        message = str(exc.detail)
+    response = _error(exc.status_code, message)
+    response.headers.update(exc.headers or {})
+    return response
+
+
+async def _on_bug(request, exc):
+    """An exception no rail caught is a bug in bertkit: a 500 in the documented shape."""
+    return _error(500, f"internal error (a bug in bertkit, please report it): {type(exc).__name__}: {exc}")
 
 
 async def _call(host: ModelHost, limits: Limits, fn):

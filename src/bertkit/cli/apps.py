@@ -9,7 +9,8 @@ from pathlib import Path
 from bertkit.apps.search import Index, build_index, read_passages, rerank, train_reranker
 from bertkit.apps.serve import Limits, run_server
 from bertkit.apps.viz import save_attention
-from bertkit.cli.common import (UserError, add_device_option, add_model_option, emit, open_model)
+from bertkit.cli.common import (UserError, add_device_option, add_model_option, check_device, emit,
+                                open_model)
 from bertkit.common.errors import NotFoundError
 from bertkit.modeling.convert import DTYPES, convert_checkpoint
 from bertkit.modeling.onnx_export import check_parity, export_onnx, load_model
@@ -39,6 +40,7 @@ EPILOG = {
 
 # ----------------------------------------------------------------------------- search
 def cmd_search_index(args) -> None:
+    check_device(args)
     passages = read_passages(args.passages)
     ckpt = open_model(args)
     check_coverage(ckpt.tokenizer(), (p["text"] if isinstance(p, dict) else p for p in passages),
@@ -54,6 +56,7 @@ def cmd_search_index(args) -> None:
 
 
 def cmd_search_query(args) -> None:
+    check_device(args)
     index = Index.load(args.index, device=args.device)
     hits = index.query(args.query, top_k=max(args.top_k, args.candidates if args.rerank else 0))
     if args.rerank:
@@ -71,6 +74,7 @@ def read_pairs(path: str) -> list[tuple[str, str]]:
 
 
 def cmd_search_train_reranker(args) -> None:
+    check_device(args)
     pairs = read_pairs(args.pairs)
     out = train_reranker(pairs, open_model(args).directory, args.out, negatives=args.negatives, epochs=args.epochs,
                          batch_size=args.batch_size, max_length=args.max_seq_length, max_steps=args.max_steps,
@@ -129,6 +133,7 @@ def cmd_attention(args) -> None:
 
 
 def cmd_serve(args) -> None:
+    check_device(args)
     qa = open_model(args, "qa_model").directory if args.qa_model else None
     run_server(open_model(args).directory, qa, host=args.host, port=args.port, threads=args.threads,
                limits=Limits(timeout_s=args.timeout), device=args.device or "cpu")

@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bertkit.common.devices import resolve_device
 from bertkit.common.errors import BertkitError, InputError, NotFoundError
 from bertkit.modeling.pretrained import Checkpoint, open_checkpoint
 from bertkit.modeling.tf_checkpoint import is_tf_checkpoint_dir
@@ -45,6 +46,13 @@ def add_model_option(parser: argparse.ArgumentParser, required: bool = False, he
 
 def add_device_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: the GPU when there is one)")
+
+
+def check_device(args: argparse.Namespace) -> None:
+    """Check --device against this machine now, before any data or model loads (resolve_device):
+    a device that is not here is one line naming the ones that are.  None stays None (the default)."""
+    if getattr(args, "device", None) is not None:
+        args.device = str(resolve_device(args.device))
 
 
 def hub_options(args: argparse.Namespace) -> dict:
@@ -87,9 +95,34 @@ def existing_files(paths: list[str]) -> list[Path]:
     return files
 
 
+def refuse_file_as_text(texts: list[str], verb: str) -> None:
+    """`bertkit classify reviews.txt` would classify the words "reviews.txt": say to use --file instead."""
+    if len(texts) == 1 and Path(texts[0]).expanduser().is_file():
+        raise UserError(f"{texts[0]!r} is a file, and bertkit {verb} reads its arguments as texts: to {verb} the "
+                        f"file's lines, use --file {texts[0]}")
+
+
 def emit(args: argparse.Namespace, value: Any, text: str) -> None:
     """Print `text` for people, or `value` as JSON with --json."""
     print(json.dumps(value, ensure_ascii=False, indent=2, default=str) if args.json else text)
+
+
+# ----------------------------------------------------------------------------- scores
+
+def metric_lines(scores: dict) -> list[str]:
+    """Scores as a two-column table for people (`bertkit eval`), names left, values aligned right:
+
+        metric          value
+        accuracy       0.7840
+        num_examples      500
+
+    Floats get 4 decimals, other values print as they are (lists and dicts as JSON)."""
+    shown = {name: (f"{v:.4f}" if isinstance(v, float) else json.dumps(v, ensure_ascii=False)
+                    if isinstance(v, (list, dict)) else str(v)) for name, v in scores.items()}
+    name_width = max([len("metric"), *map(len, shown)])
+    value_width = max([len("value"), *map(len, shown.values())])
+    return [f"{'metric':<{name_width}}  {'value':>{value_width}}"] + [
+        f"{name:<{name_width}}  {value:>{value_width}}" for name, value in shown.items()]
 
 
 # ----------------------------------------------------------------------------- predictions

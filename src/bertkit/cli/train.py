@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 
 from bertkit.apps.quickstart import run_quickstart
-from bertkit.cli.common import (add_device_option, add_model_option, check_model_path, emit, existing_files,
-                                prediction_lines)
+from bertkit.cli.common import (add_device_option, add_model_option, check_device, check_model_path, emit,
+                                existing_files, metric_lines, prediction_lines, refuse_file_as_text)
 from bertkit.cli.options import add_options, settings_from_args
 from bertkit.tasks import describe_tasks
 from bertkit.training.finetune import FinetuneSettings, evaluate_file, predict_texts, run_finetune
@@ -29,7 +29,8 @@ EPILOG = {
                  "--text-column/--pair-column/--label-column naming the columns; the labels come from the "
                  "training file, --label-names gives them names.\n"
                  "tasks:\n" + "\n".join(f"  {name:<20} {text}" for name, text in describe_tasks().items())),
-    "eval": "example: bertkit eval --model runs/sst2/best --data held_out.tsv",
+    "eval": ("example: bertkit eval --model runs/sst2/best --data held_out.tsv\n"
+             "output: a table of the task's scores (metric, value); --json prints them as a JSON object"),
     "predict": ('examples:\n  bertkit predict --model runs/sst2/best "a gorgeous, witty film" "a dull mess"\n'
                 "  bertkit predict --model runs/sst2/best --file reviews.tsv\n"
                 "output: one row per input, numbered by its line in the file (the header counted); a file "
@@ -42,6 +43,7 @@ def cmd_quickstart(args) -> None:
 
 
 def cmd_pretrain(args) -> None:
+    check_device(args)
     settings = settings_from_args(PretrainSettings, args,
                                   files=[str(p) for p in existing_files(args.files)],
                                   from_checkpoint=check_model_path(args.from_checkpoint) if args.from_checkpoint
@@ -52,6 +54,7 @@ def cmd_pretrain(args) -> None:
 
 
 def cmd_finetune(args) -> None:
+    check_device(args)
     settings = settings_from_args(FinetuneSettings, args, model=check_model_path(args.model))
     result = run_finetune(settings)
     if args.json:
@@ -59,11 +62,14 @@ def cmd_finetune(args) -> None:
 
 
 def cmd_eval(args) -> None:
+    check_device(args)
     result = evaluate_file(check_model_path(args.model), args.data, args.task, args.max_seq_length, args.device)
-    emit(args, result, "  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in result.items()))
+    emit(args, result, "\n".join(metric_lines(result)))
 
 
 def cmd_predict(args) -> None:
+    check_device(args)
+    refuse_file_as_text(args.inputs, "predict")
     rows = predict_texts(check_model_path(args.model), args.inputs, args.file, args.device)
     if args.json:                                     # JSON Lines: one prediction per input
         print("\n".join(json.dumps(row, ensure_ascii=False) for row in rows))
@@ -96,6 +102,7 @@ def register(verb) -> None:
     p = verb("predict", cmd_predict, "Run a fine-tuned model on texts or a file.", EPILOG["predict"])
     p.add_argument("inputs", nargs="*", help="texts (pairs: 'text' 'pair'; QA: 'question' 'context')")
     add_model_option(p, required=True, help="a fine-tuned model folder (the best/ folder of `bertkit finetune`)")
-    p.add_argument("--file", default=None, help="a file in the task's format instead of texts")
+    p.add_argument("--file", default=None, help="a file instead of texts: plain text (one text per line, no "
+                   "header), or a .tsv/.csv/.jsonl with the columns the model was fine-tuned on")
     add_device_option(p)
 

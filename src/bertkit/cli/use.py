@@ -6,11 +6,12 @@ from pathlib import Path
 
 import torch
 
-from bertkit.cli.common import (add_device_option, add_model_option, check_model_path, emit, hub_options,
-                                prediction_lines)
+from bertkit.cli.common import (add_device_option, add_model_option, check_device, check_model_path, emit,
+                                hub_options, prediction_lines, refuse_file_as_text)
 from bertkit.common.defaults import DOC_STRIDE, MAX_ANSWER_LENGTH, QA_MAX_SEQ_LENGTH
 from bertkit.common.errors import InputError, NotFoundError
 from bertkit.pipelines import pipeline
+from bertkit.tasks import read_file_to_classify
 
 EPILOG = {
     "fill-mask": ('examples:\n  bertkit fill-mask "Love is like the [MASK]." --model bert-base-uncased\n'
@@ -18,7 +19,11 @@ EPILOG = {
     "nsp": 'example: bertkit nsp "I am going outside" "I will be back after 6" --model bert-base-uncased',
     "embed": 'example: bertkit embed "I love Paris" "Paris is lovely" --pooling mean --normalize',
     "similarity": 'example: bertkit similarity "A man is eating food." "A man eats a meal." "A plane takes off."',
-    "classify": ('example: bertkit classify "a gorgeous, witty film" --model runs/sst2/best --top-k 2\n'
+    "classify": ('examples:\n  bertkit classify "a gorgeous, witty film" --model runs/sst2/best --top-k 2\n'
+                 "  bertkit classify --file reviews.txt --model runs/sst2/best   (one text per line; a .tsv/.csv "
+                 "file: the columns the model was fine-tuned on)\n"
+                 "texts are classified as given: a single argument that names an existing file is an error "
+                 "that says to use --file\n"
                  "output: the table of `bertkit predict` (#, label name, probability, text; --top-k adds the next "
                  "labels); --json prints the pipeline's result (a list of {label, score} per text)"),
     "tag": 'example: bertkit tag "Jeremy lives in Paris" --model runs/conll/best',
@@ -32,6 +37,7 @@ AGGREGATION_HELP = ("how word pieces become entities: first = a word takes its f
 
 def make_pipeline(task: str, args: argparse.Namespace, **options):
     """The pipeline for `task` on --model (its hub options and --device applied)."""
+    check_device(args)
     return pipeline(task, model=check_model_path(args.model), device=getattr(args, "device", None),
                     **hub_options(args), **options)
 
@@ -82,9 +88,24 @@ def cmd_similarity(args) -> None:
 
 def cmd_classify(args) -> None:
     """The pipeline's labels per text; people get the table of `bertkit predict` (prediction_lines)."""
-    pairs = [args.pair] * len(args.texts) if args.pair else None
-    results = make_pipeline("text-classification", args)(args.texts, text_pair=pairs, top_k=args.top_k)
-    emit(args, results, "\n".join(prediction_lines(classified_rows(args.texts, pairs, results))))
+    refuse_file_as_text(args.texts, "classify")
+    pipe = make_pipeline("text-classification", args)
+    if args.file:
+        if args.texts:
+            raise InputError("give texts or --file FILE, not both")
+        examples = read_file_to_classify(args.file, pipe.checkpoint.task if pipe.checkpoint else None)
+        texts, lines = [ex.text for ex in examples], [ex.line for ex in examples]
+        pairs = [ex.text_pair for ex in examples] if any(ex.text_pair is not None for ex in examples) else None
+    elif args.texts:
+        texts, lines = args.texts, None
+        pairs = [args.pair] * len(texts) if args.pair else None
+    else:
+        raise InputError("nothing to classify: give texts, or --file FILE (one text per line)")
+    results = pipe(texts, text_pair=pairs, top_k=args.top_k)
+    rows = classified_rows(texts, pairs, results)
+    for row, line in zip(rows, lines or []):
+        row["line"] = line
+    emit(args, results, "\n".join(prediction_lines(rows)))
 
 
 def classified_rows(texts: list[str], pairs: list[str] | None, results: list) -> list[dict]:
@@ -160,8 +181,10 @@ def register(verb) -> None:
 
     p = verb("classify", cmd_classify, "Classify texts (or text pairs) with a fine-tuned classifier.",
              EPILOG["classify"])
-    p.add_argument("texts", nargs="+")
+    p.add_argument("texts", nargs="*", help="texts to classify (or --file)")
     add_model_option(p, required=True, help="a fine-tuned classifier (the best/ folder of `bertkit finetune`)")
+    p.add_argument("--file", default=None, help="classify a file instead: plain text, one text per line; or a "
+                   ".tsv/.csv/.jsonl with the columns of the model's task (task.json; else 'text' [+ 'text_pair'])")
     p.add_argument("--pair", default=None, help="second segment for every text")
     p.add_argument("--top-k", type=int, default=1, help="labels per text (default: 1)")
     add_device_option(p)
@@ -188,9 +211,10 @@ def register_answer(verb) -> None:
                    help=f"tokens between window starts of a long passage (default: {DOC_STRIDE})")
     p.add_argument("--max-answer-length", type=int, default=MAX_ANSWER_LENGTH,
                    help=f"longest answer in tokens (default: {MAX_ANSWER_LENGTH})")
-    p.add_argument("--handle-impossible-answer", action="store_true",
-                   help="SQuAD 2.0 models: answer '' when the passage holds no answer (the null score wins)")
-    p.add_argument("--null-score-diff-threshold", type=float, default=0.0,
-                   help="with --handle-impossible-answer: answer '' when null score - best span score > this "
-                        "(default: 0.0; `bertkit finetune --task squad2` tunes it)")
+    p.add_argument("--handle-impossible-answer", action=argparse.BooleanOptionalAction, default=None,
+                   help="answer '' when the passage holds no answer (the null score wins); default: as the "
+                        "model was fine-tuned (task.json: yes for squad2 models, as `bertkit predict`)")
+    p.add_argument("--null-score-diff-threshold", type=float, default=None,
+                   help="answer '' when null score - best span score > this (default: the threshold that "
+                        "`bertkit finetune --task squad2` tuned and saved in the model's task.json, else 0.0)")
     add_device_option(p)

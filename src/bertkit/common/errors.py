@@ -27,6 +27,10 @@ class OutputExistsError(InputError, FileExistsError):
     """An output path is already taken by something bertkit will not overwrite."""
 
 
+class DeviceError(InputError):
+    """A --device that this machine does not have, or a name that is not a device (see common.devices)."""
+
+
 class MissingDependency(BertkitError, ImportError):
     """An optional package is needed for this feature; the message names the pip command."""
 

@@ -6,6 +6,11 @@ bertkit: write into a temporary sibling (same directory, so the same file system
 it to disk, then `os.replace` it over the target — a rename is atomic on POSIX and
 Windows.  If anything fails before the rename, the temporary is removed and the target
 is untouched.
+
+Permissions are those of a plain `open()` / `mkdir()`: files 0666 and directories 0777
+less the umask (0644 / 0755 under the usual umask 022), not the private 0600 / 0700 of
+the temporary they were written as — a model folder is meant to be shared and served.
+A file that replaces an existing one keeps that file's mode.
 """
 from __future__ import annotations
 
@@ -15,6 +20,34 @@ import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
+
+
+def current_umask() -> int:
+    """The process umask (read without changing it where the system allows)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)                   # elsewhere: the classic set-and-restore
+    os.umask(mask)
+    return mask
+
+
+def follow_umask(path: Path) -> None:
+    """Give `path` (and, for a directory, everything in it) the mode open()/mkdir() would have:
+    0666 / 0777 less the umask.  Temporary files and directories are created private (0600 /
+    0700); this is what makes their renamed result look like any other saved file."""
+    mask = current_umask()
+    if path.is_dir():
+        for root, dirs, files in os.walk(path):
+            os.chmod(root, 0o777 & ~mask)
+            for name in files:
+                os.chmod(os.path.join(root, name), 0o666 & ~mask)
+    else:
+        os.chmod(path, 0o666 & ~mask)
 
 
 @contextlib.contextmanager
@@ -33,6 +66,10 @@ def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as fh:            # the bytes are on disk before the rename makes them visible
             os.fsync(fh.fileno())
+        if path.is_file():
+            os.chmod(tmp, path.stat().st_mode & 0o7777)     # a replaced file keeps its mode
+        else:
+            follow_umask(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -59,6 +96,7 @@ def atomic_directory(path: str | os.PathLike, merge: bool = False) -> Iterator[P
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
     try:
         yield tmp
+        follow_umask(tmp)
         if merge and path.is_dir():
             for file in tmp.iterdir():
                 os.replace(file, path / file.name)

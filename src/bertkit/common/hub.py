@@ -35,7 +35,12 @@ Rules
 -----
 * A path that exists on disk always wins and the network is never touched, even when a repo
   of the same name exists.  A path-like string that does not exist ("./x", "/x", "~/x", "a/b/c",
-  "x/config.json") is "not found"; it is never sent to the Hub.
+  "x/config.json") is "not found"; it is never sent to the Hub.  Neither is "runs/nope" while
+  a folder ``runs/`` exists here: that is a mistyped folder, answered at once with the
+  closest of its subfolders ("did you mean 'runs/sst2'?").
+* An unreachable Hub (no network, a dead proxy, a 5xx outage) is known from the first
+  request: a repo not in the cache fails then, instead of after huggingface_hub's retries
+  with back-off (5 of them, ~25 s, for a file that is not cached).
 * Only what a BERT needs is downloaded; ``config.json`` first, and a config whose
   ``model_type`` is not ``"bert"`` is refused before any weight is fetched.
 * Weights are safetensors only.  bertkit never unpickles a downloaded file: a repo that only
@@ -49,6 +54,7 @@ Needs the optional extra: ``pip install 'bertkit[hub]'`` (which installs hugging
 """
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
@@ -56,80 +62,20 @@ import re
 import shutil
 import sys
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 from bertkit.common.bundled import BUNDLED, find_minilm
-from bertkit.common.errors import NotFoundError
 from bertkit.common.files import atomic_write_text
+from bertkit.common.hub_names import (CONFIG, SAFETENSORS, SAFETENSORS_INDEX, TOKENIZER_FILES, TOKENIZER_JSON,
+                                      UNSAFE_WEIGHTS, VOCAB, HubError, is_hub_name, looks_like_path,
+                                      refuse_missing_subfolder, valid_repo_id)
 
 __all__ = ["HubError", "is_hub_name", "resolve_model_dir"]
 _log = logging.getLogger(__name__)
 
-CONFIG = "config.json"
-VOCAB = "vocab.txt"
-TOKENIZER_JSON = "tokenizer.json"
-TOKENIZER_FILES = ("tokenizer_config.json", "special_tokens_map.json")
-SAFETENSORS = "model.safetensors"
-SAFETENSORS_INDEX = "model.safetensors.index.json"
-#: Weight files bertkit will not download: they are pickles (code runs on load) or other frameworks.
-UNSAFE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model.h5", "flax_model.msgpack",
-                  "model.ckpt.index")
-#: A string ending in one of these names or suffixes is a file path, not a repo id.
-_FILE_NAMES = frozenset({CONFIG, VOCAB, TOKENIZER_JSON, SAFETENSORS, SAFETENSORS_INDEX, *TOKENIZER_FILES,
-                         *UNSAFE_WEIGHTS})
-_FILE_SUFFIXES = (".json", ".txt", ".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".onnx")
-#: huggingface_hub's rule for repo ids (ASCII; "name" or "namespace/name"; each part 1-96 chars).
-_REPO_ID = re.compile(r"(\b[\w\-.]{1,96}\b/)?\b[\w\-.]{1,96}\b", re.ASCII)
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 _UNSAFE = re.compile(r"(pytorch_model|tf_model|flax_model)([-.\w]*)\.(bin|h5|msgpack)(\.index\.json)?|model\.ckpt.*")
 _INSTALL = "pip install 'bertkit[hub]' (or: pip install huggingface_hub)"
 _LOGIN = "pass token=..., set HF_TOKEN, or run `hf auth login` (`huggingface-cli login` in older versions)"
-
-
-class HubError(NotFoundError):
-    """A Hub name that cannot be turned into a model directory; the one-line message says what to do.
-
-    `reason` names the case for code that wants to react: "path_not_found", "invalid_name",
-    "no_huggingface_hub", "repo_not_found", "gated", "auth", "revision_not_found", "offline",
-    "unreachable", "incomplete_cache", "not_bert", "no_config", "no_vocab", "unsafe_weights",
-    "no_weights", "bad_file", "http".
-    """
-
-    def __init__(self, message: str, reason: str = "hub"):
-        super().__init__(" ".join(message.split("\n")))
-        self.reason = reason
-
-    def __str__(self) -> str:
-        return self.args[0]
-
-
-# --------------------------------------------------------------------------- names
-def _looks_like_path(text: str) -> bool:
-    """True for strings that can only mean a file system path ("./x", "/x", "~/x", "a/b/c", "x/vocab.txt")."""
-    if text in ("", ".", "..") or text.startswith(("./", "../", "/", "~", ".\\", "..\\")) or text.endswith("/"):
-        return True
-    if "\\" in text or (os.sep != "/" and os.sep in text) or re.match(r"[A-Za-z]:", text):
-        return True
-    name = PurePosixPath(text).name
-    return text.count("/") > 1 or name in _FILE_NAMES or name.lower().endswith(_FILE_SUFFIXES)
-
-
-def _valid_repo_id(text: str) -> bool:
-    """The check huggingface_hub makes before any request (`validate_repo_id`)."""
-    return (bool(_REPO_ID.fullmatch(text)) and text.count("/") <= 1 and "--" not in text and ".." not in text
-            and not text.endswith(".git"))
-
-
-def is_hub_name(name_or_path: Any) -> bool:
-    """True when `resolve_model_dir` would look `name_or_path` up on the Hub.
-
-    That is: a `str` (never a `Path`) that is not an existing file or directory, does not look like
-    a path, and is a valid repo id.  ``is_hub_name("klue/bert-base")`` is True unless a folder
-    ``klue/bert-base`` exists in the current directory; ``is_hub_name("./bert")`` is False.
-    """
-    if not isinstance(name_or_path, str) or _looks_like_path(name_or_path):
-        return False
-    return _valid_repo_id(name_or_path) and not os.path.exists(name_or_path)
 
 
 # --------------------------------------------------------------------------- entry point
@@ -162,10 +108,11 @@ def resolve_model_dir(name_or_path: str | os.PathLike, *, revision: str | None =
         return path
     if name_or_path.lower() in BUNDLED:
         return find_minilm()
-    if _looks_like_path(name_or_path):
+    if looks_like_path(name_or_path):
         raise HubError(f"model path not found: {name_or_path!r} does not exist (a Hub name looks like "
                        f"'bert-base-uncased' or 'klue/bert-base')", "path_not_found")
-    if not _valid_repo_id(name_or_path):
+    refuse_missing_subfolder(name_or_path)
+    if not valid_repo_id(name_or_path):
         raise HubError(f"model not found: {name_or_path!r} is neither an existing path nor a valid Hub repo id "
                        f"('name' or 'namespace/name': letters, digits, '-', '_', '.')", "invalid_name")
     hf = _import_hub()
@@ -239,6 +186,9 @@ class _Job:
             except HubError:
                 pass
         errors = _errors(self.hf)
+        unreachable = self.probe()
+        if unreachable is not None:
+            return self.from_cache(why="unreachable", error=unreachable)
         try:
             snapshot = self.fetch()
         except HubError:
@@ -254,6 +204,30 @@ class _Job:
                 raise
             raise translated from err
         return _complete(snapshot, self.need_weights, self.what, cached=False)
+
+    def probe(self) -> BaseException | None:
+        """For a repo not in the cache: one HEAD of config.json without retries; the error when the
+        Hub cannot be reached (network down or a 5xx outage), else None.
+
+        hf_hub_download retries a failed first request 5 times with back-off (~25 s) when the
+        file is not cached; this answer comes from the first attempt.  A cached repo needs no
+        probe: hf_hub_download falls back to the cache at once."""
+        cached = self.hf.try_to_load_from_cache(self.repo_id, CONFIG, cache_dir=self.cache_dir,
+                                                revision=self.revision)
+        if isinstance(cached, str):
+            return None
+        get = self.hf.get_hf_file_metadata
+        no_retry = {"retry_on_errors": False} if "retry_on_errors" in inspect.signature(get).parameters else {}
+        try:
+            get(self.hf.hf_hub_url(self.repo_id, CONFIG, revision=self.revision), token=self.token,
+                timeout=self.hf.constants.HF_HUB_ETAG_TIMEOUT, **no_retry)
+        except _network_errors(self.hf) as err:
+            return err
+        except Exception as err:                   # the Hub answered: fetch() says what it means
+            http, status = _errors(self.hf)["http"], getattr(getattr(err, "response", None), "status_code", None)
+            if http and isinstance(err, http) and status in (429, 500, 502, 503, 504):
+                return err
+        return None
 
     def fetch(self) -> Path:
         """config.json first (refuse non-BERTs), then the listed tokenizer and safetensors files of its commit."""

@@ -7,20 +7,12 @@ from typing import Iterable
 
 import torch
 
+from bertkit.common.devices import resolve_device
 from bertkit.common.errors import InputError
 from bertkit.modeling import BertModel
 from bertkit.modeling.checkpoint import NewHeadWarning
 from bertkit.modeling.pretrained import open_checkpoint
 from bertkit.modeling.quantize import quantize_dynamic_int8
-
-
-def resolve_device(device) -> torch.device:
-    """None → CUDA if available else CPU; ints mean CUDA ordinals; strings as torch takes them."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if isinstance(device, int):
-        return torch.device("cpu") if device < 0 else torch.device("cuda", device)
-    return torch.device(device)
 
 
 class Pipeline:

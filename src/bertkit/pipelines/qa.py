@@ -21,6 +21,11 @@ the "no answer" candidate: logit = start_logit[CLS] + end_logit[CLS], the lowest
 windows; it wins when ``null logit − best span logit > null_score_diff_threshold`` and is
 then ``{"answer": "", "start": 0, "end": 0, "score": ..., "logit": ...}``.
 
+One model, one decision: left out (None), both settings come from the model's task.json —
+a ``squad2`` model handles impossible answers with the threshold tuned when it was
+fine-tuned (``options.null_score_diff_threshold``), exactly as ``bertkit predict`` and
+``bertkit eval`` decide; other models answer a span.  Given explicitly, they override it.
+
 The settings are named as in BERT's run_squad.py: ``max_seq_length``, ``doc_stride``,
 ``max_query_length``, ``max_answer_length``, ``n_best_size``; the reference pipeline's
 ``max_seq_len``, ``max_question_len``, ``max_answer_len`` (and ``n_best``) still work,
@@ -42,6 +47,7 @@ from bertkit.common.defaults import (DOC_STRIDE, MAX_ANSWER_LENGTH, MAX_QUERY_LE
 from bertkit.common.errors import InputError
 from bertkit.modeling import BertForQuestionAnswering
 from bertkit.pipelines.base import Pipeline
+from bertkit.tasks import get_task
 from bertkit.tasks.qa import QATask, renamed_keywords
 from bertkit.tasks.readers import QAExample
 
@@ -54,8 +60,8 @@ DEFAULTS = {"max_seq_length": QA_MAX_SEQ_LENGTH, "max_query_length": MAX_QUERY_L
 
 class QuestionAnsweringPipeline(Pipeline):
     """`pipe(question=..., context=..., top_k=1, max_seq_length=384, doc_stride=128,
-    max_answer_length=30, max_query_length=64, n_best_size=20, handle_impossible_answer=False,
-    null_score_diff_threshold=0.0)`.
+    max_answer_length=30, max_query_length=64, n_best_size=20, handle_impossible_answer=None,
+    null_score_diff_threshold=None)` (None: as the model's task.json says, see `null_rule`).
 
     Also `pipe({"question": q, "context": c})`, `pipe(q, c)`, or lists of questions and
     contexts (one context per question, or one context shared by all questions).
@@ -67,8 +73,8 @@ class QuestionAnsweringPipeline(Pipeline):
     def __call__(self, *args, question=None, context=None, top_k: int = 1,
                  max_seq_length: int = QA_MAX_SEQ_LENGTH, doc_stride: int = DOC_STRIDE,
                  max_answer_length: int = MAX_ANSWER_LENGTH, max_query_length: int = MAX_QUERY_LENGTH,
-                 n_best_size: int = N_BEST_SIZE, handle_impossible_answer: bool = False,
-                 null_score_diff_threshold: float = 0.0, **deprecated):
+                 n_best_size: int = N_BEST_SIZE, handle_impossible_answer: bool | None = None,
+                 null_score_diff_threshold: float | None = None, **deprecated):
         s = self._settings({"max_seq_length": max_seq_length, "max_query_length": max_query_length,
                             "max_answer_length": max_answer_length, "n_best_size": n_best_size}, deprecated)
         questions, contexts, single = self._inputs(args, question, context)
@@ -86,11 +92,32 @@ class QuestionAnsweringPipeline(Pipeline):
         per_example: list[list] = [[] for _ in examples]
         for output, feature in zip(outputs, features):
             per_example[feature["example_index"]].append((output, feature))
-        null_rule = null_score_diff_threshold if handle_impossible_answer else None
+        null_rule = self.null_rule(handle_impossible_answer, null_score_diff_threshold)
         results = [self._answers(task, windows, ex.context, top_k, null_rule)
                    for windows, ex in zip(per_example, examples)]
         results = [r[0] if top_k == 1 else r for r in results]
         return results[0] if single else results
+
+    def null_rule(self, handle_impossible_answer: bool | None = None,
+                  null_score_diff_threshold: float | None = None) -> float | None:
+        """The null_score_diff_threshold to answer with ("" when null − best span beats it), or None
+        for "always a span".  Unset arguments take the fine-tuned model's own decision: its
+        task.json (task squad2 / version_2_with_negative, and the threshold tuned then)."""
+        saved = self._saved_qa_task()
+        if handle_impossible_answer is None:
+            handle_impossible_answer = bool(saved and saved.version_2_with_negative)
+        if not handle_impossible_answer:
+            return None
+        if null_score_diff_threshold is not None:
+            return float(null_score_diff_threshold)
+        return saved.null_score_diff_threshold if saved else 0.0
+
+    def _saved_qa_task(self) -> QATask | None:
+        """The QA task the model was fine-tuned for (its task.json), or None without one."""
+        info = (self.checkpoint.task if self.checkpoint is not None else None) or {}
+        if info.get("family") != "qa" or not info.get("task"):
+            return None
+        return get_task(info["task"], **(info.get("options") or {}))
 
     # -- inputs
     @staticmethod

@@ -50,9 +50,10 @@ from __future__ import annotations
 
 import difflib
 import re
+from pathlib import Path
 from typing import Callable
 
-from bertkit.common.errors import InputError
+from bertkit.common.errors import InputError, NotFoundError
 
 from .base import FeatureList, PredictionList, Task
 from .classification import ClassificationTask, RegressionTask
@@ -139,6 +140,25 @@ def get_task(name: str, **options) -> Task:
                          "leave it out, or choose a task that reads it") from None
 
 
+def read_file_to_classify(path, task_info: dict | None = None) -> ExampleList:
+    """The texts (and pairs) of a file for a classifier: what `bertkit classify --file` reads.
+
+    `task_info` is the model's task.json (None for a model without one): a plain text file
+    is one text per line; a table is read with the columns of that task (without task.json:
+    the generic task's 'text' column).  A QA or tagging model is refused (see answer, tag).
+    """
+    if not Path(path).is_file():
+        raise NotFoundError(f"file not found: {path}")
+    task = get_task(task_info["task"], **(task_info.get("options") or {})) if task_info else get_task("classification")
+    if task.family not in ("classification", "regression"):
+        raise InputError(f"the model was fine-tuned for {task.name!r} ({task.family}), not classification: "
+                         f"use bertkit {'answer' if task.family == 'qa' else 'tag'}")
+    examples = task.read(path)
+    if not len(examples):
+        raise InputError(f"{path}: no text to classify in it")
+    return examples
+
+
 def did_you_mean(name: str) -> str:
     """" (did you mean 'sst2'?)" for a name close to a task name or alias ("" when none is close)."""
     names = {**{t: t for t in TASK_NAMES}, **_ALIASES}
@@ -157,4 +177,4 @@ __all__ = ["get_task", "describe_tasks", "TASK_NAMES", "Task", "ClassificationTa
            "TaggingTask", "QATask", "ExampleList", "FeatureList", "PredictionList", "ReadReport",
            "TextExample", "TaggedExample", "QAExample", "read_table", "read_jsonl", "read_conll",
            "read_kmou", "read_squad", "train_valid_split", "CONLL2003_LABELS", "KO_NER_LABELS", "NLI_LABELS",
-           "did_you_mean"]
+           "did_you_mean", "read_file_to_classify"]

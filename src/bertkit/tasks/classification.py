@@ -26,7 +26,7 @@ from bertkit.common.errors import InputError
 from . import metrics as M
 from .base import (FeatureList, PredictionList, Task, collate_inputs, place, place_with,
                    source_file, to_numpy)
-from .readers import ExampleList, ReadReport, TextExample, read_table
+from .readers import ExampleList, ReadReport, TextExample, header_of, quoted_columns, read_table
 
 
 class ClassificationTask(Task):
@@ -97,6 +97,7 @@ class ClassificationTask(Task):
 
     def fit_labels(self, examples) -> list[str]:
         """Set the label set from training data when the task has none (sorted; numbers numerically)."""
+        self.require_labels(examples)
         if self.labels is None:
             seen = {ex.label for ex in examples if ex.label is not None}
             if not seen:
@@ -104,6 +105,26 @@ class ClassificationTask(Task):
             numeric = all(s.lstrip("-").isdigit() for s in seen)
             self.labels = sorted(seen, key=int if numeric else str)
         return self.labels
+
+    def require_labels(self, examples) -> None:
+        """Refuse training data without any label: name the label column and the file's header.
+
+        (A file without the label column reads as unlabelled examples, which `predict` wants;
+        training cannot use them.)"""
+        if not len(examples) or any(ex.label is not None for ex in examples):
+            return
+        column, file = self.columns["label_column"], source_file(examples)
+        where = f"{file}: " if file else ""
+        header = header_of(file, self.columns["delimiter"]) if file and not file.endswith((".json", ".jsonl")) else None
+        has = f"; its header has {header}" if header else ""
+        raise InputError(f"{where}task {self.name!r} needs a label, and no training example has one: the data "
+                         f"has no column {quoted_columns(column)}{has}. Name the label column with --label-column "
+                         "(bertkit finetune)")
+
+    def train_valid_split(self, examples, valid_fraction: float = 0.1, seed: int = 42):
+        """Fixed-seed split of labelled training examples (unlabelled: the error of `require_labels`)."""
+        self.require_labels(examples)
+        return super().train_valid_split(examples, valid_fraction, seed)
 
     def _unknown(self, examples) -> list:
         known = self.label2id
@@ -252,7 +273,7 @@ class RegressionTask(ClassificationTask):
         return {"num_labels": 1, "problem_type": self.problem_type}
 
     def fit_labels(self, examples) -> None:
-        return None
+        self.require_labels(examples)
 
     def use_labels_from_config(self, config, labels=None) -> None:
         self.check_config(config)

@@ -130,9 +130,54 @@ def _column_index(column, header: list[str] | None, path: Path, required: bool) 
     if column in header:
         return header.index(column)
     if required:
-        raise InputError(f"{path}: no column named {column!r}; the header has {header}. "
-                         "Pass the right name with --text-column / --pair-column / --label-column.")
+        raise InputError(f"{path}: no column named {column!r}; the header has {header}. Name the right "
+                         "columns with --text-column / --pair-column / --label-column (bertkit finetune); "
+                         "predict and classify read the columns the model was fine-tuned on, or a plain "
+                         "text file (one text per line, no header)")
     return None
+
+
+def header_of(path: str | Path, delimiter: str | None = None) -> list[str]:
+    """The first line of a TSV/CSV file split into column names (for messages)."""
+    path = Path(path)
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        return next(csv.reader(f, delimiter=_delimiter_for(path, delimiter)), [])
+
+
+def is_plain_text(path: str | Path, text_column, delimiter: str | None = None, probe: int = 50) -> bool:
+    """Whether a file is plain text, one text per line, rather than a table with a header.
+
+    True for a file that is not .csv/.json/.jsonl, whose first `probe` lines hold no tab
+    (the table separator) and whose first line is not the header cell `text_column`:
+    `bertkit predict --file reviews.txt` then reads each line as one text.
+    """
+    path = Path(path)
+    if path.suffix.lower() in (".csv", ".json", ".jsonl") or delimiter not in (None, "\t"):
+        return False
+    if not isinstance(text_column, str) or text_column.lstrip("-").isdigit():
+        return False
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        lines = [line for _, line in zip(range(probe), f)]
+    return bool(lines) and not any("\t" in line for line in lines) and lines[0].strip() != text_column
+
+
+def read_lines(path: str | Path) -> ExampleList:
+    """Plain text, one text per line (no header, no labels) → unlabelled `TextExample`s.
+
+    Empty lines are skipped (counted); each example keeps its `line`."""
+    path = Path(path)
+    _check_file(path)
+    report = ReadReport(source=str(path), file=str(path))
+    out = ExampleList(report=report)
+    with open(path, encoding="utf-8-sig") as f:
+        for n, line in enumerate(f, start=1):
+            text = line.rstrip("\r\n")
+            if not text.strip():
+                report.skip("empty lines", n, one="empty line")
+                continue
+            out.append(TextExample(text, None, None, "", n))
+    report.examples = len(out)
+    return out
 
 
 def _parse_label(raw: str, label_type: type, report: ReadReport, line: int):
@@ -161,12 +206,15 @@ def read_table(path: str | Path, text_column: str | int, text_pair_column: str |
     quoting disabled (`csv.QUOTE_NONE`: GLUE/NSMC contain bare `"` characters) and CSV
     with standard quoting.  A UTF-8 BOM is ignored.  When the header has no label column
     the examples are unlabelled (for `predict`).  Each example records its `line`.
+    A plain text file (`is_plain_text`: no tab, no header) is read as one text per line.
     """
     path = Path(path)
     if path.suffix.lower() in (".jsonl", ".json"):
         return read_jsonl(path, text_column, text_pair_column, label_column,
                           label_type=label_type, guid_column=guid_column)
     _check_file(path)
+    if header and text_pair_column is None and is_plain_text(path, text_column, delimiter):
+        return read_lines(path)
     delim = _delimiter_for(path, delimiter)
     if quoting == "auto":
         quoting = "none" if delim == "\t" else "csv"
@@ -184,14 +232,15 @@ def read_table(path: str | Path, text_column: str | int, text_pair_column: str |
                    _column_index(guid_column, names, path, required=False)]
         _table_rows(rows, columns, label_type, strip, delim, report, out)
     if label_column is not None and columns[2] is None:
-        report.note(f"examples unlabelled: the file has no column {_names(label_column)} (they can be "
+        report.note(f"examples unlabelled: the file has no column {quoted_columns(label_column)} (they can be "
                     "predicted, not scored)", count=len(out), one="example unlabelled: the file has no column "
-                    f"{_names(label_column)} (it can be predicted, not scored)")
+                    f"{quoted_columns(label_column)} (it can be predicted, not scored)")
     report.examples = len(out)
     return out
 
 
-def _names(column) -> str:
+def quoted_columns(column) -> str:
+    """'label', or 'gold_label' or 'label' for a tuple of names tried in order."""
     return " or ".join(map(repr, column)) if isinstance(column, (tuple, list)) else repr(column)
 
 
@@ -246,8 +295,8 @@ def read_jsonl(path: str | Path, text_column: str, text_pair_column: str | None 
             if label_column is not None:
                 key = next((k for k in labels if k in obj), None)
                 if key is None:
-                    report.note(f"lines without the field {_names(label_column)} (kept unlabelled)", n,
-                                one=f"line without the field {_names(label_column)} (kept unlabelled)")
+                    report.note(f"lines without the field {quoted_columns(label_column)} (kept unlabelled)", n,
+                                one=f"line without the field {quoted_columns(label_column)} (kept unlabelled)")
                 else:
                     label = _parse_label(str(obj[key]), label_type, report, n)
                     if label is None:
