@@ -4,19 +4,24 @@ A run directory holds:
 
     step-N/              one complete checkpoint per saved step (the newest `max_checkpoints`)
       config.json, model.safetensors   the model, in the standard layout (fp32 weights)
-      trainer_state.pt                 optimizer, LR scheduler, every RNG state, data position
+      trainer_state.pt                 optimizer, LR scheduler, the RNG states of every process,
+                                       data position (plain tensors and numbers: read with
+                                       torch.load(weights_only=True), never a general unpickler)
     latest               the name of the newest complete checkpoint ("step-N")
 
 Each checkpoint is written as `.tmp-step-N/`, fsynced, and renamed into place: a crash
 (or SIGKILL) at any moment leaves either the previous checkpoint or the new one, never a
-half-written directory that resume would pick up.  `latest` is replaced atomically too.
+half-written directory that resume would pick up.  `latest` is replaced atomically too,
+and is only followed to a `step-N` folder inside the run folder.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
+import pickle
 import random
+import re
 import shutil
 from pathlib import Path
 
@@ -40,25 +45,36 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 
 def rng_states() -> dict:
-    """Every random generator a training step may draw from (python, numpy, torch, CUDA)."""
-    states = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Every random generator a training step may draw from (python, numpy, torch, CUDA), as plain
+    numbers and tensors (so that a checkpoint loads with torch.load(weights_only=True))."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    states = {"python": random.getstate(), "numpy": [kind, keys.tolist(), pos, has_gauss, cached],
+              "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         states["cuda"] = torch.cuda.get_rng_state_all()
     return states
 
 
 def set_rng_states(states: dict) -> None:
-    random.setstate(states["python"])
-    np.random.set_state(states["numpy"])
+    random.setstate(_as_tuples(states["python"]))
+    kind, keys, pos, has_gauss, cached = states["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(states["torch"])
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
-def write_checkpoint(run_dir: Path, model: nn.Module, optimizer, scheduler, state, keep: int) -> Path:
+def _as_tuples(value):
+    """random.setstate wants the tuples that a round trip through a checkpoint may have made lists."""
+    return tuple(_as_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def write_checkpoint(run_dir: Path, model: nn.Module, optimizer, scheduler, state, keep: int,
+                     rng: list[dict] | None = None) -> Path:
     """Write `run_dir/step-N/` atomically, point `run_dir/latest` at it, keep the newest `keep`.
 
-    `state` is the trainer's TrainState (a dataclass); `keep=0` keeps every checkpoint.
+    `state` is the trainer's TrainState (a dataclass); `rng` the random states of every
+    process, rank by rank (default: this process's); `keep=0` keeps every checkpoint.
     """
     final = run_dir / f"{CHECKPOINT_PREFIX}{state.step}"
     tmp = run_dir / f".tmp-{CHECKPOINT_PREFIX}{state.step}"
@@ -67,7 +83,7 @@ def write_checkpoint(run_dir: Path, model: nn.Module, optimizer, scheduler, stat
     tmp.mkdir(parents=True)
     unwrap(model).save_pretrained(tmp)
     trainer_state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                     "rng": rng_states(), "state": dataclasses.asdict(state)}
+                     "rng": rng if rng is not None else [rng_states()], "state": dataclasses.asdict(state)}
     with open(tmp / STATE_FILE, "wb") as fh:
         torch.save(trainer_state, fh)
         fh.flush()
@@ -111,16 +127,24 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     run_dir = Path(run_dir)
     pointer = run_dir / LATEST_FILE
     if pointer.exists():
-        candidate = run_dir / pointer.read_text().strip()
-        if (candidate / STATE_FILE).exists():
-            return candidate
+        name = pointer.read_text().strip()
+        if re.fullmatch(rf"{CHECKPOINT_PREFIX}\d+", name) and (run_dir / name / STATE_FILE).exists():
+            return run_dir / name                  # never a path outside the run folder
     complete = [p for p in checkpoint_dirs(run_dir) if (p / STATE_FILE).exists()]
     return complete[-1] if complete else None
 
 
 def read_trainer_state(checkpoint: Path) -> dict:
-    """The optimizer / scheduler / RNG / position record of a checkpoint (on the CPU)."""
-    return torch.load(Path(checkpoint) / STATE_FILE, weights_only=False, map_location="cpu")
+    """The optimizer / scheduler / RNG / position record of a checkpoint (on the CPU).
+
+    Read with torch's weights-only unpickler: tensors, numbers, strings and containers only,
+    so a tampered checkpoint cannot run code."""
+    try:
+        return torch.load(Path(checkpoint) / STATE_FILE, weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError as exc:
+        raise InputError(f"{checkpoint}/{STATE_FILE} holds more than plain tensors and numbers (written by an "
+                         "older bertkit, or not by bertkit): start the run over with --no-resume or another "
+                         f"output folder. ({str(exc).splitlines()[0]})") from exc
 
 
 def check_same_model(checkpoint: Path, model: nn.Module) -> None:

@@ -1,13 +1,22 @@
 """Feeding the device: the micro-batches of a run, in order, collated ahead of the step.
 
-The order of a run is fixed before it starts: the examples of epoch e are the
-permutation `epoch_order(len(dataset), seed, e)` (rank r of a `torchrun` job takes
-every world-th index), and micro-batch k from the start position belongs to optimizer
-step `start_step + k // grad_accum`.  Its random numbers (dynamic masking) come from a
-generator seeded with (seed, step, micro).  So every batch is a pure function of its
-position: it may be collated early, in another thread, and the run still sees exactly
-the batches — and masks — of a run that collated each batch just in time, and of a run
-that was interrupted and resumed.
+The order of a run is fixed before it starts and does not depend on how many processes
+run it: the examples of epoch e are the permutation `epoch_order(len(dataset), seed, e)`,
+cut into *global* micro-batches of `world × batch_size` examples; rank r of a `torchrun`
+job takes the r-th slice of each (so 2 processes × batch b see exactly the examples of
+1 process × batch 2b).  The position saved in a checkpoint is the number of examples of
+the epoch consumed, so a run resumed with another number of processes continues at the
+same global example.  Micro-batch k from the start position belongs to optimizer
+step `start_step + k // grad_accum`.  Its random numbers (dynamic masking of examples
+without their own `mask_seed`) come from a generator seeded with (seed, step, micro).
+So every batch is a pure function of its position: it may be collated early, in another
+thread, and the run still sees exactly the batches — and masks — of a run that collated
+each batch just in time, and of a run that was interrupted and resumed.
+
+Each micro-batch also carries `loss_items`, the number of labelled tokens it holds (masked
+tokens for MLM, tagged tokens for NER), counted on the host: the trainer weighs each
+micro-batch's mean loss by it, so that the loss of a step is the mean over all its
+labelled tokens, however they are spread over processes and accumulation steps.
 
 On CUDA, batches are copied with `non_blocking=True` (from pinned, page-locked memory when
 a prefetch thread pinned them), and nothing in a step waits for the GPU (the unpadding plan
@@ -30,6 +39,8 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
+from bertkit.common.defaults import IGNORE_INDEX
+from bertkit.common.errors import InputError
 from bertkit.modeling.heads import masked_token_positions
 from bertkit.modeling.layout import Unpadding, plan_unpadding
 
@@ -71,8 +82,9 @@ class MicroBatch:
     """One collated micro-batch and where it sits in the run."""
     batch: dict          # tensors (on the host until `to_device`)
     epoch: int           # the epoch it belongs to
-    position: int        # micro-batches of that epoch consumed once this one is done
+    position: int        # examples of that epoch consumed (by all ranks) once this one is done
     tokens: int          # real tokens, counted on the host
+    loss_items: int | None = None   # labelled tokens (2-D labels), counted on the host; None: one per row
 
 
 @dataclass
@@ -86,38 +98,57 @@ class FeedPlan:
     world: int = 1
     start_step: int = 0
     start_epoch: int = 0
-    start_batch: int = 0       # micro-batches of start_epoch already consumed
+    start_example: int = 0     # examples of start_epoch already consumed, by all ranks together
     unpad_multiple: int = 0    # >0: attach a host-built Unpadding with N rounded up to this multiple
     masked_positions: bool = False  # attach the [M] flat positions of MLM labels (the model takes them)
 
 
+def rank_batch_size(dataset, plan: FeedPlan) -> int:
+    """Examples per rank and micro-batch: `batch_size`, or fewer when the data set is smaller
+    than one global batch (then one global batch per epoch)."""
+    size = min(plan.batch_size, len(dataset) // plan.world)
+    if size == 0:
+        raise InputError(f"the training data has {len(dataset)} example(s), fewer than the {plan.world} processes "
+                         "that share it: use more data or fewer processes.")
+    return size
+
+
 def batches_per_epoch(dataset, plan: FeedPlan) -> int:
-    """Micro-batches per epoch and rank (the last partial batch is dropped)."""
-    return max(1, len(dataset) // plan.world // plan.batch_size)
+    """Global micro-batches per epoch (the last partial one is dropped)."""
+    return len(dataset) // (plan.world * rank_batch_size(dataset, plan))
+
+
+def loss_items(batch: dict) -> int | None:
+    """Labelled tokens of a batch with per-token labels (MLM, tagging); None for per-row labels."""
+    labels = batch.get("labels")
+    if isinstance(labels, torch.Tensor) and labels.dim() == 2:
+        return int((labels != IGNORE_INDEX).sum())
+    return None
 
 
 def host_batches(dataset, collate: Callable, plan: FeedPlan) -> Iterator[MicroBatch]:
-    """Every micro-batch from the plan's start position onward, forever, collated on the host."""
+    """Every micro-batch of this rank from the plan's start position onward, forever, collated on the host."""
     takes_generator = accepts_generator(collate)
-    epoch, first, k = plan.start_epoch, plan.start_batch, 0
+    epoch, position, k = plan.start_epoch, plan.start_example, 0
     while True:
         if hasattr(dataset, "set_epoch"):
             dataset.set_epoch(epoch)                  # e.g. new NSP pairs each epoch
-        order = epoch_order(len(dataset), plan.seed, epoch)[plan.rank::plan.world]
-        for b in range(first, batches_per_epoch(dataset, plan)):
-            samples = [dataset[int(i)] for i in order[b * plan.batch_size:(b + 1) * plan.batch_size]]
+        order = epoch_order(len(dataset), plan.seed, epoch)
+        size = rank_batch_size(dataset, plan)
+        global_size = size * plan.world
+        while position + global_size <= len(order):
+            mine = order[position + plan.rank * size: position + (plan.rank + 1) * size]
             step, micro = plan.start_step + k // plan.grad_accum, k % plan.grad_accum
-            if takes_generator:
-                batch = collate(samples, generator=batch_generator(plan.collate_seed, step, micro))
-            else:
-                batch = collate(samples)
+            batch = collate([dataset[int(i)] for i in mine], **(
+                {"generator": batch_generator(plan.collate_seed, step, micro)} if takes_generator else {}))
             if plan.unpad_multiple and "attention_mask" in batch and "unpad" not in batch:
                 batch["unpad"] = plan_unpadding(batch["attention_mask"], multiple=plan.unpad_multiple)
             if plan.masked_positions and "labels" in batch and batch["labels"].dim() == 2:
                 batch["masked_positions"] = masked_token_positions(batch["labels"])          # [M]
-            yield MicroBatch(batch, epoch, b + 1, count_tokens(batch))
+            position += global_size
+            yield MicroBatch(batch, epoch, position, count_tokens(batch), loss_items(batch))
             k += 1
-        epoch, first = epoch + 1, 0
+        epoch, position = epoch + 1, 0
 
 
 def to_device(batch: dict, device: torch.device, pinned: bool = False) -> dict:

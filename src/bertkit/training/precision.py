@@ -1,4 +1,5 @@
-"""Number formats of a training step: bf16 autocast, bf16 weights with fp32 masters, AdamW.
+"""Number formats and the optimizer of a training step: bf16 autocast, bf16 weights with fp32
+masters, AdamW with BERT's weight-decay groups and learning-rate schedule.
 
 bf16 autocast (`TrainConfig.bf16`) runs matrix products in bfloat16 while the weights
 stay fp32: every forward casts every weight matrix to bf16 again (on a GPU that cast is
@@ -33,6 +34,32 @@ def bf16_supported(device: torch.device) -> bool:
 def autocast(device: torch.device, enabled: bool):
     """bf16 autocast on `device` when enabled, else a no-op context."""
     return torch.autocast(device.type, dtype=torch.bfloat16) if enabled else nullcontext()
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Split parameters as BERT does: no decay on biases and LayerNorm weights."""
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        skip = name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name
+        (no_decay if skip else decay).append(param)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+def linear_warmup_decay(optimizer, warmup_steps: int, total_steps: int):
+    """LR multiplier: 0 → 1 over `warmup_steps`, then 1 → 0 at `total_steps`."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / max(1, warmup_steps)
+        remaining = total_steps - step
+        return max(0.0, remaining / max(1, total_steps - warmup_steps))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def make_adamw(groups: list[dict], lr: float, betas, eps: float, device: torch.device,

@@ -26,44 +26,56 @@ class Window:
     def mean_loss(self) -> float:
         return float(self.loss) / max(1, self.steps)
 
+    def loss_sum(self) -> torch.Tensor:
+        """The summed loss of the window as a tensor (for averaging over processes before it is read)."""
+        return self.loss if isinstance(self.loss, torch.Tensor) else torch.tensor(float(self.loss))
+
     def tokens_per_s(self) -> float:
         return self.tokens / max(time.perf_counter() - self.start, 1e-9)
 
 
 class Logger:
-    """Progress bar (tqdm) + CSV log `train_log.csv` in the run directory."""
+    """Progress bar (tqdm, when `progress`) + CSV log `train_log.csv` in the run directory (when `write`).
 
-    def __init__(self, run_dir: Path, show: bool, total: int, initial: int):
-        self.show = show
+    The CSV is one well-formed table: its header holds every column any row has had (evaluation
+    rows add metrics; the file is rewritten with the wider header when a new column appears),
+    and a resumed run appends to it after dropping the rows written after its checkpoint.
+    """
+
+    def __init__(self, run_dir: Path, write: bool, progress: bool, total: int, initial: int):
+        self.write = write
         self.path = run_dir / "train_log.csv"
         self.bar = None
-        if show:
+        if write and progress:
             from tqdm.auto import tqdm
             self.bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True)
         self.last_step = initial
-        if self.show and self.path.exists():
-            self._drop_rows_after(initial)
+        self.columns: list[str] = []
+        self.rows: list[dict] = []
+        if write and self.path.exists():
+            with open(self.path, newline="") as fh:
+                reader = csv.DictReader(fh)
+                self.columns = list(reader.fieldnames or [])
+                self.rows = [r for r in reader if r.get("step", "").isdigit() and int(r["step"]) <= initial]
+            self._rewrite()
 
-    def _drop_rows_after(self, step: int) -> None:
-        """On resume, forget log rows written after the checkpoint we resumed from."""
-        with open(self.path) as fh:
-            rows = list(csv.DictReader(fh))
-        kept = [r for r in rows if int(r["step"]) <= step]
+    def _rewrite(self) -> None:
         with open(self.path, "w", newline="") as fh:
-            if kept:
-                writer = csv.DictWriter(fh, fieldnames=list(kept[0]))
-                writer.writeheader()
-                writer.writerows(kept)
+            writer = csv.DictWriter(fh, fieldnames=self.columns, restval="")
+            writer.writeheader()
+            writer.writerows(self.rows)
 
     def log(self, row: dict) -> None:
-        if not self.show:
+        if not self.write:
             return
-        new = not self.path.exists()
-        with open(self.path, "a", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(row))
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
+        self.rows.append(row)
+        new_columns = [k for k in row if k not in self.columns]
+        if new_columns or not self.path.exists():
+            self.columns += new_columns
+            self._rewrite()
+        else:
+            with open(self.path, "a", newline="") as fh:
+                csv.DictWriter(fh, fieldnames=self.columns, restval="").writerow(row)
         if self.bar is not None:
             self.bar.update(row["step"] - self.last_step)
             self.last_step = row["step"]

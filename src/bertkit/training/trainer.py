@@ -3,23 +3,27 @@
 What it does, in the order a step happens:
 
 1. The epoch's example order is a permutation drawn from `(seed, epoch)`, so the
-   order never depends on how often the run was interrupted.  With several
-   processes (`torchrun`), rank r takes every world-th index of that order.
+   order never depends on how often the run was interrupted, nor on how many
+   processes share it: with `torchrun`, rank r takes the r-th slice of every global
+   batch (`training.feed`), and a checkpoint records the global example reached.
 2. A batch is collated with a `torch.Generator` seeded from `(seed, step)`:
    dynamic masking draws the same masks before and after a resume.  On a GPU the
    CPU collates the next batch while the device still runs this step (`training.feed`).
-3. Forward (bf16 autocast where asked and supported), loss / accumulation,
-   backward; after `grad_accum` micro-batches: clip, AdamW step, LR schedule step.
+3. Forward (bf16 autocast where asked and supported), loss, backward; after `grad_accum`
+   micro-batches: clip, AdamW step, LR schedule step.  The loss of a step is the mean
+   over all its labelled tokens (MLM, tagging) or rows, whatever their split over
+   micro-batches and processes.  With several processes DDP averages the gradients;
+   the micro-batches before the last of a step skip that exchange (`no_sync`).
    Nothing in a step waits for the GPU: the loss is summed on the device and read
    when a log line is written.
 4. Every `save_every` optimizer steps a checkpoint is written *atomically*
    (`training.checkpoints`): model weights, optimizer, scheduler, every RNG state,
-   and the data position.  A run killed at any moment resumes from the last complete
-   checkpoint and ends bit-identical to an uninterrupted run on CPU.  Ctrl-C ends the
+   of every process, and the data position.  A run killed at any moment resumes from the
+   last complete checkpoint and ends bit-identical to an uninterrupted run on CPU.  Ctrl-C ends the
    current step, saves a checkpoint, and raises `TrainingInterrupted`.
 
-AdamW follows BERT: no weight decay on biases and LayerNorm weights; the learning
-rate warms up linearly, then decays linearly to zero.
+AdamW follows BERT (`training.precision`): no weight decay on biases and LayerNorm weights;
+the learning rate warms up linearly, then decays linearly to zero.
 
 Switches for speed on a GPU (`TrainConfig`), each exact or off by default:
 `prefetch` (collate ahead; exact), `fused_adam` (one AdamW kernel; on by default on
@@ -32,7 +36,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import signal
 import sys
 import threading
@@ -43,7 +46,6 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-import torch.distributed as dist
 from torch import nn
 
 from bertkit.modeling.checkpoint import load_state_dict
@@ -51,10 +53,13 @@ from bertkit.modeling.encoder import BertPreTrainedModel
 from bertkit.modeling.fused import use_fused_blocks
 from bertkit.modeling.triton_ops import make_fused_ops
 from bertkit.training.checkpoints import (check_same_model, latest_checkpoint, read_trainer_state,
-                                          remove_checkpoints, set_rng_states, unwrap, write_checkpoint)
-from bertkit.training.feed import (BatchFeed, FeedPlan, accepts_generator, batch_generator, takes_argument,  # noqa: F401
-                                   batches_per_epoch, count_tokens, epoch_order)
-from bertkit.training.precision import Bf16Weights, autocast, bf16_supported, make_adamw
+                                          remove_checkpoints, rng_states, set_rng_states, unwrap, write_checkpoint)
+from bertkit.training.distributed import (all_reduce_mean_fp32, any_rank, broadcast_from_main, gather_to_main,
+                                          init_distributed, mean_over_ranks, process_device, sum_over_ranks, wrap_ddp)
+from bertkit.training.feed import (BatchFeed, FeedPlan, MicroBatch, accepts_generator, batch_generator,  # noqa: F401
+                                   batches_per_epoch, count_tokens, epoch_order, takes_argument)
+from bertkit.training.precision import (Bf16Weights, autocast, bf16_supported, linear_warmup_decay,  # noqa: F401
+                                        make_adamw, param_groups)
 from bertkit.training.progress import Logger, Window, plot_loss_curve  # noqa: F401  (re-exported)
 
 # On a GPU every new tensor shape costs once: cuBLAS / cuDNN pick (and cuDNN builds) a kernel plan
@@ -113,11 +118,20 @@ class TrainConfig:
 class TrainState:
     """Where training stands; saved in every checkpoint."""
 
-    step: int = 0           # optimizer steps done
+    step: int = 0             # optimizer steps done
     epoch: int = 0
-    batch_in_epoch: int = 0  # micro-batches of this epoch already consumed
+    examples_in_epoch: int = 0  # examples of this epoch consumed, by all processes together
     tokens_seen: int = 0
+    world: int = 1            # processes of the run that wrote this state
     history: list = field(default_factory=list)
+
+    @classmethod
+    def from_saved(cls, saved: dict) -> TrainState:
+        """A saved state; checkpoints from before global positions counted micro-batches of one process."""
+        saved = dict(saved)
+        if "batch_in_epoch" in saved:
+            saved["examples_in_epoch"] = saved.pop("batch_in_epoch") * saved.pop("batch_size", 0)
+        return cls(**{k: v for k, v in saved.items() if k in {f.name for f in dataclasses.fields(cls)}})
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -129,64 +143,6 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 
 # ----------------------------------------------------------------------------- helpers
-
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Split parameters as BERT does: no decay on biases and LayerNorm weights."""
-    decay, no_decay = [], []
-    for name, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
-        skip = name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name
-        (no_decay if skip else decay).append(param)
-    return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-
-
-def linear_warmup_decay(optimizer, warmup_steps: int, total_steps: int):
-    """LR multiplier: 0 → 1 over `warmup_steps`, then 1 → 0 at `total_steps`."""
-
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / max(1, warmup_steps)
-        remaining = total_steps - step
-        return max(0.0, remaining / max(1, total_steps - warmup_steps))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
-# ----------------------------------------------------------------------------- distributed
-
-@dataclass
-class DistInfo:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def init_distributed() -> DistInfo:
-    """Join the process group when launched by `torchrun` (NCCL on GPUs, gloo on CPU)."""
-    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
-        return DistInfo()
-    if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend=backend)
-    info = DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
-    if torch.cuda.is_available():
-        torch.cuda.set_device(info.local_rank)
-    return info
-
-
-def default_device(info: DistInfo) -> torch.device:
-    if torch.cuda.is_available():
-        return torch.device("cuda", info.local_rank)
-    return torch.device("cpu")
-
 
 class _CtrlC:
     """While active (main thread only), the first SIGINT only sets `requested`; a second one
@@ -221,23 +177,25 @@ class Trainer:
     `collate(samples[, generator])` turns a list of dataset items into a dict of
     tensors that `model(**batch)` accepts and whose output has `.loss`.
     `evaluate(model) -> dict` (optional) is called every `eval_every` steps and at
-    the end; its `metric` key (or the first one) drives best-checkpoint keeping.
+    the end, on rank 0 only; it may call `request_stop()` (early stopping).
+
+    Under `torchrun` every process builds the same Trainer; the model is wrapped in
+    DistributedDataParallel (`training.distributed`) and only rank 0 logs, evaluates
+    and writes checkpoints.  Dropout draws differ between processes (torch's generator
+    is seeded from (seed, rank)); masks belong to the examples (their `mask_seed`).
     """
 
     def __init__(self, model: nn.Module, dataset, collate: Callable, config: TrainConfig,
                  evaluate: Callable | None = None, eval_every: int = 0,
                  device: torch.device | str | None = None, on_log: Callable | None = None):
         self.cfg = config
-        self.dist = init_distributed()
-        self.device = torch.device(device) if device else default_device(self.dist)
+        self.dist = init_distributed(device)
+        self.device = process_device(device, self.dist)
         self.model = model.to(self.device)
-        self.dataset = dataset
-        self.collate = collate
-        self.evaluate = evaluate
-        self.eval_every = eval_every
-        self.on_log = on_log
+        self.dataset, self.collate = dataset, collate
+        self.evaluate, self.eval_every, self.on_log = evaluate, eval_every, on_log
         self.run_dir = Path(config.output_dir)
-        self.state = TrainState()
+        self.state = TrainState(world=self.dist.world)
         self.stop_requested = False
         self.total_steps = self._total_steps()
         self.use_bf16 = config.bf16 and bf16_supported(self.device)
@@ -248,8 +206,8 @@ class Trainer:
         warmup = config.warmup_steps if config.warmup_steps is not None else int(config.warmup_ratio * self.total_steps)
         self.scheduler = linear_warmup_decay(self.optimizer, warmup, self.total_steps)
         if self.dist.world > 1:
-            ddp_ids = [self.dist.local_rank] if self.device.type == "cuda" else None
-            self.model = nn.parallel.DistributedDataParallel(self.model, device_ids=ddp_ids)
+            torch.manual_seed(rank_seed(config.seed, self.dist.rank, 0))      # dropout: a stream per process
+            self.model = wrap_ddp(self.model, self.device)
         if config.compile:
             self.model = torch.compile(self.model)
 
@@ -261,8 +219,17 @@ class Trainer:
                           self.device, self.cfg.fused_adam)
 
     # -- sizes
+    def _feed_plan(self) -> FeedPlan:
+        cfg = self.cfg
+        return FeedPlan(batch_size=cfg.batch_size, grad_accum=cfg.grad_accum, seed=cfg.seed,
+                        collate_seed=cfg.seed + 1000 * self.dist.rank, rank=self.dist.rank, world=self.dist.world,
+                        start_step=self.state.step, start_epoch=self.state.epoch,
+                        start_example=self.state.examples_in_epoch, unpad_multiple=self._unpad_multiple(),
+                        masked_positions=takes_argument(unwrap(self.model), "masked_positions"))
+
     def micro_batches_per_epoch(self) -> int:
-        return max(1, len(self.dataset) // self.dist.world // self.cfg.batch_size)
+        """Global micro-batches (one per process at a time) in one pass over the data."""
+        return batches_per_epoch(self.dataset, self._feed_plan())
 
     def _total_steps(self) -> int:
         if self.cfg.max_steps:
@@ -272,30 +239,44 @@ class Trainer:
 
     # -- resume
     def resume(self, checkpoint: Path | None = None) -> bool:
-        """Load the latest (or given) checkpoint of this run. Returns False if there is none."""
-        checkpoint = checkpoint or latest_checkpoint(self.run_dir)
+        """Load the latest (or given) checkpoint of this run. Returns False if there is none.
+
+        Every process loads it (rank 0 names it).  The data continue at the global example
+        the checkpoint reached, whatever the number of processes then and now; each process
+        gets back its own random state when that number is the same, else a fresh stream.
+        """
+        found = checkpoint or (latest_checkpoint(self.run_dir) if self.dist.is_main else None)
+        checkpoint = broadcast_from_main(str(found) if found else None, self.dist)
         if checkpoint is None:
             return False
-        check_same_model(checkpoint, self.model)
+        saved = self._read_checkpoint(Path(checkpoint))
         with self._full_precision():                   # bf16 weights: the fp32 masters are what is loaded
-            unwrap(self.model).load_state_dict(load_state_dict(checkpoint), strict=False)
-        saved = read_trainer_state(checkpoint)
+            unwrap(self.model).load_state_dict(saved["model"], strict=False)
         self.optimizer.load_state_dict(saved["optimizer"])
         self.scheduler.load_state_dict(saved["scheduler"])
-        set_rng_states(saved["rng"])
-        self.state = TrainState(**saved["state"])
+        self.state = TrainState.from_saved(saved["state"])
+        per_rank = saved["rng"] if isinstance(saved["rng"], list) else [saved["rng"]]
+        if len(per_rank) == self.dist.world:
+            set_rng_states(per_rank[self.dist.rank])
+        else:
+            torch.manual_seed(rank_seed(self.cfg.seed, self.dist.rank, self.state.step))
+        self.state.world = self.dist.world
         return True
+
+    def _read_checkpoint(self, checkpoint: Path) -> dict:
+        """Weights and trainer state of `checkpoint`: from disk where this process sees the run folder,
+        else sent by rank 0 (nodes whose output folder is a local disk)."""
+        shared = self.dist.shared_files or self.dist.world == 1
+        saved = None
+        if shared or self.dist.is_main:
+            check_same_model(checkpoint, self.model)
+            saved = {"model": load_state_dict(checkpoint), **read_trainer_state(checkpoint)}
+        return saved if shared else broadcast_from_main(saved, self.dist)
 
     # -- the loop
     def feed(self) -> BatchFeed:
-        """The micro-batches from the current data position on (see `training.feed`)."""
-        cfg = self.cfg
-        plan = FeedPlan(batch_size=cfg.batch_size, grad_accum=cfg.grad_accum, seed=cfg.seed,
-                        collate_seed=cfg.seed + 1000 * self.dist.rank, rank=self.dist.rank, world=self.dist.world,
-                        start_step=self.state.step, start_epoch=self.state.epoch,
-                        start_batch=self.state.batch_in_epoch, unpad_multiple=self._unpad_multiple(),
-                        masked_positions=takes_argument(unwrap(self.model), "masked_positions"))
-        return BatchFeed(self.dataset, self.collate, plan, self.device, prefetch=cfg.prefetch or 0)
+        """The micro-batches of this process from the current data position on (see `training.feed`)."""
+        return BatchFeed(self.dataset, self.collate, self._feed_plan(), self.device, prefetch=self.cfg.prefetch or 0)
 
     def _unpad_multiple(self) -> int:
         """Rows multiple of host-built unpadding plans; 0 when off or when the model has no use for them."""
@@ -328,7 +309,7 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "train_config.json").write_text(cfg.to_json())
         self.model.train()
-        logger = Logger(self.run_dir, self.dist.is_main and cfg.progress, self.total_steps, self.state.step)
+        logger = Logger(self.run_dir, self.dist.is_main, cfg.progress, self.total_steps, self.state.step)
         if self.state.step == 0 and self.evaluate and self.eval_every and cfg.eval_at_start:
             self._log_initial_evaluation(logger)
         self.stop_requested = False
@@ -353,30 +334,35 @@ class Trainer:
             if log_due:
                 self._log(window, logger)
                 window = Window()
-            if self._interrupt_agreed(ctrl_c.requested, log_due):
+            interrupted = self._agree_to_stop(ctrl_c.requested, log_due)
+            if interrupted:
                 self._save_interrupted()
             if cfg.save_every and self.state.step % cfg.save_every == 0 and self.state.step < self.total_steps:
                 self.save()
 
     def _log(self, window: Window, logger: Logger) -> None:
-        row = {"step": self.state.step, "loss": window.mean_loss(), "lr": self.scheduler.get_last_lr()[0],
-               "tokens_per_s": window.tokens_per_s() * self.dist.world}
+        """A log row (loss averaged over the processes), evaluated and written by rank 0."""
+        loss = mean_over_ranks(window.loss_sum(), self.dist)
+        row = {"step": self.state.step, "loss": float(loss) / max(1, window.steps),
+               "lr": self.scheduler.get_last_lr()[0], "tokens_per_s": window.tokens_per_s() * self.dist.world}
+        if not self.dist.is_main:
+            return
         self._maybe_evaluate(row)
         self.state.history.append(row)
         logger.log(row)
         if self.on_log:
             self.on_log(row)
 
-    def _interrupt_agreed(self, requested: bool, log_due: bool) -> bool:
-        """Whether to stop for Ctrl-C now.  With several processes they must stop at the same
-        step, so they agree (one tiny all-reduce) at log steps only, not every step."""
+    def _agree_to_stop(self, ctrl_c: bool, log_due: bool) -> bool:
+        """Whether Ctrl-C asks to stop now; also settles early stopping.  With several processes they
+        must stop at the same step, so they agree (one tiny all-reduce) at log steps only: rank 0's
+        evaluation may have asked to stop, and a Ctrl-C may have reached only some processes."""
         if self.dist.world == 1:
-            return requested
+            return ctrl_c
         if not log_due:
             return False
-        flag = torch.tensor([float(requested)], device=self.device if self.device.type == "cuda" else "cpu")
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        return bool(flag.item())
+        ctrl_c, self.stop_requested = any_rank([ctrl_c, self.stop_requested], self.dist, self.device)
+        return ctrl_c
 
     def _save_interrupted(self) -> None:
         checkpoint = self.save()
@@ -390,18 +376,49 @@ class Trainer:
         self.stop_requested = True
 
     def _optimizer_step(self, feed: BatchFeed) -> tuple[torch.Tensor, int]:
-        """grad_accum micro-batches, clip, AdamW, LR step.  Returns (mean loss as a device tensor, tokens)."""
+        """grad_accum micro-batches, clip, AdamW, LR step.  Returns (loss as a device tensor, tokens)."""
         cfg = self.cfg
+        items = [next(feed) for _ in range(cfg.grad_accum)]
+        labelled = sum_over_ranks(sum(i.loss_items or 0 for i in items), self.dist, self.device)
         total_loss, tokens = 0.0, 0
-        for _ in range(cfg.grad_accum):
-            item = next(feed)
-            out = self._forward(item.batch)
-            (out.loss / cfg.grad_accum).backward()
-            total_loss = total_loss + out.loss.detach().float() / cfg.grad_accum
+        for k, item in enumerate(items):
+            exchange = k == len(items) - 1 and self.bf16_weights is None     # bf16 weights: fp32, after backward
+            with self.model.no_sync() if self.dist.world > 1 and not exchange else nullcontext():
+                loss = self._micro_loss(self._forward(item.batch), item, labelled)
+                loss.backward()
+            total_loss = total_loss + loss.detach().float()
             tokens += item.tokens
-            self.state.epoch, self.state.batch_in_epoch = item.epoch, item.position
+            self.state.epoch, self.state.examples_in_epoch = item.epoch, item.position
+        self._apply_gradients()
+        self.state.step += 1
+        self.state.tokens_seen += tokens * self.dist.world
+        return total_loss, tokens
+
+    def _micro_loss(self, out, item: MicroBatch, labelled: float | torch.Tensor) -> torch.Tensor:
+        """This micro-batch's share of the step's loss.
+
+        A per-token loss (MLM, tagging) is a mean over this micro-batch's labelled tokens; it
+        is weighed by its share of all the step's labelled tokens (`labelled`, summed over
+        micro-batches and processes; × world because DDP averages over processes), so the
+        step's loss is the mean over every labelled token, as one big batch would have it.
+        Per-row losses (NSP, classification, QA) have the same rows everywhere: 1/grad_accum.
+        """
+        if item.loss_items is None:
+            return out.loss / self.cfg.grad_accum
+        weight = item.loss_items * self.dist.world / (max(labelled, 1.0) if isinstance(labelled, float)
+                                                      else labelled.clamp(min=1))
+        mlm = getattr(out, "mlm_loss", None)
+        if mlm is None:                                  # the whole loss is per token (MLM head, tagging)
+            return out.loss * weight
+        nsp = getattr(out, "nsp_loss", None)             # pretraining: per-token MLM + per-row NSP
+        return mlm * weight + (nsp / self.cfg.grad_accum if nsp is not None else 0.0)
+
+    def _apply_gradients(self) -> None:
+        """Clip, AdamW step, LR step (on the fp32 masters under bf16 weights)."""
+        cfg = self.cfg
         if self.bf16_weights is not None:
             self.bf16_weights.grads_to_masters()
+            all_reduce_mean_fp32([m.grad for m in self.bf16_weights.masters if m.grad is not None], self.dist)
         params = self.bf16_weights.masters if self.bf16_weights is not None else self.model.parameters()
         if cfg.max_grad_norm:
             torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
@@ -411,12 +428,11 @@ class Trainer:
         if self.bf16_weights is not None:
             self.bf16_weights.masters_to_weights()
             self.bf16_weights.zero_grad()
-        self.state.step += 1
-        self.state.tokens_seen += tokens * self.dist.world
-        return total_loss, tokens
 
     def _log_initial_evaluation(self, logger) -> None:
-        """Evaluate the untrained model once, so curves start at step 0."""
+        """Evaluate the untrained model once, so curves start at step 0 (rank 0)."""
+        if not self.dist.is_main:
+            return
         row = {"step": 0, "loss": float("nan"), "lr": 0.0, "tokens_per_s": 0.0}
         self._run_evaluation(row)
         self.state.history.append(row)
@@ -444,14 +460,13 @@ class Trainer:
         return self.bf16_weights.full_precision() if self.bf16_weights is not None else nullcontext()
 
     def save(self) -> Path | None:
-        """Write a checkpoint of the current step (rank 0; every rank waits for it)."""
-        if self.dist.world > 1:
-            dist.barrier()
+        """Write a checkpoint of the current step: rank 0 writes it, with every process's random state."""
+        every_rng = gather_to_main(rng_states(), self.dist)
         if not self.dist.is_main:
             return None
         with self._full_precision():
             return write_checkpoint(self.run_dir, self.model, self.optimizer, self.scheduler,
-                                    self.state, self.cfg.max_checkpoints)
+                                    self.state, self.cfg.max_checkpoints, every_rng)
 
     def remove_checkpoints(self) -> list[Path]:
         """Delete this run's resume checkpoints (step-N/, latest) — when `keep_checkpoints` is False.
@@ -463,3 +478,7 @@ class Trainer:
             return []
         return remove_checkpoints(self.run_dir)
 
+
+def rank_seed(seed: int, rank: int, step: int) -> int:
+    """torch's seed for process `rank` (dropout draws), from (seed, rank, step)."""
+    return (seed * 1_000_003 + (rank + 1) * 7919 + step) % (2**63 - 1)

@@ -1,0 +1,273 @@
+"""Several processes, one training run: what `torchrun` needs from bertkit.
+
+    torchrun --nproc_per_node 4 -m bertkit.cli pretrain corpus.txt --out runs/ddp
+
+`torchrun` starts one process per GPU and tells each its place through the environment
+(`RANK`, `WORLD_SIZE`, `LOCAL_RANK`, and where to meet: `MASTER_ADDR` / `MASTER_PORT`
+or a rendezvous).  The processes then form a *process group* and from there on:
+
+* **prepare once** (`run_once`): vocab, shards and plans are built by one process per
+  file system — rank 0, plus local rank 0 of every node that cannot see rank 0's files
+  (found by a probe file, `sees_rank0_files`) — while the others wait, with a timeout and
+  a message that says what to do.  If the preparer fails, every process stops, and
+  only the preparer speaks;
+* **one model, many data shards**: every process holds the same weights
+  (DistributedDataParallel copies rank 0's at the start); each takes its own slice of
+  every global batch, and the gradients are averaged across processes in backward;
+* **one voice**: only rank 0 prints, logs, evaluates and writes checkpoints and models.
+
+NCCL is the backend on GPUs, gloo on CPUs; nothing else differs between them.
+"""
+from __future__ import annotations
+
+import inspect
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.distributed as dist
+
+from bertkit.common.devices import resolve_device
+from bertkit.common.errors import BertkitError
+
+# How long a collective may wait before it fails.  Generous: rank 0 evaluates and writes
+# checkpoints while the others wait at their next gradient all-reduce.  A process that dies
+# is noticed by torchrun at once, whatever this is.
+COLLECTIVE_TIMEOUT = timedelta(minutes=60)
+# DistributedDataParallel all-reduces gradients in buckets of this many MB while backward
+# still runs; BERT-Base's 440 MB of fp32 gradients make ~18 buckets: overlap without tiny messages.
+DDP_BUCKET_MB = 25
+
+
+class PeerFailed(BertkitError):
+    """Another process of this torchrun job failed; it reports its own error (this one stays quiet)."""
+
+
+@dataclass
+class DistInfo:
+    """This process's place in the job (rank 0 of 1 when not launched by torchrun)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    shared_files: bool = True        # every process sees rank 0's output folder (set by `run_once`)
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def launched_by_torchrun() -> bool:
+    return "RANK" in os.environ and "WORLD_SIZE" in os.environ
+
+
+def process_info() -> DistInfo:
+    """This process's place as the launcher set it in the environment (no process group needed)."""
+    if not launched_by_torchrun():
+        return DistInfo()
+    return DistInfo(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", 0)))
+
+
+_INFO: DistInfo | None = None
+_ERRORS = None            # a gloo group with a short timeout, for `gather_errors`
+ERROR_EXCHANGE_SECONDS = 15
+
+
+def init_distributed(device: torch.device | str | None = None) -> DistInfo:
+    """Join the process group when launched by `torchrun` (NCCL for CUDA devices, gloo otherwise).
+
+    `device` is the device training runs on (default: the GPU when there is one).  Idempotent:
+    later calls return the same `DistInfo`.
+    """
+    global _INFO, _ERRORS
+    if not launched_by_torchrun():
+        return DistInfo()
+    if _INFO is not None and dist.is_initialized():
+        return _INFO
+    info = process_info()
+    if not dist.is_initialized():
+        cuda = torch.device(device).type == "cuda" if device else torch.cuda.is_available()
+        if cuda:
+            torch.cuda.set_device(info.local_rank)       # LOCAL_RANK picks the GPU
+        dist.init_process_group("nccl" if cuda else "gloo", timeout=COLLECTIVE_TIMEOUT)
+    _ERRORS = dist.new_group(backend="gloo", timeout=timedelta(seconds=ERROR_EXCHANGE_SECONDS))
+    _INFO = DistInfo(dist.get_rank(), dist.get_world_size(), info.local_rank)
+    return _INFO
+
+
+def gather_errors(message: str | None) -> list | None:
+    """Every rank's error message (None: this rank only stopped because another failed), when every
+    rank of the job has failed and calls this within ERROR_EXCHANGE_SECONDS; else None.
+
+    This is how an error that every process meets alike is shown once, not once per process."""
+    if _ERRORS is None or not dist.is_initialized():
+        return None
+    messages: list = [None] * dist.get_world_size()
+    try:
+        dist.all_gather_object(messages, message, group=_ERRORS)
+    except Exception:  # noqa: BLE001 — some rank is still busy (or gone): each failed rank speaks for itself
+        return None
+    return messages
+
+
+def process_device(device: torch.device | str | None, info: DistInfo) -> torch.device:
+    """The device of this process: `device` as given (a bare 'cuda' means this process's GPU,
+    cuda:LOCAL_RANK), else the GPU of this local rank when there is one, else the CPU."""
+    if device is None:
+        return torch.device("cuda", info.local_rank) if torch.cuda.is_available() else torch.device("cpu")
+    device = resolve_device(device)
+    if device.type == "cuda" and device.index is None:
+        return torch.device("cuda", info.local_rank)
+    return device
+
+
+# ----------------------------------------------------------------------------- prepare once
+
+def sees_rank0_files(out_dir: Path, group) -> list[bool]:
+    """For every rank: whether it sees a file that rank 0 just wrote into `out_dir`.
+
+    All True on a shared file system; False on the ranks of a node whose `out_dir` is a
+    local disk of its own.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    token = [uuid.uuid4().hex if dist.get_rank() == 0 else None]
+    dist.broadcast_object_list(token, src=0, group=group)
+    probe = out_dir / f".bertkit-probe-{token[0]}"
+    if dist.get_rank() == 0:
+        probe.write_text("written by rank 0 to find which processes share this folder\n")
+    dist.barrier(group=group)
+    seen: list = [None] * dist.get_world_size()
+    dist.all_gather_object(seen, probe.exists(), group=group)
+    if dist.get_rank() == 0:
+        probe.unlink(missing_ok=True)
+    return seen
+
+
+def run_once(work: Callable[[], None], info: DistInfo, out_dir: Path, what: str, timeout_minutes: float) -> None:
+    """Run `work` (e.g. building the data in `out_dir`) once per file system; the others wait.
+
+    Rank 0 works, and so does local rank 0 of every node that does not see rank 0's files.
+    Everyone then exchanges a status: an error on a preparer is raised there (and shown),
+    the others raise `PeerFailed` (quiet).  A wait longer than `timeout_minutes` ends with
+    a message that says how to prepare beforehand.  With one process, just `work()`.
+    """
+    if info.world == 1:
+        work()
+        return
+    group = dist.new_group(backend="gloo", timeout=timedelta(minutes=timeout_minutes))
+    seen = sees_rank0_files(out_dir, group)
+    info.shared_files = all(seen)
+    prepares = info.rank == 0 or (info.local_rank == 0 and not seen[info.rank])
+    error, t0 = None, time.monotonic()
+    if prepares:
+        try:
+            work()
+        except BaseException as exc:  # noqa: BLE001 — handed to the others first, raised below
+            error = exc
+    statuses: list = [None] * info.world
+    message = None if error is None else f"{type(error).__name__}: {error}"
+    try:
+        dist.all_gather_object(statuses, message, group=group)
+    except Exception as exc:  # noqa: BLE001 — gloo says "timed out" in several ways
+        if error is not None:
+            raise error
+        waited = (time.monotonic() - t0) / 60
+        raise BertkitError(
+            f"rank {info.rank} waited {waited:.0f} min for {what} in {out_dir} and gave up "
+            f"({type(exc).__name__}). Prepare it beforehand with one process (the same command without torchrun, "
+            "plus --prepare-only), or allow more time with --prepare-timeout MINUTES.") from exc
+    if error is not None:
+        raise error
+    failed = [(rank, m) for rank, m in enumerate(statuses) if m]
+    if failed:
+        raise PeerFailed(f"rank {failed[0][0]} failed while preparing {what}: {failed[0][1]}")
+
+
+def broadcast_from_main(value, info: DistInfo):
+    """`value` as rank 0 has it, on every rank (any picklable object)."""
+    if info.world == 1:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def gather_to_main(value, info: DistInfo) -> list | None:
+    """[value of rank 0, value of rank 1, ...] on rank 0; None on the others."""
+    if info.world == 1:
+        return [value]
+    out = [None] * info.world if info.is_main else None
+    dist.gather_object(value, out, dst=0)
+    return out
+
+
+def any_rank(flags: list[bool], info: DistInfo, device: torch.device) -> list[bool]:
+    """Element-wise OR of `flags` over all ranks (one tiny all-reduce)."""
+    if info.world == 1:
+        return flags
+    device = device if device.type == "cuda" else torch.device("cpu")
+    tensor = torch.tensor([float(f) for f in flags], device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return [bool(x) for x in tensor.tolist()]
+
+
+def mean_over_ranks(value: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    """The mean of a (scalar) tensor over all ranks."""
+    if info.world == 1:
+        return value
+    value = value.detach().float().clone()
+    dist.all_reduce(value)
+    return value / info.world
+
+
+def sum_over_ranks(value: int, info: DistInfo, device: torch.device) -> float | torch.Tensor:
+    """The sum of a host integer over all ranks: the integer itself with one process, else a tensor
+    on `device` (copied from pinned memory and all-reduced there: the host never waits for a GPU)."""
+    if info.world == 1:
+        return float(value)
+    tensor = torch.tensor([float(value)])
+    if device.type == "cuda":
+        tensor = tensor.pin_memory().to(device, non_blocking=True)
+    dist.all_reduce(tensor)
+    return tensor
+
+
+# ----------------------------------------------------------------------------- gradients
+
+def all_reduce_mean_fp32(tensors: list[torch.Tensor], info: DistInfo) -> None:
+    """Average fp32 tensors (e.g. the gradients of the fp32 master weights) over all ranks, in place,
+    with one all-reduce of one flat buffer.
+
+    With `--bf16-weights` the model's gradients are bf16.  Summed across processes in bf16 (8 bits
+    of mantissa) small gradients would be lost on 8 or 64 processes; so under bf16 weights DDP does
+    not exchange gradients during backward (`no_sync` on every micro-batch): they are widened to
+    the fp32 masters first (`Bf16Weights.grads_to_masters`) and summed here in fp32.  The price: the
+    exchange no longer overlaps backward.
+    """
+    if info.world == 1 or not tensors:
+        return
+    flat = torch._utils._flatten_dense_tensors(tensors)
+    dist.all_reduce(flat)
+    flat /= info.world
+    for tensor, reduced in zip(tensors, torch._utils._unflatten_dense_tensors(flat, tensors)):
+        tensor.copy_(reduced)
+
+
+def wrap_ddp(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """DistributedDataParallel with bertkit's settings (see DDP_BUCKET_MB).
+
+    `gradient_as_bucket_view`: gradients live inside DDP's buckets (no extra copy of every
+    gradient); buffers are not re-sent before every forward: BERT's buffers are constants
+    (position ids), not running statistics.
+    """
+    parameters = inspect.signature(torch.nn.parallel.DistributedDataParallel).parameters
+    buffers = {"forward_sync_buffers": False} if "forward_sync_buffers" in parameters else {"broadcast_buffers": False}
+    ddp = torch.nn.parallel.DistributedDataParallel(
+        model, device_ids=[device.index] if device.type == "cuda" else None, bucket_cap_mb=DDP_BUCKET_MB,
+        gradient_as_bucket_view=True, **buffers)
+    return ddp
