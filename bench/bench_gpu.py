@@ -441,12 +441,12 @@ def window_tokens_per_s(rows: list[dict]) -> float | None:
 def trainer_run(s, label: str, switches: dict) -> dict:
     """The same data and model as `run_pretraining`, built from the library's pieces, with Trainer switches
     that the CLI does not offer (e.g. a collating thread)."""
-    from bertkit.training.pretrain import build_model, ensure_split, make_datasets, prepare_tokenizer
+    from bertkit.training.pretrain import build_model, prepare_pretraining
     from bertkit.training.trainer import TrainConfig, Trainer
 
     out = Path(s.out_dir)
-    tokenizer = prepare_tokenizer(s, out, ensure_split(s, out)[0])
-    train_set, _, collate = make_datasets(s, tokenizer, out)
+    data = prepare_pretraining(s)
+    tokenizer, train_set, collate = data.tokenizer, data.train_set, data.collate
     model = build_model(s, tokenizer)
     config = TrainConfig(output_dir=str(out / f"run-{label}"), learning_rate=s.learning_rate, max_steps=s.steps,
                          batch_size=s.batch_size, bf16=s.bf16, seed=s.seed, save_every=0,
@@ -461,11 +461,10 @@ def bare_step_on_cli_batches(s, device, prof: Profile, bf16_weights: bool = Fals
     """The bare training step (no data loading, no logging) on the CLI run's own first batches,
     with what the CLI does on a GPU (host-built plan and MLM positions; `bf16_weights` as asked)."""
     from bertkit.training.feed import accepts_generator, batch_generator
-    from bertkit.training.pretrain import build_model, ensure_split, make_datasets, prepare_tokenizer
+    from bertkit.training.pretrain import build_model, prepare_pretraining
 
-    out = Path(s.out_dir)
-    tokenizer = prepare_tokenizer(s, out, ensure_split(s, out)[0])
-    train_set, _, collate = make_datasets(s, tokenizer, out)
+    data = prepare_pretraining(s)
+    tokenizer, train_set, collate = data.tokenizer, data.train_set, data.collate
     n = min(8, prof.warmup + prof.rounds * prof.block, len(train_set) // s.batch_size)
     batches = []
     for k in range(n):

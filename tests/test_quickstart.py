@@ -40,7 +40,8 @@ def test_budget_keeps_the_faster_thread_count(monkeypatch):
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        steps, line = quickstart._steps_for_budget(SimpleNamespace(batch_size=32), None, (None, None, None), 1.0)
+        data = SimpleNamespace(tokenizer=None, train_set=None, collate=None)
+        steps, line = quickstart._steps_for_budget(SimpleNamespace(batch_size=32), data, 1.0)
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)

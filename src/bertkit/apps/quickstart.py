@@ -24,7 +24,7 @@ from bertkit.common.defaults import IGNORE_INDEX
 from bertkit.data.builtin_corpus import write_builtin_corpus
 from bertkit.modeling.config import BertConfig
 from bertkit.pipelines import pipeline
-from bertkit.training.pretrain import (PretrainSettings, build_model, ensure_split, make_datasets, prepare_tokenizer,
+from bertkit.training.pretrain import (PretrainSettings, build_model, load_tokenizer, prepare_data, prepare_pretraining,
                                        run_pretraining, save_final)
 
 SEED_FILL_MASK = [
@@ -68,7 +68,16 @@ def run_quickstart(out_dir: str = "runs/quickstart", minutes: float = 6.0, seed:
     """Corpus → vocab → data → pretraining → predictions; returns run_pretraining's summary
     plus `seconds`, `threads` and `before_after` (the top-5 for BEFORE_AFTER at step 0 and at the end)."""
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 8)))
-    logging.getLogger("bertkit.data.nsp").setLevel(logging.ERROR)   # the counts are shown in step 3
+    nsp_log = logging.getLogger("bertkit.data.nsp")
+    level = nsp_log.level
+    nsp_log.setLevel(logging.ERROR)              # the counts are shown in step 3
+    try:
+        return _run(out_dir, minutes, seed, size, vocab_size, steps)
+    finally:
+        nsp_log.setLevel(level)
+
+
+def _run(out_dir: str, minutes: float, seed: int, size: str, vocab_size: int, steps: int | None) -> dict:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
@@ -83,13 +92,14 @@ def run_quickstart(out_dir: str = "runs/quickstart", minutes: float = 6.0, seed:
     settings = PretrainSettings(files=[str(corpus)], out_dir=str(out / "bert"), size=size, vocab_size=vocab_size,
                                 steps=steps or 1, seed=seed, save_every=0, progress=False, held_out_every=20,
                                 model_overrides=dict(MODEL_OVERRIDES), **RECIPE)
-    tokenizer = _show_vocab(settings, out)
-    datasets = make_datasets(settings, tokenizer, Path(settings.out_dir))
-    settings.eval_batches = math.ceil(len(datasets[1]) / settings.batch_size)   # every held-out pair
-    _show_data(tokenizer, datasets)
+    _show_vocab(settings)
+    data = prepare_pretraining(settings)
+    tokenizer = data.tokenizer
+    settings.eval_batches = math.ceil(len(data.eval_set) / settings.batch_size)   # every held-out pair
+    _show_data(data)
     timing = ""
     if steps is None:
-        settings.steps, timing = _steps_for_budget(settings, tokenizer, datasets, minutes)
+        settings.steps, timing = _steps_for_budget(settings, data, minutes)
 
     cfg = BertConfig.preset(size, vocab_size=tokenizer.vocab_size)
     say(f"[4/5] pretraining BERT-{size.capitalize()} (L={cfg.num_hidden_layers}, H={cfg.hidden_size}, "
@@ -100,10 +110,10 @@ def run_quickstart(out_dir: str = "runs/quickstart", minutes: float = 6.0, seed:
         say(timing)
     before = _fill_before_training(settings, tokenizer)
     say(f"      before training (step 0): {BEFORE_AFTER}\n          → {_top5_line(before)}")
-    say(f"      held-out accuracy on the {len(datasets[1])} sentence pairs of documents the model never trains on "
+    say(f"      held-out accuracy on the {len(data.eval_set)} sentence pairs of documents the model never trains on "
         "(same masks every time):")
     say(f"      {'step':>6} {'loss':>8} {'MLM acc':>8} {'NSP acc':>8} {'tokens/s':>9}")
-    result = run_pretraining(settings, on_log=_print_row, say=lambda text: None)
+    result = run_pretraining(settings, on_log=_print_row, say=lambda text: None, data=data)
     say(f"      model saved to {result['model_dir']} (config.json, model.safetensors, vocab.txt)")
 
     after = _show_predictions(Path(result["model_dir"]), before, result["steps"])
@@ -114,20 +124,19 @@ def run_quickstart(out_dir: str = "runs/quickstart", minutes: float = 6.0, seed:
             "before_after": {"step 0": before, f"step {result['steps']}": after}}
 
 
-def _show_vocab(settings, out: Path):
-
+def _show_vocab(settings) -> None:
+    """Stage 2: the vocab (trained with the shards: `prepare_data`) and two sentences through it."""
     t0 = time.perf_counter()
-    train_file, _ = ensure_split(settings, Path(settings.out_dir))
-    tok = prepare_tokenizer(settings, Path(settings.out_dir), train_file)
+    prepare_data(settings, Path(settings.out_dir))
+    tok = load_tokenizer(settings, Path(settings.out_dir))
     specials = ", ".join(f"{t}={tok.convert_tokens_to_ids(t)}" for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"))
     say(f"[2/5] WordPiece vocab: {tok.vocab_size:,} tokens in {time.perf_counter() - t0:.0f} s ({specials})")
     for text in ("I love Paris", "Tokenization splits unbelievably long words into pieces."):
         tokens = tok.convert_ids_to_tokens(tok(text)["input_ids"])
         say(f"      {text!r} → {' '.join(tokens)}")
-    return tok
 
 
-def _steps_for_budget(settings, tokenizer, datasets, minutes: float) -> tuple[int, str]:
+def _steps_for_budget(settings, data, minutes: float) -> tuple[int, str]:
     """Time a few training steps of a scratch model and fit the step count to the budget.
 
     Returns the step count and a line that says what was measured.
@@ -135,8 +144,8 @@ def _steps_for_budget(settings, tokenizer, datasets, minutes: float) -> tuple[in
     machine where another program keeps a core busy, two threads that wait for each other at
     every operation can be several times slower than one.
     """
-    train_set, _, collate = datasets
-    model = build_model(settings, tokenizer)
+    train_set, collate = data.train_set, data.collate
+    model = build_model(settings, data.tokenizer)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     timings = {}
     for threads in sorted({torch.get_num_threads(), 1}, reverse=True):
@@ -178,8 +187,8 @@ def _top5_line(top: list[dict]) -> str:
     return ", ".join(f"{r['token_str']} ({r['score']:.2f})" for r in top)
 
 
-def _show_data(tokenizer, datasets) -> None:
-    train_set, eval_set, collate = datasets
+def _show_data(data) -> None:
+    tokenizer, train_set, eval_set, collate = data.tokenizer, data.train_set, data.eval_set, data.collate
     stats = getattr(train_set, "stats", {})
     say(f"[3/5] pretraining data: {len(train_set):,} training and {len(eval_set):,} held-out sentence pairs "
         f"(50% true next sentence, 50% random); {stats.get('skipped_single_sentence_documents', 0)} "

@@ -5,10 +5,18 @@
 The output directory holds everything a later step needs:
 
     out_dir/vocab/          vocab.txt + tokenizer_config.json (trained unless given)
-    out_dir/shards/         token ids as numpy memmaps (+ manifest.json)
-    out_dir/eval_shards/    every 50th document, held out for MLM accuracy
+    out_dir/shards/         the corpus as token ids, numpy memmaps (+ manifest.json, source.json)
+    out_dir/plans/          the sentence-pair / packing plan of each epoch, memory-mapped
     out_dir/run/            checkpoints (step-N/), train_log.csv, loss_curve.png
     out_dir/model/          the final model: config.json, model.safetensors, vocab.txt, ...
+
+The corpus is read where it is (never copied): every 50th document is held out for
+evaluation by its number.  Preparation (`prepare_data`) is idempotent: each stage is
+built in a temporary folder and renamed into place, with a record of its inputs (the
+corpus files' fingerprint: path, size, modification time, hashes of the first and
+last 64 KB; the vocab; the settings that change the ids), so a stage killed half-way
+is built again and a finished one is reused.  Under `torchrun` one process prepares
+and the others wait (`training.distributed.run_once`).
 
 Running the same command again resumes from the last checkpoint in `out_dir/run`.
 
@@ -21,7 +29,9 @@ at step 0 is the starting point the run improves on.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import os
 import shutil
 import sys
 import time
@@ -33,16 +43,18 @@ import torch
 
 from bertkit.common.defaults import HELD_OUT_EVERY, IGNORE_INDEX, MLM_PROBABILITY
 from bertkit.common.errors import InputError
+from bertkit.common.files import atomic_write_text
 from bertkit.common.settings import option
 from bertkit.data.masking import MlmCollator
 from bertkit.data.nsp import PretrainingDataset
 from bertkit.data.packing import PackedCollator, PackedDataset
-from bertkit.data.shards import build_shards, vocab_hash
+from bertkit.data.shards import build_shards, tokenizer_settings, vocab_hash
 from bertkit.modeling.config import BertConfig
 from bertkit.modeling.heads import BertForPreTraining
-from bertkit.text.corpus import iter_documents
 from bertkit.text.tokenizer import BertTokenizer
 from bertkit.text.vocab import train_vocab
+from bertkit.training.checkpoints import latest_checkpoint
+from bertkit.training.distributed import DistInfo, init_distributed, run_once
 from bertkit.training.trainer import GPU_ROWS_MULTIPLE, TrainConfig, Trainer, batch_generator, plot_loss_curve, unwrap
 
 SIZES = "tiny|mini|small|medium|base|large or L{2..12}-H{128,256,512,768}"
@@ -84,11 +96,16 @@ class PretrainSettings:
                                         "shapes for the GPU and torch.compile); default: 64 on GPU, off on CPU")
     device: str | None = option(None, "cpu, cuda, cuda:1 ...; default: the GPU when there is one")
     seed: int = option(42, "random seed (data order, masks, init)")
+    dropout: float | None = option(None, "dropout probability of the hidden layers and attention; default: the "
+                                   "model's (0.1 in BERT; 0 is what short runs such as Cramming use)")
     save_every: int = option(200, "steps between resume checkpoints")
     eval_every: int = option(0, "steps between held-out evaluations; 0: ten over the run")
     eval_batches: int = option(8, "held-out batches per evaluation")
     resume: bool = option(True, "resume from the last checkpoint in --out")
-    workers: int = option(2, "processes that tokenize the corpus")
+    workers: int | None = option(None, "processes that tokenize the corpus; default: the usable CPU cores")
+    prepare_only: bool = option(False, "build the vocab and data in --out, then stop (e.g. once, before torchrun)")
+    prepare_timeout: float = option(120.0, "torchrun: minutes the other processes wait while rank 0 prepares the "
+                                    "data")
     one_doc_per_line: bool = option(False, "every line is a document (cut into sentences), e.g. one review per line")
     held_out_every: int = option(HELD_OUT_EVERY, "every Nth document is held out for evaluation")
     progress: bool = option(True, "progress bar and stage messages", cli=False)
@@ -102,83 +119,122 @@ class PretrainSettings:
                              "sentence pair per row: add --no-nsp (MLM only) or leave out --pack")
 
 
-# ----------------------------------------------------------------------------- steps
+# ----------------------------------------------------------------------------- preparing the data
 
-def split_held_out(files: list[str], train_path: Path, eval_path: Path,
-                   every: int = HELD_OUT_EVERY, one_doc_per_line: bool = False) -> dict:
-    """Stream the documents of `files` into a training file and a held-out file.
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, e.g. under a job scheduler)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
-    Documents are blank-line separated (or one per line); every `every`-th one
-    is held out.  Streaming: memory holds one document at a time.
-    """
-    counts = {"train": 0, "eval": 0}
-    with open(train_path, "w", encoding="utf-8") as train, open(eval_path, "w", encoding="utf-8") as held:
-        n = 0
-        for path in files:
-            for doc in iter_documents(path, one_doc_per_line=one_doc_per_line):
-                target, key = (held, "eval") if n % every == every - 1 else (train, "train")
-                target.write("\n".join(doc) + "\n\n")
-                counts[key] += 1
-                n += 1
-    if counts["eval"] == 0:
-        hint = ("" if one_doc_per_line else " If every line of your file is a document of its own (a review, "
+
+def corpus_fingerprint(files: list[str]) -> list[dict]:
+    """What identifies the corpus files without reading them whole: path, size, modification
+    time, and sha256 of the first and last 64 KB."""
+    out = []
+    for name in files:
+        path = Path(name).resolve()
+        stat = path.stat()
+        with open(path, "rb") as fh:
+            head = fh.read(1 << 16)
+            fh.seek(max(0, stat.st_size - (1 << 16)))
+            tail = fh.read()
+        out.append({"path": str(path), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+                    "sha256_ends": hashlib.sha256(head + tail).hexdigest()})
+    return out
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def build_into(final: Path, source: dict, build) -> bool:
+    """Build a stage folder once: `build(tmp)` fills a temporary folder, which gets `source.json`
+    (what it was built from) and is renamed to `final`.  Returns False (and builds nothing) when
+    `final` exists with the same source."""
+    if _read_json(final / "source.json") == source:
+        return False
+    tmp = final.with_name(f".tmp-{final.name}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    build(tmp)
+    atomic_write_text(tmp / "source.json", json.dumps(source, indent=1))
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    return True
+
+
+def vocab_source(s: PretrainSettings, fingerprint: list[dict]) -> dict:
+    return {"files": fingerprint, "vocab_size": s.vocab_size, "do_lower_case": s.do_lower_case,
+            "strip_accents": s.strip_accents, "morphemes": s.morphemes, "one_doc_per_line": s.one_doc_per_line}
+
+
+def prepare_data(s: PretrainSettings, out: Path, say: Callable[[str], None] = lambda text: None) -> None:
+    """Build (or reuse) the vocab and the shards of the corpus in `out` — one process does this."""
+    fingerprint = corpus_fingerprint(s.files)
+    if not (s.from_checkpoint or s.vocab):
+        def train(tmp: Path) -> None:
+            say(f"      training a {s.vocab_size:,}-token WordPiece vocab on {len(s.files)} file(s) ...")
+            train_vocab(s.files, vocab_size=s.vocab_size, do_lower_case=s.do_lower_case,
+                        strip_accents=s.strip_accents, morpheme_splitter="kiwi" if s.morphemes else None, out_dir=tmp)
+        build_into(out / "vocab", vocab_source(s, fingerprint), train)
+    tokenizer = load_tokenizer(s, out)
+    source = {"files": fingerprint, "one_doc_per_line": s.one_doc_per_line, "vocab_sha256": vocab_hash(tokenizer),
+              "tokenizer": tokenizer_settings(tokenizer)}
+    if _read_json(out / "shards" / "source.json") not in (None, source):
+        if s.resume and latest_checkpoint(out / "run") is not None:
+            raise InputError(f"the corpus or the vocab changed since the run in {out} started (its files differ "
+                             "from the fingerprint in shards/source.json). Restore them, or start over with "
+                             "--no-resume, or write to another --out.")
+    workers = s.workers or usable_cores()
+
+    def shard(tmp: Path) -> None:
+        say(f"      tokenizing {sum(f['bytes'] for f in fingerprint) / 1e6:,.1f} MB with {workers} process(es) ...")
+        build_shards(s.files, tokenizer, tmp, num_workers=workers, one_doc_per_line=s.one_doc_per_line)
+    if build_into(out / "shards", source, shard):
+        shutil.rmtree(out / "plans", ignore_errors=True)       # plans of other shards are no use
+    check_enough_documents(s, out / "shards")
+    open_data(s, out)          # epoch 0's plans, built here once: the other processes memory-map them
+
+
+def check_enough_documents(s: PretrainSettings, shards: Path) -> None:
+    documents = json.loads((shards / "manifest.json").read_text())["documents"]
+    if documents < s.held_out_every:
+        hint = ("" if s.one_doc_per_line else " If every line of your file is a document of its own (a review, "
                 "a tweet), pass --one-doc-per-line.")
-        raise InputError(f"the corpus has only {counts['train']} document(s); at least {every} are needed to hold "
-                         f"some out for evaluation (separate documents with a blank line).{hint}")
-    return counts
+        raise InputError(f"the corpus has only {documents} document(s); at least {s.held_out_every} are needed to "
+                         f"hold some out for evaluation (separate documents with a blank line).{hint}")
 
 
-def ensure_split(s: PretrainSettings, out: Path) -> tuple[Path, Path]:
-    """Split the corpus into training and held-out documents once (kept for resumes)."""
-    train_file, eval_file = out / "corpus.train.txt", out / "corpus.heldout.txt"
-    marker = out / "split.json"
-    if not marker.exists():
-        out.mkdir(parents=True, exist_ok=True)
-        counts = split_held_out(s.files, train_file, eval_file, every=s.held_out_every,
-                                one_doc_per_line=s.one_doc_per_line)
-        marker.write_text(json.dumps(counts))
-    return train_file, eval_file
-
-
-def prepare_tokenizer(s: PretrainSettings, out: Path, train_file: Path) -> BertTokenizer:
-    """The checkpoint's tokenizer (--from), the given vocab (--vocab), or a vocab trained on the corpus."""
-    if s.from_checkpoint or s.vocab:
-        return BertTokenizer.from_pretrained(s.from_checkpoint or s.vocab)
-    vocab_dir = out / "vocab"
-    if not (vocab_dir / "vocab.txt").exists():
-        # Written to a temporary directory and renamed: a crash never leaves half a vocab.
-        tmp = out / ".tmp-vocab"
-        shutil.rmtree(tmp, ignore_errors=True)
-        train_vocab([train_file], vocab_size=s.vocab_size, do_lower_case=s.do_lower_case, strip_accents=s.strip_accents,
-                    morpheme_splitter="kiwi" if s.morphemes else None, out_dir=tmp)
-        shutil.rmtree(vocab_dir, ignore_errors=True)
-        tmp.rename(vocab_dir)
-    return BertTokenizer.from_pretrained(vocab_dir)
-
-
-def prepare_shards(files: list[Path], tokenizer, shards_dir: Path, workers: int) -> Path:
-    """Build shards once; an existing manifest for the same vocab is reused."""
-    manifest = shards_dir / "manifest.json"
-    if manifest.exists():
-        if json.loads(manifest.read_text()).get("vocab_sha256") == vocab_hash(tokenizer):
-            return manifest
-        shutil.rmtree(shards_dir)
-    return build_shards(files, tokenizer, shards_dir, num_workers=workers)
+def load_tokenizer(s: PretrainSettings, out: Path) -> BertTokenizer:
+    """The checkpoint's tokenizer (--from), the given vocab (--vocab), or the one trained in `out/vocab`."""
+    return BertTokenizer.from_pretrained(s.from_checkpoint or s.vocab or out / "vocab")
 
 
 def build_model(s: PretrainSettings, tokenizer) -> BertForPreTraining:
-    """A fresh BERT of `s.size` for this vocab, or the checkpoint `s.from_checkpoint` with pretraining heads."""
+    """A fresh BERT of `s.size` for this vocab, or the checkpoint `s.from_checkpoint` with pretraining heads.
+
+    Without next-sentence prediction the pooler and the NSP head get no gradient: they are
+    frozen (kept as they are, and not expected by DistributedDataParallel's gradient exchange).
+    """
     torch.manual_seed(s.seed)
+    overrides = dict(s.model_overrides)
+    if s.dropout is not None:
+        overrides.update(hidden_dropout_prob=s.dropout, attention_probs_dropout_prob=s.dropout)
     if s.from_checkpoint:
-        model = BertForPreTraining.from_pretrained(s.from_checkpoint, **s.model_overrides)
+        model = BertForPreTraining.from_pretrained(s.from_checkpoint, **overrides)
         if model.config.max_position_embeddings < s.max_seq_length:
             raise InputError(f"--max-seq-length {s.max_seq_length} is longer than {s.from_checkpoint} can take "
                              f"({model.config.max_position_embeddings} positions); use at most that.")
-        return model.train()
-    config = BertConfig.preset(s.size, vocab_size=tokenizer.vocab_size,
-                               max_position_embeddings=max(512, s.max_seq_length),
-                               pad_token_id=tokenizer.pad_token_id, **s.model_overrides)
-    return BertForPreTraining(config)
+    else:
+        config = BertConfig.preset(s.size, vocab_size=tokenizer.vocab_size,
+                                   max_position_embeddings=max(512, s.max_seq_length),
+                                   pad_token_id=tokenizer.pad_token_id, **overrides)
+        model = BertForPreTraining(config)
+    if not s.nsp:
+        model.bert.pooler.requires_grad_(False)
+        model.cls.seq_relationship.requires_grad_(False)
+    return model.train()
 
 
 def on_gpu(s: PretrainSettings) -> bool:
@@ -186,22 +242,43 @@ def on_gpu(s: PretrainSettings) -> bool:
     return torch.device(s.device).type == "cuda" if s.device else torch.cuda.is_available()
 
 
-def make_datasets(s: PretrainSettings, tokenizer, out: Path):
-    """(training pairs, held-out pairs, the masking collator) — shards built once and reused."""
-    train_file, eval_file = ensure_split(s, out)
-    prepare_shards([train_file], tokenizer, out / "shards", s.workers)
-    prepare_shards([eval_file], tokenizer, out / "eval_shards", s.workers)
-    train_set = PretrainingDataset(out / "shards", max_seq_length=s.max_seq_length, nsp=s.nsp, seed=s.seed)
-    eval_set = PretrainingDataset(out / "eval_shards", max_seq_length=s.max_seq_length, nsp=s.nsp,
-                                  seed=s.seed + 1)
+@dataclass
+class PretrainingData:
+    """What training reads: the tokenizer, training and held-out examples, the masking collator."""
+
+    tokenizer: BertTokenizer
+    train_set: torch.utils.data.Dataset
+    eval_set: torch.utils.data.Dataset
+    collate: Callable
+
+
+def open_data(s: PretrainSettings, out: Path) -> PretrainingData:
+    """The prepared data of `out` (read-only: every process opens it): training documents and every
+    `held_out_every`-th document held out, as NSP pairs, single segments or packed rows."""
+    tokenizer = load_tokenizer(s, out)
+    common = dict(max_seq_length=s.max_seq_length, nsp=s.nsp, held_out_every=s.held_out_every,
+                  plan_dir=out / "plans")
+    train_set = PretrainingDataset(out / "shards", seed=s.seed, split="train", **common)
+    eval_set = PretrainingDataset(out / "shards", seed=s.seed + 1, split="heldout", **common)
     gpu = on_gpu(s)            # rows padded to a multiple of 32: few distinct shapes (see GPU_ROWS_MULTIPLE)
     collate = MlmCollator(tokenizer, mlm_probability=MLM_PROBABILITY, whole_word_mask=s.whole_word_mask,
                           pad_to_multiple_of=32 if gpu and s.max_seq_length % 32 == 0 else None, seed=s.seed)
     if s.pack:
-        train_set = PackedDataset(train_set, max_seq_length=s.max_seq_length, seed=s.seed)
-        eval_set = PackedDataset(eval_set, max_seq_length=s.max_seq_length, seed=s.seed + 1)
+        train_set = PackedDataset(train_set, max_seq_length=s.max_seq_length, seed=s.seed, plan_dir=out / "plans")
+        eval_set = PackedDataset(eval_set, max_seq_length=s.max_seq_length, seed=s.seed + 1, plan_dir=out / "plans")
         collate = PackedCollator(collate, unpad_multiple=s.unpad_multiple or (GPU_ROWS_MULTIPLE if gpu else 1))
-    return train_set, eval_set, collate
+    return PretrainingData(tokenizer, train_set, eval_set, collate)
+
+
+def prepare_pretraining(s: PretrainSettings, say: Callable[[str], None] = lambda text: None) -> PretrainingData:
+    """Step 1 of a run: build (or reuse) the data in `s.out_dir` — once, under torchrun too — and open it."""
+    out = Path(s.out_dir)
+    info = init_distributed(s.device)
+    if info.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "settings.json", json.dumps(dataclasses.asdict(s), indent=2))
+    run_once(lambda: prepare_data(s, out, say), info, out, "the vocab and data", s.prepare_timeout)
+    return open_data(s, out)
 
 
 def fixed_eval_batches(dataset, collate, batch_size: int, count: int) -> list[dict]:
@@ -244,10 +321,12 @@ def pretraining_accuracy(model, batches: list[dict]) -> dict:
 class StageReport:
     """What the run says as it goes: stages, held-out scores as they come, where the model went."""
 
-    def __init__(self, s: PretrainSettings, say: Callable[[str], None] | None):
-        self.s = s
+    def __init__(self, s: PretrainSettings, say: Callable[[str], None] | None, info: DistInfo):
+        self.s, self.info = s, info
         self.say = say if say is not None else (lambda text: print(text, file=sys.stderr, flush=True)) \
             if s.progress else None
+        if not info.is_main:                  # torchrun: one voice
+            self.say = None
         self.t0 = time.perf_counter()
         self.first_row_seen = False
 
@@ -261,7 +340,7 @@ class StageReport:
         self(f"[1/4] vocab: {tokenizer.vocab_size:,} tokens{asked}")
         kind = ("rows of packed documents (MLM only)" if self.s.pack else
                 "sentence pairs, 50% true next sentence" if self.s.nsp else "sequences, no NSP")
-        docs = [getattr(d, "base", d).corpus.num_documents for d in (train_set, eval_set)]
+        docs = [d.num_documents for d in (train_set, eval_set)]
         self(f"[2/4] data: {len(train_set):,} training and {len(eval_set):,} held-out {kind} from "
              f"{docs[0]:,} + {docs[1]:,} documents" + (f"; rows {train_set.fill:.0%} full" if self.s.pack else ""))
 
@@ -269,42 +348,63 @@ class StageReport:
         c = model.config
         origin = f"continued from {self.s.from_checkpoint}" if self.s.from_checkpoint else f"BERT-{self.s.size}"
         self(f"[3/4] model: {origin} (L={c.num_hidden_layers}, H={c.hidden_size}, A={c.num_attention_heads}), "
-             f"{unwrap(model).num_parameters() / 1e6:.1f}M parameters, on {trainer.device}")
+             f"{unwrap(model).num_parameters() / 1e6:.1f}M parameters, on {trainer.device}"
+             + (f" × {self.info.world} processes (torchrun)" if self.info.world > 1 else ""))
         step, total = trainer.state.step, trainer.total_steps
         if resumed and step >= total:
             self(f"      already finished at step {step} (of {total}); nothing to train — "
                  f"pass --steps N larger than {step} to train on, or --no-resume to start over")
         elif resumed:
             self(f"      resuming from step {step} (of {total}) in {trainer.run_dir}")
-        self(f"[4/4] training {total - step} steps of {self.s.batch_size * self.s.grad_accum} × "
-             f"{self.s.max_seq_length} tokens; held-out MLM / NSP accuracy as they come:")
+        rows = self.s.batch_size * self.s.grad_accum * self.info.world
+        self(f"[4/4] training {total - step} steps of {rows} × {self.s.max_seq_length} tokens; held-out MLM / NSP "
+             "accuracy as they come:")
 
     def row(self, row: dict) -> None:
         if not self.first_row_seen and row.get("tokens_per_s") and row["step"] > 0:
             self.first_row_seen = True
-            per_step = self.s.batch_size * self.s.grad_accum * self.s.max_seq_length / row["tokens_per_s"]
+            per_step = (self.s.batch_size * self.s.grad_accum * self.info.world * self.s.max_seq_length
+                        / row["tokens_per_s"])
             self(f"      ≈ {per_step * self.s.steps / 60:.1f} min for {self.s.steps} steps at this speed")
         if "mlm_accuracy" in row:
             nsp = f"  NSP acc {row['nsp_accuracy']:.1%}" if "nsp_accuracy" in row else ""
             self(f"      step {row['step']:>6}  loss {row['loss']:.3f}  MLM acc {row['mlm_accuracy']:.1%}  "
                  f"MLM loss {row['mlm_loss']:.3f}{nsp}")
 
-    def done(self, model_dir: Path) -> None:
-        self(f"model saved to {model_dir} ({(time.perf_counter() - self.t0) / 60:.1f} min). Try it:\n"
-             f"  bertkit fill-mask \"The capital of France is [MASK].\" --model {model_dir}")
+    def done(self, model_dir: Path, data: PretrainingData) -> None:
+        self(f"model saved to {model_dir} ({(time.perf_counter() - self.t0) / 60:.1f} min). Try it on a "
+             f"held-out sentence:\n  bertkit fill-mask \"{held_out_example(data)}\" --model {model_dir}")
 
 
-def run_pretraining(s: PretrainSettings, on_log=None, say: Callable[[str], None] | None = None) -> dict:
-    """Train (or resume) and save `out_dir/model`; returns a summary dict."""
+def held_out_example(data: PretrainingData) -> str:
+    """A sentence of a held-out document with its middle word masked (in the corpus's own language)."""
+    ids = [int(i) for i in data.eval_set[0]["input_ids"]]
+    sep = data.tokenizer.sep_token_id
+    ids = ids[1:ids.index(sep) if sep in ids else len(ids)][:40]          # the first segment, no [CLS]/[SEP]
+    tokens = data.tokenizer.convert_ids_to_tokens(ids)
+    words = [k for k, t in enumerate(tokens) if not t.startswith("##") and t.isalnum()
+             and (k + 1 == len(tokens) or not tokens[k + 1].startswith("##"))]
+    if words:
+        middle = words[len(words) // 2]
+        ids[middle] = data.tokenizer.mask_token_id
+    return data.tokenizer.decode(ids).replace('"', "'")
+
+
+def run_pretraining(s: PretrainSettings, on_log=None, say: Callable[[str], None] | None = None,
+                    data: PretrainingData | None = None) -> dict:
+    """Prepare the data (unless `data` is given: `prepare_pretraining`), train (or resume), and
+    save `out_dir/model`; returns a summary dict.  Under torchrun, only rank 0 speaks and writes."""
     out = Path(s.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "settings.json").write_text(json.dumps(dataclasses.asdict(s), indent=2))
-    report = StageReport(s, say)
-    tokenizer = prepare_tokenizer(s, out, ensure_split(s, out)[0])
-    train_set, eval_set, collate = make_datasets(s, tokenizer, out)
-    report.data(tokenizer, train_set, eval_set)
-    model = build_model(s, tokenizer)
-    eval_batches = fixed_eval_batches(eval_set, collate, s.batch_size, s.eval_batches)
+    info = init_distributed(s.device)
+    report = StageReport(s, say, info)
+    data = data or prepare_pretraining(s, report)
+    report.data(data.tokenizer, data.train_set, data.eval_set)
+    if s.prepare_only:
+        return {"out_dir": str(out), "prepared": True, "train_examples": len(data.train_set),
+                "held_out_examples": len(data.eval_set)}
+    model = build_model(s, data.tokenizer)
+    eval_batches = fixed_eval_batches(data.eval_set, data.collate, s.batch_size, s.eval_batches) if info.is_main \
+        else []
     config = TrainConfig(
         output_dir=str(out / "run"), learning_rate=s.learning_rate, warmup_ratio=s.warmup_ratio,
         max_steps=s.steps, batch_size=s.batch_size, grad_accum=s.grad_accum, bf16=s.bf16, seed=s.seed,
@@ -316,21 +416,27 @@ def run_pretraining(s: PretrainSettings, on_log=None, say: Callable[[str], None]
         if on_log:
             on_log(row)
 
-    trainer = Trainer(model, train_set, collate, config, evaluate=lambda m: pretraining_accuracy(m, eval_batches),
-                      eval_every=s.eval_every or max(1, s.steps // 10), on_log=log, device=s.device)
+    trainer = Trainer(model, data.train_set, data.collate, config, on_log=log, device=s.device,
+                      evaluate=lambda m: pretraining_accuracy(m, eval_batches),
+                      eval_every=s.eval_every or max(1, s.steps // 10))
     resumed = s.resume and trainer.resume()
     report.model(model, trainer, resumed)
     state = trainer.train()
-    if trainer.dist.is_main:
-        save_final(trainer.model, tokenizer, out / "model")
+    if info.is_main:
+        save_final(trainer.model, data.tokenizer, out / "model")
         plot_loss_curve(out / "run")
-        report.done(out / "model")
+        report.done(out / "model", data)
+    return summary(s, state, resumed)
+
+
+def summary(s: PretrainSettings, state, resumed: bool) -> dict:
+    """What run_pretraining returns: where things are, steps, and the first and last held-out scores."""
+    out = Path(s.out_dir)
     evals = [r for r in state.history if "mlm_accuracy" in r]
+    last = {k: v for k, v in (evals[-1] if evals else {}).items() if k in ("mlm_accuracy", "mlm_loss", "nsp_accuracy")}
     return {"out_dir": str(out), "model_dir": str(out / "model"), "steps": state.step, "resumed": bool(resumed),
             "tokens_seen": state.tokens_seen, "final_loss": state.history[-1]["loss"] if state.history else None,
-            **{k: v for k, v in (evals[-1] if evals else {}).items() if k in ("mlm_accuracy", "mlm_loss",
-                                                                                "nsp_accuracy")},
-            "first_eval": {k: v for k, v in (evals[0] if evals else {}).items() if k != "lr"}}
+            **last, "first_eval": {k: v for k, v in (evals[0] if evals else {}).items() if k != "lr"}}
 
 
 def save_final(model, tokenizer, model_dir: Path) -> None:
