@@ -27,12 +27,14 @@ import torch
 
 from bertkit.common.defaults import (DOC_STRIDE, MAX_ANSWER_LENGTH, MAX_QUERY_LENGTH, MAX_SEQ_LENGTH, N_BEST_SIZE,
                                      QA_MAX_SEQ_LENGTH)
+from bertkit.common.devices import resolve_device
 from bertkit.common.errors import InputError, NotFoundError
 from bertkit.common.files import atomic_write_text
 from bertkit.common.settings import option
 from bertkit.modeling.pretrained import TASK_FILE, open_checkpoint
 from bertkit.tasks import TASK_NAMES, ExampleList, QAExample, get_task
 from bertkit.text.coverage import check_coverage
+from bertkit.training.distributed import process_info
 from bertkit.training.trainer import TrainConfig, Trainer
 
 COLUMN_OPTIONS = ("text_column", "text_pair_column", "label_column", "tag_column", "label_names",  # → task options
@@ -68,6 +70,7 @@ class FinetuneSettings:
     freeze_encoder: bool = option(False, "train only the task head on frozen BERT features (the notes' "
                                   "feature-based approach)")
     keep_checkpoints: bool = option(False, "keep the resume checkpoints of the run (removed when it finishes)")
+    resume: bool = option(True, "resume from the checkpoint in --out (Ctrl-C saves one)")
     text_column: str | None = option(None, "your data: the column holding the text")
     text_pair_column: str | None = option(None, "your data: the column holding the second text of a pair",
                                           aliases=("--pair-column",))
@@ -169,7 +172,8 @@ def default_max_seq_length(task) -> int:
 
 
 def say(s: FinetuneSettings, text: str) -> None:
-    if s.progress:
+    """A message for the user (rank 0 only under torchrun)."""
+    if s.progress and process_info().is_main:
         print(text, file=sys.stderr, flush=True)
 
 
@@ -204,15 +208,18 @@ def run_finetune(s: FinetuneSettings) -> dict:
     reports.update(train_encode=train_features.report.summary(), eval_encode=valid_features.report.summary())
     _print_reports(reports)
 
-    steps_per_epoch = max(1, len(train_features) // s.batch_size)
     keeper = BestKeeper(out / "best", task, tokenizer, s, max_seq_length, patience=s.patience)
     config = TrainConfig(output_dir=str(out / "run"), learning_rate=s.learning_rate, warmup_ratio=s.warmup_ratio,
-                         weight_decay=s.weight_decay, max_steps=int(s.epochs * steps_per_epoch),
-                         batch_size=s.batch_size, seed=s.seed, bf16=s.bf16, save_every=0, max_checkpoints=1,
-                         keep_checkpoints=s.keep_checkpoints, log_every=max(1, min(50, steps_per_epoch // 4)), progress=s.progress,
-                         eval_at_start=False)
-    trainer = Trainer(model, train_features, task.collate, config, eval_every=steps_per_epoch, device=s.device)
-    trainer.evaluate = lambda m: keeper.evaluate(m, valid, valid_features, trainer)
+                         weight_decay=s.weight_decay, num_epochs=s.epochs, batch_size=s.batch_size, seed=s.seed,
+                         bf16=s.bf16, save_every=0, max_checkpoints=1, keep_checkpoints=s.keep_checkpoints,
+                         progress=s.progress, eval_at_start=False)
+    trainer = Trainer(model, train_features, task.collate, config, device=s.device,
+                      evaluate=lambda m: keeper.evaluate(m, valid, valid_features, trainer))
+    steps_per_epoch = trainer.micro_batches_per_epoch()         # global batches: all processes together
+    trainer.eval_every, config.log_every = steps_per_epoch, max(1, min(50, steps_per_epoch // 4))
+    if s.resume and trainer.resume():
+        keeper.restore(out / "run")
+        say(s, f"resuming from step {trainer.state.step} (of {trainer.total_steps}) in {out / 'run'}")
     t0 = time.perf_counter()
     state = trainer.train()
     seconds = time.perf_counter() - t0
@@ -221,17 +228,24 @@ def run_finetune(s: FinetuneSettings) -> dict:
         "task": task.name, "model": s.model, "settings": dataclasses.asdict(s),
         "train_examples": len(train), "eval_examples": len(valid), "train_features": len(train_features),
         "steps": state.step, "train_seconds": round(seconds, 2),
-        "train_examples_per_s": round(state.step * s.batch_size / seconds, 2),
+        "train_examples_per_s": round(state.step * s.batch_size * trainer.dist.world / seconds, 2),
         "epochs": keeper.history, "best": keeper.best, "best_dir": str(out / "best"), "reports": reports,
     }
-    atomic_write_text(out / "results.json", json.dumps(result, indent=2, ensure_ascii=False))
+    if trainer.dist.is_main:
+        atomic_write_text(out / "results.json", json.dumps(result, indent=2, ensure_ascii=False))
     say(s, f"best {task.main_metric} {keeper.best[task.main_metric]:.4f} at step {keeper.best['step']} → "
         f"{out / 'best'}  (try: bertkit predict --model {out / 'best'} ...)" if keeper.best else "no evaluation ran")
     return result
 
 
 class BestKeeper:
-    """Evaluates after each epoch, saves the best model, asks the trainer to stop early."""
+    """Evaluates after each epoch, saves the best model, asks the trainer to stop early.
+
+    Runs on rank 0 only (the Trainer evaluates there); its record (`keeper.json` in the run
+    folder) is saved with every evaluation, so a resumed run knows the best score so far.
+    """
+
+    STATE_FILE = "keeper.json"
 
     def __init__(self, best_dir: Path, task, tokenizer, settings: FinetuneSettings, max_seq_length: int,
                  patience: int):
@@ -258,7 +272,16 @@ class BestKeeper:
             self.bad_epochs += 1
             if self.patience and self.bad_epochs >= self.patience:
                 trainer.request_stop()
+        record = {"best": self.best, "history": self.history, "bad_epochs": self.bad_epochs}
+        atomic_write_text(trainer.run_dir / self.STATE_FILE, json.dumps(record, default=float))
         return scores
+
+    def restore(self, run_dir: Path) -> None:
+        """The record of the run being resumed (best so far, history, evaluations without gain)."""
+        path = Path(run_dir) / self.STATE_FILE
+        if path.exists():
+            record = json.loads(path.read_text())
+            self.best, self.history, self.bad_epochs = record["best"], record["history"], record["bad_epochs"]
 
 
 def save_finetuned(model, tokenizer, task, settings: FinetuneSettings, out_dir: Path, max_seq_length: int,
@@ -303,7 +326,7 @@ def load_finetuned(model_dir: str, task_name: str | None = None, device=None):
     task.use_labels_from_config(model.config, **saved_labels)
     tokenizer = ckpt.tokenizer()
     task.pad_token_id = tokenizer.pad_token_id
-    device = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(device)
     return task, tokenizer, model.to(device).eval(), ckpt.max_seq_length or default_max_seq_length(task)
 
 
