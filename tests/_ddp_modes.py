@@ -62,7 +62,7 @@ def equality_settings(name: str, work: Path, out: Path, batch_size: int, steps: 
 
 def run_library(work: Path, name: str, out: str, batch_size: str, steps: str, kill_at: str = "0",
                 dropout: str = "off") -> None:
-    """`--run NAME OUT BATCH STEPS [KILL_AT [DROPOUT]]`: one library run (dropout off unless DROPOUT is "on");
+    """`library NAME OUT BATCH STEPS [KILL_AT [DROPOUT]]`: one library run (dropout off unless DROPOUT is "on");
     with KILL_AT > 0, rank 0 kills itself (SIGKILL) after that step the first time (a marker file remembers),
     to test torchrun --max-restarts."""
     settings = equality_settings(name, work, Path(out), batch_size=int(batch_size), steps=int(steps))
@@ -82,7 +82,7 @@ def run_library(work: Path, name: str, out: str, batch_size: str, steps: str, ki
 if __name__ == "__main__":
     work, rank = Path(sys.argv[1]), int(os.environ["RANK"])
     torch.set_num_threads(1)
-    if sys.argv[2:3] == ["--run"]:
+    if sys.argv[2:3] == ["library"]:
         run_library(work, *sys.argv[3:])
         sys.exit(0)
     commands = modes(work)

@@ -174,7 +174,7 @@ def test_world_size_changes_two_one_four_give_the_model_of_one_process(tmp_path)
     write_corpus(tmp_path / "corpus.txt", 120)
     chain, reference = tmp_path / "chain", tmp_path / "reference"
     for nproc, batch, steps in ((2, 2, 2), (1, 4, 4), (4, 1, 6)):
-        proc = torchrun(HERE / "_ddp_modes.py", tmp_path, "--run", "eq-nsp", chain, batch, steps, nproc=nproc,
+        proc = torchrun(HERE / "_ddp_modes.py", tmp_path, "library", "eq-nsp", chain, batch, steps, nproc=nproc,
                         extra=("--master_port", free_port()))
         assert proc.returncode == 0, proc.stderr[-3000:]
     for steps in (2, 4, 6):
@@ -188,7 +188,7 @@ def test_torchrun_max_restarts_after_a_killed_rank_resumes_from_the_last_checkpo
     resume from step 4 with every rank's own random state (dropout on), and end where an uninterrupted run ends."""
     write_corpus(tmp_path / "corpus.txt", 120)
     for name, kill_at, restarts in (("killed", 5, "1"), ("whole", 0, "0")):
-        proc = torchrun(HERE / "_ddp_modes.py", tmp_path, "--run", "eq-nsp", tmp_path / name, 2, 8, kill_at, "on",
+        proc = torchrun(HERE / "_ddp_modes.py", tmp_path, "library", "eq-nsp", tmp_path / name, 2, 8, kill_at, "on",
                         extra=("--master_port", free_port(), "--max-restarts", restarts))
         assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "killed.killed").read_text() == "5"

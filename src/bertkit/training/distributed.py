@@ -21,8 +21,9 @@ NCCL is the backend on GPUs, gloo on CPUs; nothing else differs between them.
 from __future__ import annotations
 
 import inspect
+import itertools
+import json
 import os
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -74,8 +75,8 @@ def process_info() -> DistInfo:
 
 
 _INFO: DistInfo | None = None
-_ERRORS = None            # a gloo group with a short timeout, for `gather_errors`
 ERROR_EXCHANGE_SECONDS = 15
+_EXCHANGES = itertools.count()     # every rank numbers its store exchanges the same way (see `_exchange_key`)
 
 
 def init_distributed(device: torch.device | str | None = None) -> DistInfo:
@@ -84,7 +85,7 @@ def init_distributed(device: torch.device | str | None = None) -> DistInfo:
     `device` is the device training runs on (default: the GPU when there is one).  Idempotent:
     later calls return the same `DistInfo`.
     """
-    global _INFO, _ERRORS
+    global _INFO
     if not launched_by_torchrun():
         return DistInfo()
     if _INFO is not None and dist.is_initialized():
@@ -94,25 +95,55 @@ def init_distributed(device: torch.device | str | None = None) -> DistInfo:
         cuda = torch.device(device).type == "cuda" if device else torch.cuda.is_available()
         if cuda:
             torch.cuda.set_device(info.local_rank)       # LOCAL_RANK picks the GPU
-        dist.init_process_group("nccl" if cuda else "gloo", timeout=COLLECTIVE_TIMEOUT)
-    _ERRORS = dist.new_group(backend="gloo", timeout=timedelta(seconds=ERROR_EXCHANGE_SECONDS))
+        dist.init_process_group("nccl" if cuda else "gloo", timeout=COLLECTIVE_TIMEOUT, **_attempt_store(info))
     _INFO = DistInfo(dist.get_rank(), dist.get_world_size(), info.local_rank)
     return _INFO
+
+
+def _attempt_store(info: DistInfo) -> dict:
+    """The key-value store of this attempt of the job, when torchrun's agent hosts the store.
+
+    After `torchrun --max-restarts` restarts the processes, the agent's store still holds the keys
+    of the attempt that failed; processes that meet through them may read a dead peer's address
+    ("Gloo connectFullMesh failed ... Connection refused", pytorch/pytorch#167288).  Giving every
+    attempt its own key prefix (TORCHELASTIC_RESTART_COUNT) keeps the attempts apart."""
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True" or "MASTER_ADDR" not in os.environ:
+        return {}
+    client = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), info.world, is_master=False,
+                           timeout=COLLECTIVE_TIMEOUT)
+    prefix = f"bertkit/attempt-{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}/"
+    return {"store": dist.PrefixStore(prefix, client), "rank": info.rank, "world_size": info.world}
+
+
+def _exchange_key(what: str) -> str:
+    """A fresh key prefix in the job's key-value store (the one torchrun's rendezvous set up), the same
+    on every rank as long as every rank makes the same exchanges in the same order."""
+    return f"bertkit/attempt-{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}/{next(_EXCHANGES)}-{what}"
+
+
+def _store_wait(store, keys: list[str], seconds: float) -> bool:
+    """Whether every key was set within `seconds`."""
+    try:
+        store.wait(keys, timedelta(seconds=seconds))
+        return True
+    except Exception:  # noqa: BLE001 — the store says "timeout" as a RuntimeError / DistStoreError
+        return False
 
 
 def gather_errors(message: str | None) -> list | None:
     """Every rank's error message (None: this rank only stopped because another failed), when every
     rank of the job has failed and calls this within ERROR_EXCHANGE_SECONDS; else None.
 
-    This is how an error that every process meets alike is shown once, not once per process."""
-    if _ERRORS is None or not dist.is_initialized():
+    This is how an error that every process meets alike is shown once, not once per process.  It goes
+    through the job's key-value store, not a collective: the processes may be out of step."""
+    if not dist.is_initialized():
         return None
-    messages: list = [None] * dist.get_world_size()
-    try:
-        dist.all_gather_object(messages, message, group=_ERRORS)
-    except Exception:  # noqa: BLE001 — some rank is still busy (or gone): each failed rank speaks for itself
+    store, key, world = dist.distributed_c10d._get_default_store(), _exchange_key("errors"), dist.get_world_size()
+    store.set(f"{key}/{dist.get_rank()}", json.dumps(message))
+    keys = [f"{key}/{r}" for r in range(world)]
+    if not _store_wait(store, keys, ERROR_EXCHANGE_SECONDS):
         return None
-    return messages
+    return [json.loads(store.get(k)) for k in keys]
 
 
 def process_device(device: torch.device | str | None, info: DistInfo) -> torch.device:
@@ -128,22 +159,26 @@ def process_device(device: torch.device | str | None, info: DistInfo) -> torch.d
 
 # ----------------------------------------------------------------------------- prepare once
 
-def sees_rank0_files(out_dir: Path, group) -> list[bool]:
-    """For every rank: whether it sees a file that rank 0 just wrote into `out_dir`.
+def sees_rank0_files(out_dir: Path, store, key: str, info: DistInfo, seconds: float) -> list[tuple[bool, int]]:
+    """For every rank: (whether it sees a file that rank 0 just wrote into `out_dir`, its local rank).
 
     All True on a shared file system; False on the ranks of a node whose `out_dir` is a
     local disk of its own.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    token = [uuid.uuid4().hex if dist.get_rank() == 0 else None]
-    dist.broadcast_object_list(token, src=0, group=group)
-    probe = out_dir / f".bertkit-probe-{token[0]}"
-    if dist.get_rank() == 0:
+    if info.rank == 0:
+        probe = out_dir / f".bertkit-probe-{uuid.uuid4().hex}"
         probe.write_text("written by rank 0 to find which processes share this folder\n")
-    dist.barrier(group=group)
-    seen: list = [None] * dist.get_world_size()
-    dist.all_gather_object(seen, probe.exists(), group=group)
-    if dist.get_rank() == 0:
+        store.set(f"{key}/probe", probe.name)
+    if not _store_wait(store, [f"{key}/probe"], seconds):
+        raise BertkitError(f"rank {info.rank} waited {seconds / 60:.0f} min for rank 0 to start preparing {out_dir}; "
+                           "is rank 0 running? (or allow more time with --prepare-timeout MINUTES)")
+    probe = out_dir / store.get(f"{key}/probe").decode()
+    store.set(f"{key}/sees/{info.rank}", json.dumps([probe.exists(), info.local_rank]))
+    keys = [f"{key}/sees/{r}" for r in range(info.world)]
+    _store_wait(store, keys, seconds)
+    seen = [tuple(json.loads(store.get(k))) for k in keys]
+    if info.rank == 0:
         probe.unlink(missing_ok=True)
     return seen
 
@@ -152,38 +187,34 @@ def run_once(work: Callable[[], None], info: DistInfo, out_dir: Path, what: str,
     """Run `work` (e.g. building the data in `out_dir`) once per file system; the others wait.
 
     Rank 0 works, and so does local rank 0 of every node that does not see rank 0's files.
-    Everyone then exchanges a status: an error on a preparer is raised there (and shown),
-    the others raise `PeerFailed` (quiet).  A wait longer than `timeout_minutes` ends with
-    a message that says how to prepare beforehand.  With one process, just `work()`.
+    The preparers then post a status in the job's key-value store: an error on a preparer is
+    raised there (and shown), the others raise `PeerFailed` (quiet).  A wait longer than
+    `timeout_minutes` ends with a message that says how to prepare beforehand.  With one
+    process, just `work()`.
     """
     if info.world == 1:
         work()
         return
-    group = dist.new_group(backend="gloo", timeout=timedelta(minutes=timeout_minutes))
-    seen = sees_rank0_files(out_dir, group)
-    info.shared_files = all(seen)
-    prepares = info.rank == 0 or (info.local_rank == 0 and not seen[info.rank])
-    error, t0 = None, time.monotonic()
-    if prepares:
+    store, key, seconds = dist.distributed_c10d._get_default_store(), _exchange_key("prepare"), timeout_minutes * 60
+    seen = sees_rank0_files(out_dir, store, key, info, seconds)
+    info.shared_files = all(sees for sees, _ in seen)
+    preparers = [r for r, (sees, local) in enumerate(seen) if r == 0 or (local == 0 and not sees)]
+    error = None
+    if info.rank in preparers:
         try:
             work()
-        except BaseException as exc:  # noqa: BLE001 — handed to the others first, raised below
+        except BaseException as exc:  # noqa: BLE001 — posted for the others first, raised below
             error = exc
-    statuses: list = [None] * info.world
-    message = None if error is None else f"{type(error).__name__}: {error}"
-    try:
-        dist.all_gather_object(statuses, message, group=group)
-    except Exception as exc:  # noqa: BLE001 — gloo says "timed out" in several ways
-        if error is not None:
-            raise error
-        waited = (time.monotonic() - t0) / 60
-        raise BertkitError(
-            f"rank {info.rank} waited {waited:.0f} min for {what} in {out_dir} and gave up "
-            f"({type(exc).__name__}). Prepare it beforehand with one process (the same command without torchrun, "
-            "plus --prepare-only), or allow more time with --prepare-timeout MINUTES.") from exc
+        store.set(f"{key}/done/{info.rank}", "" if error is None else f"{type(error).__name__}: {error}")
     if error is not None:
         raise error
-    failed = [(rank, m) for rank, m in enumerate(statuses) if m]
+    done = [f"{key}/done/{r}" for r in preparers]
+    if not _store_wait(store, done, seconds):
+        raise BertkitError(
+            f"rank {info.rank} waited {timeout_minutes:.0f} min for {what} in {out_dir} and gave up. Prepare it "
+            "beforehand with one process (the same command without torchrun, plus --prepare-only), or allow more "
+            "time with --prepare-timeout MINUTES.")
+    failed = [(r, store.get(k).decode()) for r, k in zip(preparers, done) if store.get(k)]
     if failed:
         raise PeerFailed(f"rank {failed[0][0]} failed while preparing {what}: {failed[0][1]}")
 
