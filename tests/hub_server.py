@@ -20,6 +20,7 @@ Endpoints served (those huggingface_hub 2.4.0 calls for `hf_hub_download`, `snap
     POST /api/models/{repo_id}/preupload/{revision}    every file "regular" (sent inline, no LFS)
     POST /api/models/{repo_id}/commit/{revision}       NDJSON header + base64 files -> a new commit
     POST /api/models/{repo_id}/branch/{branch}         a branch from main
+    POST /api/validate-yaml                            a README.md's front matter must be a YAML mapping
 
 Writing needs a token in `server.writers` (401 without a token, 403 with another); every commit is
 recorded in `server.commits_made`.
@@ -39,12 +40,12 @@ telemetry/xet/tokens off, and refuses any non-loopback connection while the test
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import ipaddress
 import json
 import socket
 import threading
-import base64
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -118,6 +119,7 @@ class HubServer:
         self.outage: int | None = None        # set to e.g. 503: every Hub request gets that status
         self.writers: set[str] = {"hf_write"}  # tokens that may create repos and commit
         self.commits_made: list[dict] = []     # {"repo_id", "revision", "summary", "description", "files"}
+        self.cards_checked: list[str] = []     # README.md texts sent to /api/validate-yaml
         for repo_id, revisions in (spec or {}).items():
             self.add_repo(repo_id, revisions)
 
@@ -350,6 +352,8 @@ class _HubHandler(_Base):
     # ---------------------------------------------------------------- writing (create_repo, upload_folder)
     def write(self, entry: Logged, parts: list[str]) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if parts == ["api", "validate-yaml"]:
+            return self.validate_yaml(entry, json.loads(body)["content"])
         auth = self.headers.get("Authorization", "")
         token = auth[7:] if auth.startswith("Bearer ") else None
         if token is None:
@@ -380,12 +384,24 @@ class _HubHandler(_Base):
             return self.commit(entry, repo, body)
         self.error(entry, 404, None, "Not Found")
 
+    def validate_yaml(self, entry: Logged, readme: str) -> None:
+        """upload_folder checks a README.md's front matter: it must be a YAML mapping (400 otherwise)."""
+        import yaml                                    # huggingface_hub depends on PyYAML
+        self.hub.cards_checked.append(readme)
+        try:
+            front = yaml.safe_load(readme.split("---")[1]) if readme.startswith("---") else {}
+            assert isinstance(front, dict)
+        except Exception as err:
+            return self.json(entry, {"errors": [{"message": f"bad YAML: {err}"}]}, status=400)
+        self.json(entry, {"warnings": []})
+
     def create(self, entry: Logged, request: dict, token: str) -> None:
         repo_id = "/".join(filter(None, (request.get("organization"), request["name"])))
         entry.repo_id = repo_id
         if repo_id in self.hub.repos:
             return self.error(entry, 409, None, "You already created this model repo")
-        self.hub.add_repo(repo_id, {"main": {}}, private=bool(request.get("private")), tokens={token})
+        private = bool(request.get("private")) or request.get("visibility") == "private"   # old and new clients
+        self.hub.add_repo(repo_id, {"main": {}}, private=private, tokens={token})
         self.json(entry, {"url": f"{self.hub.url}/{repo_id}", "name": repo_id})
 
     def commit(self, entry: Logged, repo: _Repo, body: bytes) -> None:

@@ -76,7 +76,7 @@ from bertkit.common.hub_names import (CONFIG, PYTORCH_BIN, PYTORCH_INDEX, SAFETE
                                       TOKENIZER_FILES, TOKENIZER_JSON, VOCAB, HubError, is_hub_name,
                                       looks_like_path, refuse_missing_subfolder, valid_repo_id)
 
-__all__ = ["HubError", "is_hub_name", "resolve_model_dir"]
+__all__ = ["HubError", "import_hub", "is_hub_name", "resolve_model_dir"]
 _log = logging.getLogger(__name__)
 
 _COMMIT = re.compile(r"[0-9a-f]{40}")
@@ -124,7 +124,7 @@ def resolve_model_dir(name_or_path: str | os.PathLike, *, revision: str | None =
     if not valid_repo_id(name_or_path):
         raise HubError(f"model not found: {name_or_path!r} is neither an existing path nor a valid Hub repo id "
                        f"('name' or 'namespace/name': letters, digits, '-', '_', '.')", "invalid_name")
-    hf = _import_hub()
+    hf = import_hub()
     offline = _offline(hf) if local_files_only is None else bool(local_files_only)
     job = _Job(hf, name_or_path, revision, cache_dir, token, need_weights, progress)
     if offline:
@@ -132,14 +132,15 @@ def resolve_model_dir(name_or_path: str | os.PathLike, *, revision: str | None =
     return job.online()
 
 
-def _import_hub():
+def import_hub(purpose: str = "opening a model by Hub name"):
+    """huggingface_hub with the submodules bertkit uses; a one-line HubError when it is not installed."""
     try:
         import huggingface_hub
         import huggingface_hub.constants  # noqa: F401  (submodules are lazy in huggingface_hub >= 1.0:
         import huggingface_hub.errors     # noqa: F401   import them, or `hf.constants` fails in a fresh process)
         import huggingface_hub.utils      # noqa: F401
     except ImportError:
-        raise HubError(f"opening a model by Hub name needs huggingface_hub: {_INSTALL}",
+        raise HubError(f"{purpose} needs huggingface_hub: {_INSTALL}",
                        "no_huggingface_hub") from None
     return huggingface_hub
 
