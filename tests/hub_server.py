@@ -7,11 +7,23 @@ A repo maps revision names (branches/tags) or 40-hex commit hashes to {file name
 (bytes, str, or a Path read lazily; a whole revision may also be a directory Path).  A named
 revision's commit hash is derived from its contents, so the same files give the same commit.
 
-Endpoints served (those huggingface_hub 2.4.0 calls for `hf_hub_download` and `HfApi.model_info`):
+Endpoints served (those huggingface_hub 2.4.0 calls for `hf_hub_download`, `snapshot_download`,
+`HfApi.model_info`, the conversion-PR look-up of transformers, `create_repo` and `upload_folder`):
 
     GET  /api/models/{repo_id}[/revision/{revision}]   {"id", "sha", "siblings": [{"rfilename"}], ...}
+    GET  /api/models/{repo_id}/tree/{revision}         [{"type": "file", "path", "size", "oid", "lfs"}]
+    GET  /api/models/{repo_id}/discussions             open pull requests (`add_pr`), one page
+    GET  /api/models/{repo_id}/commits/{revision}      the history, newest first
     HEAD /{repo_id}/resolve/{revision}/{filename}      metadata only (X-Repo-Commit, ETag, Content-Length)
     GET  /{repo_id}/resolve/{revision}/{filename}      the bytes (Range "bytes=N-" honoured)
+    POST /api/repos/create                             a new empty repo (409 if it exists)
+    POST /api/models/{repo_id}/preupload/{revision}    every file "regular" (sent inline, no LFS)
+    POST /api/models/{repo_id}/commit/{revision}       NDJSON header + base64 files -> a new commit
+    POST /api/models/{repo_id}/branch/{branch}         a branch from main
+    POST /api/validate-yaml                            a README.md's front matter must be a YAML mapping
+
+Writing needs a token in `server.writers` (401 without a token, 403 with another); every commit is
+recorded in `server.commits_made`.
 
 Small ("git") files answer 200 with ETag = their git blob sha1.  Large ("LFS") files (.safetensors,
 .bin, .h5, .msgpack) answer 302 to a second server on another port (a "CDN": another origin, so
@@ -28,12 +40,13 @@ telemetry/xet/tokens off, and refuses any non-loopback connection while the test
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import ipaddress
 import json
 import socket
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterator
@@ -67,6 +80,8 @@ class _Repo:
     private: bool = False
     gated: bool = False
     tokens: frozenset = frozenset()
+    parents: dict = field(default_factory=dict)              # commit -> parent commit
+    discussions: list = field(default_factory=list)          # pull requests, as the API lists them
 
 
 def _read(value) -> bytes:
@@ -102,6 +117,9 @@ class HubServer:
         self._lock = threading.Lock()
         self._servers: list[ThreadingHTTPServer] = []
         self.outage: int | None = None        # set to e.g. 503: every Hub request gets that status
+        self.writers: set[str] = {"hf_write"}  # tokens that may create repos and commit
+        self.commits_made: list[dict] = []     # {"repo_id", "revision", "summary", "description", "files"}
+        self.cards_checked: list[str] = []     # README.md texts sent to /api/validate-yaml
         for repo_id, revisions in (spec or {}).items():
             self.add_repo(repo_id, revisions)
 
@@ -121,6 +139,31 @@ class HubServer:
         self.repos[repo_id] = _Repo(by_any, {**commits, **{c: c for c in commits.values()}}, private, gated,
                                     frozenset(tokens))
         return commits
+
+    def add_pr(self, repo_id: str, files: dict, *, base: str = "main", author: str = "SFconvertbot",
+               title: str = "Adding `safetensors` variant of this model", status: str = "open") -> str:
+        """Open pull request N on `repo_id`: `base`'s files plus `files`, one commit on top; returns "refs/pr/N"."""
+        repo = self.repos[repo_id]
+        num = len(repo.discussions) + 1
+        ref = f"refs/pr/{num}"
+        self.put_commit(repo_id, ref, {**repo.revisions[base], **_files(files)}, parent=repo.commits[base])
+        repo.discussions.append({"num": num, "title": title, "status": status, "isPullRequest": True,
+                                 "author": {"name": author}, "createdAt": "2024-01-02T00:00:00.000Z",
+                                 "repo": {"name": repo_id, "type": "model"}})
+        return ref
+
+    def put_commit(self, repo_id: str, revision: str, files: dict[str, bytes], parent: str | None) -> str:
+        """Point `revision` at a new commit holding `files` (child of `parent`); returns its hash."""
+        repo = self.repos[repo_id]
+        commit = self._commit_of(repo_id + (parent or ""), files)
+        repo.revisions[revision] = repo.revisions[commit] = files
+        repo.commits[revision] = repo.commits[commit] = commit
+        if parent:
+            repo.parents[commit] = parent
+        for filename, data in files.items():
+            if is_lfs(filename):
+                self.blobs[hashlib.sha256(data).hexdigest()] = (filename, data)
+        return commit
 
     @staticmethod
     def _commit_of(repo_id: str, files: dict[str, bytes]) -> str:
@@ -234,12 +277,17 @@ class _HubHandler(_Base):
     def do_HEAD(self):
         self.route()
 
+    def do_POST(self):
+        self.route()
+
     def route(self) -> None:
         entry = self.entry()
         if self.hub.outage:
             return self.error(entry, self.hub.outage, None, "Service Unavailable")
         path = urlsplit(self.path).path
         parts = path.strip("/").split("/")
+        if self.command == "POST":
+            return self.write(entry, parts)
         if parts[:2] == ["api", "models"] and len(parts) > 2:
             return self.api(entry, parts[2:])
         for n in (2, 1):                                      # "org/name/resolve/..." or "name/resolve/..."
@@ -253,7 +301,7 @@ class _HubHandler(_Base):
         """The repo if this request may read it; otherwise answer the error the Hub gives and return None."""
         auth = self.headers.get("Authorization", "")
         token = auth[7:] if auth.startswith("Bearer ") else None
-        known = set().union(*(r.tokens for r in self.hub.repos.values()))
+        known = set().union(self.hub.writers, *(r.tokens for r in self.hub.repos.values()))
         if token is not None and token not in known:
             self.error(entry, 401, None, "Invalid credentials in Authorization header")
             return None
@@ -270,24 +318,103 @@ class _HubHandler(_Base):
         return repo
 
     def api(self, entry: Logged, rest: list[str]) -> None:
-        revision = "main"
-        if "revision" in rest:
-            i = rest.index("revision")
-            rest, revision = rest[:i], unquote("/".join(rest[i + 1:]))
-        entry.repo_id, entry.revision = "/".join(rest), revision
-        repo = self.access(entry, entry.repo_id, for_file=False)
+        repo_id, verb, revision = _split_api(rest)
+        entry.repo_id, entry.revision = repo_id, revision
+        repo = self.access(entry, repo_id, for_file=False)
         if repo is None:
             return
+        if verb == "discussions":
+            found = [d for d in repo.discussions if d["status"] == "open"]
+            return self.json(entry, {"count": len(found), "start": 0, "discussions": found})
         if revision not in repo.revisions:
             return self.error(entry, 404, "RevisionNotFound", f"Invalid rev id: {revision}")
+        files, commit = repo.revisions[revision], repo.commits[revision]
+        if verb == "tree":
+            return self.json(entry, [{"type": "file", "path": name, **_sibling(name, data, True, tree=True)}
+                                     for name, data in sorted(files.items())])
+        if verb == "commits":
+            history = [commit]
+            while history[-1] in repo.parents:
+                history.append(repo.parents[history[-1]])
+            return self.json(entry, [{"id": c, "authors": [{"user": "someone"}], "date": "2024-01-01T00:00:00.000Z",
+                                      "title": "commit", "message": ""} for c in history])
         blobs = "blobs" in parse_qs(urlsplit(self.path).query)
-        files = repo.revisions[revision]
-        info = {"_id": hashlib.md5(entry.repo_id.encode()).hexdigest()[:24], "id": entry.repo_id,
-                "modelId": entry.repo_id, "sha": repo.commits[revision], "private": repo.private,
+        info = {"_id": hashlib.md5(repo_id.encode()).hexdigest()[:24], "id": repo_id,
+                "modelId": repo_id, "sha": commit, "private": repo.private,
                 "gated": "manual" if repo.gated else False, "disabled": False, "tags": [],
                 "lastModified": "2024-01-01T00:00:00.000Z", "createdAt": "2024-01-01T00:00:00.000Z",
                 "siblings": [_sibling(name, data, blobs) for name, data in sorted(files.items())]}
-        self.reply(entry, 200, {"Content-Type": "application/json"}, json.dumps(info).encode())
+        self.json(entry, info)
+
+    def json(self, entry: Logged, data, status: int = 200) -> None:
+        self.reply(entry, status, {"Content-Type": "application/json"}, json.dumps(data).encode())
+
+    # ---------------------------------------------------------------- writing (create_repo, upload_folder)
+    def write(self, entry: Logged, parts: list[str]) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if parts == ["api", "validate-yaml"]:
+            return self.validate_yaml(entry, json.loads(body)["content"])
+        auth = self.headers.get("Authorization", "")
+        token = auth[7:] if auth.startswith("Bearer ") else None
+        if token is None:
+            return self.error(entry, 401, None, "Invalid username or password.")
+        if token not in self.hub.writers:
+            return self.error(entry, 403, None, "You don't have the rights to write here")
+        if parts[:3] == ["api", "repos", "create"]:
+            return self.create(entry, json.loads(body), token)
+        if parts[:2] != ["api", "models"]:
+            return self.error(entry, 404, None, "Not Found")
+        repo_id, verb, revision = _split_api(parts[2:])
+        entry.repo_id, entry.revision = repo_id, revision
+        repo = self.hub.repos.get(repo_id)
+        if repo is None:
+            return self.error(entry, 404, "RepoNotFound", "Repository not found")
+        if verb == "branch":
+            if revision in repo.revisions:
+                return self.error(entry, 409, None, "Reference already exists")
+            repo.revisions[revision], repo.commits[revision] = repo.revisions["main"], repo.commits["main"]
+            return self.json(entry, {})
+        if revision not in repo.revisions:
+            return self.error(entry, 404, "RevisionNotFound", f"Invalid rev id: {revision}")
+        if verb == "preupload":
+            paths = [f["path"] for f in json.loads(body)["files"]]
+            return self.json(entry, {"files": [{"path": p, "uploadMode": "regular", "shouldIgnore": False}
+                                               for p in paths]})
+        if verb == "commit":
+            return self.commit(entry, repo, body)
+        self.error(entry, 404, None, "Not Found")
+
+    def validate_yaml(self, entry: Logged, readme: str) -> None:
+        """upload_folder checks a README.md's front matter: it must be a YAML mapping (400 otherwise)."""
+        import yaml                                    # huggingface_hub depends on PyYAML
+        self.hub.cards_checked.append(readme)
+        try:
+            front = yaml.safe_load(readme.split("---")[1]) if readme.startswith("---") else {}
+            assert isinstance(front, dict)
+        except Exception as err:
+            return self.json(entry, {"errors": [{"message": f"bad YAML: {err}"}]}, status=400)
+        self.json(entry, {"warnings": []})
+
+    def create(self, entry: Logged, request: dict, token: str) -> None:
+        repo_id = "/".join(filter(None, (request.get("organization"), request["name"])))
+        entry.repo_id = repo_id
+        if repo_id in self.hub.repos:
+            return self.error(entry, 409, None, "You already created this model repo")
+        private = bool(request.get("private")) or request.get("visibility") == "private"   # old and new clients
+        self.hub.add_repo(repo_id, {"main": {}}, private=private, tokens={token})
+        self.json(entry, {"url": f"{self.hub.url}/{repo_id}", "name": repo_id})
+
+    def commit(self, entry: Logged, repo: _Repo, body: bytes) -> None:
+        lines = [json.loads(line) for line in body.decode().splitlines() if line.strip()]
+        header = next(line["value"] for line in lines if line["key"] == "header")
+        added = {line["value"]["path"]: base64.b64decode(line["value"]["content"])
+                 for line in lines if line["key"] == "file"}
+        files = {**repo.revisions[entry.revision], **added}
+        oid = self.hub.put_commit(entry.repo_id, entry.revision, files, parent=repo.commits[entry.revision])
+        self.hub.commits_made.append({"repo_id": entry.repo_id, "revision": entry.revision, "files": added,
+                                      "summary": header.get("summary"), "description": header.get("description")})
+        self.json(entry, {"commitUrl": f"{self.hub.url}/{entry.repo_id}/commit/{oid}", "commitOid": oid,
+                          "pullRequestUrl": None})
 
     def resolve(self, entry: Logged) -> None:
         repo = self.access(entry, entry.repo_id, for_file=True)
@@ -309,12 +436,29 @@ class _HubHandler(_Base):
         self.send_file(entry, data, {**headers, "ETag": f'"{git_blob_sha1(data)}"'})
 
 
-def _sibling(name: str, data: bytes, blobs: bool) -> dict:
+_API_VERBS = ("revision", "tree", "discussions", "commits", "preupload", "commit", "branch")
+
+
+def _split_api(rest: list[str]) -> tuple[str, str | None, str]:
+    """["org", "name", "tree", "main"] -> ("org/name", "tree", "main"); a bare repo id -> (id, None, "main")."""
+    for n in (2, 1):
+        if len(rest) > n and rest[n] in _API_VERBS:
+            revision = unquote("/".join(rest[n + 1:])) or "main"
+            return "/".join(rest[:n]), rest[n], revision
+    return "/".join(rest), None, "main"
+
+
+def _sibling(name: str, data: bytes, blobs: bool, tree: bool = False) -> dict:
+    """A file as model_info lists it ("siblings"), or as the tree endpoint does (tree=True)."""
     if not blobs:
         return {"rfilename": name}
+    sha256 = hashlib.sha256(data).hexdigest()
+    if tree:
+        out = {"size": len(data), "oid": git_blob_sha1(data)}
+        return {**out, "lfs": {"oid": sha256, "size": len(data), "pointerSize": 134}} if is_lfs(name) else out
     out = {"rfilename": name, "size": len(data), "blobId": git_blob_sha1(data)}
     if is_lfs(name):
-        out["lfs"] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "pointerSize": 134}
+        out["lfs"] = {"size": len(data), "sha256": sha256, "pointerSize": 134}
     return out
 
 

@@ -124,7 +124,7 @@ def test_cache_hit_downloads_nothing(hub, tiny):
     assert resolve_model_dir("org/tiny-bert") == first
     assert hub.downloads() == []
     assert all(r.method == "HEAD" or r.path.startswith("/api/models/") for r in hub.requests), hub.requests
-    assert len(hub.requests) == 2                                 # config.json HEAD (is main still there?) + listing
+    assert len(hub.requests) == 1               # where is main now? (the file tree of that commit is cached)
 
 
 @pytest.mark.parametrize("how", ["HF_HUB_OFFLINE env", "huggingface_hub.constants", "local_files_only"])
@@ -242,18 +242,24 @@ def test_no_config_json(hub, tiny):
     expect_error("no_config", "org/no-config")
 
 
-@pytest.mark.parametrize("weights", ["pytorch_model.bin", "tf_model.h5"])
-def test_weights_without_safetensors_are_refused_unread(hub, tiny, weights):
+@pytest.mark.parametrize("weights", ["tf_model.h5", "flax_model.msgpack"])
+def test_tensorflow_or_flax_only_is_refused_unread(hub, tiny, weights):
     files = repo(tiny["single"], drop=["model.safetensors"])
-    files[weights] = b"\x80\x02" + b"x" * 2000                    # never looked at
+    files[weights] = b"\x89HDF" + b"x" * 2000                   # never looked at
     hub.add_repo("org/old-bert", {"main": files})
-    err = expect_error("unsafe_weights", "org/old-bert")
+    err = expect_error("other_weights", "org/old-bert")
     msg = str(err)
-    assert weights in msg and "never unpickles" in msg and "safetensors" in msg
-    assert "convert" in msg and "save_pretrained" in msg
+    assert weights in msg and "model.safetensors or pytorch_model.bin" in msg
+    assert "from_tf=True" in msg and "save_pretrained" in msg
     assert hub.touched(weights) == [] and hub.bytes_sent(weights) == 0
     tokenizer_only = resolve_model_dir("org/old-bert", need_weights=False)
     assert not (tokenizer_only / weights).exists() and (tokenizer_only / "vocab.txt").is_file()
+
+
+def test_no_weights_at_all(hub, tiny):
+    hub.add_repo("org/no-weights", {"main": repo(tiny["single"], drop=["model.safetensors"])})
+    err = expect_error("no_weights", "org/no-weights")
+    assert "need_weights=False" in str(err)
 
 
 def test_not_a_bert_is_refused_before_anything_else(hub, tiny):
@@ -360,16 +366,16 @@ def test_without_huggingface_hub(monkeypatch, tmp_path):
 def test_progress_bars_can_be_turned_off(hub, tiny, monkeypatch):
     import huggingface_hub
     seen = []
-    real = huggingface_hub.hf_hub_download
+    real = huggingface_hub.snapshot_download
 
     def spy(*args, **kwargs):
         seen.append(kwargs.get("tqdm_class"))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(huggingface_hub, "hf_hub_download", spy)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", spy)
     hub.add_repo("org/tiny-bert", {"main": tiny["single"]})
     resolve_model_dir("org/tiny-bert", progress=False)
-    assert seen and all(c is huggingface_hub.utils.silent_tqdm for c in seen)
+    assert seen and all(c is not None and c(total=3).disable for c in seen)
     seen.clear()
     resolve_model_dir("org/tiny-bert")
     assert seen and all(c is None for c in seen)                  # huggingface_hub's own bars

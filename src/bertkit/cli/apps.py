@@ -1,4 +1,4 @@
-"""Verbs of the apps floor and model files: search, attention, serve, bench, export-onnx, convert."""
+"""Verbs of the apps floor and model files: search, attention, serve, bench, export-onnx, convert, upload."""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bertkit.apps.search import Index, build_index, read_passages, rerank, train_reranker
 from bertkit.apps.serve import Limits, run_server
+from bertkit.apps.upload import push_to_hub
 from bertkit.apps.viz import save_attention
 from bertkit.cli.common import (UserError, add_device_option, add_model_option, check_device, emit,
                                 open_model)
@@ -33,6 +34,9 @@ EPILOG = {
               "JSON API: http://127.0.0.1:8000/docs once it runs"),
     "bench": "example: bertkit bench inference --threads 2   (runs bench/bench_inference.py of the checkout)",
     "export-onnx": "example: bertkit export-onnx runs/sst2/best sst2.onnx --check   (inputs int64 [batch, seq])",
+    "upload": ("examples:\n  bertkit upload runs/sst2/best me/bert-sst2            (token: HF_TOKEN or `hf auth login`)\n"
+               "  bertkit upload runs/nsmc/best me/bert-nsmc --private --branch v1 --commit-message 'first try'\n"
+               "uploads config.json, vocab.txt, tokenizer files, weights and task.json, with a generated README.md"),
     "convert": ("examples:\n  bertkit convert uncased_L-12_H-768_A-12/ bert-base-uncased/   (Google's TF release)\n"
                 "  bertkit convert klue/bert-base klue-bf16/ --dtype bf16"),
 }
@@ -171,6 +175,13 @@ def cmd_convert(args) -> None:
                         f"{summary['max_abs_diff']:.2g} ({summary['seconds']} s)")
 
 
+def cmd_upload(args) -> None:
+    done = push_to_hub(args.folder, args.repo, private=args.private, revision=args.revision,
+                       commit_message=args.commit_message, token=args.token, language=args.language)
+    emit(args, done, f"uploaded {len(done['files'])} files ({', '.join(done['files'])}) to {done['url']} "
+                     f"(branch {done['revision']}, commit {done['commit'][:10]})")
+
+
 def register(verb) -> None:
     register_search(verb)
     p = verb("attention", cmd_attention, "Attention maps of every layer and head: PNG grid + HTML viewer.",
@@ -217,3 +228,14 @@ def register(verb) -> None:
     p.add_argument("--uncased", dest="do_lower_case", action="store_true", help="the model lower-cases its text")
     p.add_argument("--revision", default=None, help="Hub models: branch, tag or commit")
     p.add_argument("--offline", action="store_true", help="Hub models: the local cache only")
+
+    p = verb("upload", cmd_upload, "Share a model on the Hugging Face Hub, with a generated model card "
+             "(pip install 'bertkit[hub]').", EPILOG["upload"])
+    p.add_argument("folder", help="the model folder, e.g. runs/sst2/best")
+    p.add_argument("repo", help="the Hub repo: namespace/name (created if missing)")
+    p.add_argument("--private", action="store_true", help="create the repo private")
+    p.add_argument("--revision", "--branch", dest="revision", default=None,
+                   help="the branch to commit to, created from main if missing (default: main)")
+    p.add_argument("--commit-message", default=None, help="(default: 'Upload <task> model with bertkit')")
+    p.add_argument("--token", default=None, help="a token with write access (default: HF_TOKEN or `hf auth login`)")
+    p.add_argument("--language", default=None, help="the model card's language, e.g. ko (built-in tasks know theirs)")

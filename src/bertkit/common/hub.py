@@ -41,10 +41,14 @@ Rules
 * An unreachable Hub (no network, a dead proxy, a 5xx outage) is known from the first
   request: a repo not in the cache fails then, instead of after huggingface_hub's retries
   with back-off (5 of them, ~25 s, for a file that is not cached).
-* Only what a BERT needs is downloaded; ``config.json`` first, and a config whose
-  ``model_type`` is not ``"bert"`` is refused before any weight is fetched.
-* Weights are safetensors only.  bertkit never unpickles a downloaded file: a repo that only
-  has ``pytorch_model.bin`` (or TensorFlow/Flax weights) is refused with how to convert it.
+* Only what a BERT needs is downloaded (huggingface_hub's ``snapshot_download`` with a list of
+  file names); ``config.json`` first, and a config whose ``model_type`` is not ``"bert"`` is
+  refused before any weight is fetched.
+* Weights, in order of preference: ``model.safetensors`` (or its shards); the safetensors
+  conversion that the Hub's bot "SFconvertbot" opened as a pull request (``refs/pr/N``) on this
+  very commit, as transformers finds it; ``pytorch_model.bin`` (or its shards), which
+  `bertkit.modeling.checkpoint` reads with torch's weights-only unpickler (a pickle that would
+  run code is refused there).  TensorFlow- or Flax-only repos are refused with how to convert.
 * Offline (``HF_HUB_OFFLINE=1`` or ``local_files_only=True``) only the cache is read.  Tokens
   are huggingface_hub's: ``token=``, else ``HF_TOKEN``, else the login stored by ``hf auth login``.
   Progress bars are huggingface_hub's (``HF_HUB_DISABLE_PROGRESS_BARS=1`` or ``progress=False``
@@ -61,19 +65,24 @@ import os
 import re
 import shutil
 import sys
-from pathlib import Path, PurePosixPath
+from pathlib import Path
+
+from tqdm.auto import tqdm
 
 from bertkit.common.bundled import BUNDLED, find_minilm
 from bertkit.common.files import atomic_write_text
-from bertkit.common.hub_names import (CONFIG, SAFETENSORS, SAFETENSORS_INDEX, TOKENIZER_FILES, TOKENIZER_JSON,
-                                      UNSAFE_WEIGHTS, VOCAB, HubError, is_hub_name, looks_like_path,
-                                      refuse_missing_subfolder, valid_repo_id)
+from bertkit.common.hub_files import check_bert, shard_names, tokenizer_plan, vocab_from_tokenizer_json, weights_plan
+from bertkit.common.hub_names import (CONFIG, PYTORCH_BIN, PYTORCH_INDEX, SAFETENSORS, SAFETENSORS_INDEX,
+                                      TOKENIZER_FILES, TOKENIZER_JSON, VOCAB, HubError, is_hub_name,
+                                      looks_like_path, refuse_missing_subfolder, valid_repo_id)
 
-__all__ = ["HubError", "is_hub_name", "resolve_model_dir"]
+__all__ = ["HubError", "import_hub", "is_hub_name", "resolve_model_dir"]
 _log = logging.getLogger(__name__)
 
 _COMMIT = re.compile(r"[0-9a-f]{40}")
-_UNSAFE = re.compile(r"(pytorch_model|tf_model|flax_model)([-.\w]*)\.(bin|h5|msgpack)(\.index\.json)?|model\.ckpt.*")
+#: How the Hub's conversion bot names its pull requests (transformers/safetensors_conversion.py).
+CONVERSION_BOT, CONVERSION_TITLE = "SFconvertbot", "Adding `safetensors` variant of this model"
+CONVERSION_RECORD = "conversion.json"          # in bertkit/<commit>/: which PR the weights came from
 _INSTALL = "pip install 'bertkit[hub]' (or: pip install huggingface_hub)"
 _LOGIN = "pass token=..., set HF_TOKEN, or run `hf auth login` (`huggingface-cli login` in older versions)"
 
@@ -115,7 +124,7 @@ def resolve_model_dir(name_or_path: str | os.PathLike, *, revision: str | None =
     if not valid_repo_id(name_or_path):
         raise HubError(f"model not found: {name_or_path!r} is neither an existing path nor a valid Hub repo id "
                        f"('name' or 'namespace/name': letters, digits, '-', '_', '.')", "invalid_name")
-    hf = _import_hub()
+    hf = import_hub()
     offline = _offline(hf) if local_files_only is None else bool(local_files_only)
     job = _Job(hf, name_or_path, revision, cache_dir, token, need_weights, progress)
     if offline:
@@ -123,14 +132,15 @@ def resolve_model_dir(name_or_path: str | os.PathLike, *, revision: str | None =
     return job.online()
 
 
-def _import_hub():
+def import_hub(purpose: str = "opening a model by Hub name"):
+    """huggingface_hub with the submodules bertkit uses; a one-line HubError when it is not installed."""
     try:
         import huggingface_hub
         import huggingface_hub.constants  # noqa: F401  (submodules are lazy in huggingface_hub >= 1.0:
         import huggingface_hub.errors     # noqa: F401   import them, or `hf.constants` fails in a fresh process)
         import huggingface_hub.utils      # noqa: F401
     except ImportError:
-        raise HubError(f"opening a model by Hub name needs huggingface_hub: {_INSTALL}",
+        raise HubError(f"{purpose} needs huggingface_hub: {_INSTALL}",
                        "no_huggingface_hub") from None
     return huggingface_hub
 
@@ -162,6 +172,13 @@ def _network_errors(hf) -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
+class QuietBar(tqdm):
+    """A progress bar that never shows (progress=False); a real tqdm, as snapshot_download's bars need."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **{**kwargs, "disable": True})
+
+
 # --------------------------------------------------------------------------- one resolution
 class _Job:
     """One `resolve_model_dir` call for a repo id: the online path, the cache path, error wording."""
@@ -170,13 +187,27 @@ class _Job:
         self.hf, self.repo_id, self.revision, self.token = hf, repo_id, revision, token
         self.cache_dir = None if cache_dir is None else str(Path(cache_dir).expanduser())
         self.need_weights = need_weights
-        self.tqdm = None if progress else getattr(hf.utils, "silent_tqdm", None)
+        self.tqdm = None if progress else QuietBar
         self.what = f"'{repo_id}'" + (f" (revision '{revision}')" if revision else "")
 
-    def download(self, filename: str, revision: str | None, local_only: bool = False) -> Path:
+    def snapshot(self, revision: str | None, names: list[str]) -> Path:
+        """huggingface_hub's snapshot_download of `names` only; returns snapshots/<commit>."""
         kwargs = {} if self.tqdm is None else {"tqdm_class": self.tqdm}
-        return Path(self.hf.hf_hub_download(self.repo_id, filename, revision=revision, cache_dir=self.cache_dir,
-                                            token=self.token, local_files_only=local_only, **kwargs))
+        return Path(self.hf.snapshot_download(self.repo_id, revision=revision, cache_dir=self.cache_dir,
+                                              token=self.token, allow_patterns=names, **kwargs))
+
+    def cached_config(self) -> Path:
+        """config.json of this revision from the cache, no request (refs/<branch> gives the commit)."""
+        return Path(self.hf.hf_hub_download(self.repo_id, CONFIG, revision=self.revision, cache_dir=self.cache_dir,
+                                            token=self.token, local_files_only=True))
+
+    def listing(self, commit: str) -> set[str]:
+        """File names of the repo at `commit`: the tree snapshot_download cached, else one request."""
+        try:
+            return {f.path for f in self.hf.get_cached_repo_tree(self.repo_id, revision=commit,
+                                                                  cache_dir=self.cache_dir)}
+        except Exception:                          # older huggingface_hub, or no cached tree
+            return set(self.hf.HfApi().list_repo_files(self.repo_id, revision=commit, token=self.token))
 
     def online(self) -> Path:
         """Download what is missing from the cache; fall back to the cache when the Hub cannot be reached."""
@@ -230,34 +261,57 @@ class _Job:
         return None
 
     def fetch(self) -> Path:
-        """config.json first (refuse non-BERTs), then the listed tokenizer and safetensors files of its commit."""
-        try:
-            config = self.download(CONFIG, self.revision)   # also records refs/<branch> -> commit
-        except Exception as err:
-            entry = _errors(self.hf)["entry"]
-            if entry and isinstance(err, entry):
-                raise HubError(f"{self.what} has no config.json: it is not a transformers model repo",
-                               "no_config") from err
-            raise
-        snapshot = config.parent                            # .../snapshots/<commit>
-        _check_bert(config, self.what)
-        info = self.hf.HfApi().model_info(self.repo_id, revision=snapshot.name, token=self.token)
-        files = {s.rfilename for s in (info.siblings or [])}
-        for name in _plan(files, self.need_weights, self.what):
-            self.download(name, snapshot.name)
-        if self.need_weights and SAFETENSORS not in files:
-            for shard in _shards(snapshot / SAFETENSORS_INDEX, files, self.what):
-                self.download(shard, snapshot.name)
+        """config.json first (refuse non-BERTs), then the tokenizer files, then the weights of that commit."""
+        snapshot = self.snapshot(self.revision, [CONFIG])           # also records refs/<branch> -> commit
+        if not (snapshot / CONFIG).is_file():
+            raise HubError(f"{self.what} has no config.json: it is not a transformers model repo", "no_config")
+        check_bert(snapshot / CONFIG, self.what)
+        files = self.listing(snapshot.name)
+        tokenizer = tokenizer_plan(files, self.what)
+        if not self.need_weights:
+            self.snapshot(snapshot.name, tokenizer)
+            return _complete(snapshot, False, self.what, cached=False)
+        weights = weights_plan(files, self.what)
+        if weights in (PYTORCH_BIN, PYTORCH_INDEX):                 # prefer the Hub's safetensors conversion
+            pr = None if _converted(snapshot) else find_conversion_pr(self.hf, self.repo_id, snapshot.name,
+                                                                       self.token)
+            if pr is not None:
+                self.fetch_conversion(snapshot, pr)
+            if pr is not None or _converted(snapshot):
+                self.snapshot(snapshot.name, tokenizer)
+                return _complete(snapshot, True, self.what, cached=False)
+        self.fetch_weights(snapshot.name, [*tokenizer, weights], files)
+        return _complete(snapshot, True, self.what, cached=False)
+
+    def fetch_weights(self, revision: str, names: list[str], files: set[str]) -> Path:
+        """`names` (the last one a weight file), then the shards it lists if it is an index."""
+        snapshot = self.snapshot(revision, names)
+        if names[-1].endswith(".index.json"):
+            self.snapshot(revision, shard_names(snapshot / names[-1], files, self.what))
         return snapshot
+
+    def fetch_conversion(self, snapshot: Path, pr: str) -> None:
+        """The safetensors weights of conversion PR `pr`, linked into bertkit/<commit>/ beside the snapshot."""
+        pr_files = self.listing(self.snapshot(pr, [CONFIG]).name)
+        weights = next((n for n in (SAFETENSORS, SAFETENSORS_INDEX) if n in pr_files), None)
+        if weights is None:
+            raise HubError(f"the safetensors conversion {pr} of {self.what} has no model.safetensors: pass "
+                           f"revision= of a commit with weights", "no_weights")
+        pr_snapshot = self.fetch_weights(pr, [weights], pr_files)
+        own = _own_dir(snapshot)
+        names = [weights] + (shard_names(pr_snapshot / weights, None, self.what) if weights != SAFETENSORS else [])
+        _link(own, {name: pr_snapshot / name for name in names})
+        _write_if_changed(own / CONVERSION_RECORD, json.dumps({"revision": pr, "commit": pr_snapshot.name}) + "\n")
+        _log.info("%s has only pytorch_model.bin; using the safetensors conversion %s", self.what, pr)
 
     def from_cache(self, why: str, error: BaseException | None = None) -> Path:
         """The cached snapshot for this revision, without any request (it must be complete)."""
         local = _errors(self.hf)["local"] or FileNotFoundError
         try:
-            config = self.download(CONFIG, self.revision, local_only=True)
+            config = self.cached_config()
         except (local, FileNotFoundError) as err:
             raise self.not_cached(why, error or err) from (error or err)
-        _check_bert(config, self.what)
+        check_bert(config, self.what)
         if error is not None:
             _log.warning("could not reach the Hub (%s: %s); using the cached copy of %s",
                          type(error).__name__, error, self.what)
@@ -303,158 +357,96 @@ class _Job:
 
 
 # --------------------------------------------------------------------------- what to download
-def _plan(files: set[str], need_weights: bool, what: str) -> list[str]:
-    """The files of a repo listing that bertkit downloads, in order (config.json is already there).
+def find_conversion_pr(hf, repo_id: str, commit: str, token) -> str | None:
+    """The git reference ("refs/pr/N") of the Hub's safetensors conversion of `commit`, or None.
 
-    Tokenizer: vocab.txt, else tokenizer.json (a vocab.txt is derived from it), plus
-    tokenizer_config.json / special_tokens_map.json when present.  Weights: model.safetensors,
-    else model.safetensors.index.json (its shards are added once it is read).
+    As transformers does (transformers/safetensors_conversion.py): an open pull request titled
+    CONVERSION_TITLE, opened by the bot CONVERSION_BOT, whose parent commit is `commit` (the PR
+    adds model.safetensors on top of exactly these weights).  bertkit only looks; it never asks
+    the conversion Space to open one.  Any failure means "no conversion": the .bin is used.
     """
-    if VOCAB in files:
-        names = [VOCAB]
-    elif TOKENIZER_JSON in files:
-        names = [TOKENIZER_JSON]
-    else:
-        raise HubError(f"{what} has no vocab.txt (nor a tokenizer.json to derive it from): it holds no BERT "
-                       f"WordPiece vocabulary; use a repo with vocab.txt", "no_vocab")
-    names += [name for name in TOKENIZER_FILES if name in files]
-    if not need_weights:
-        return names
-    for name in (SAFETENSORS, SAFETENSORS_INDEX):
-        if name in files:
-            return names + [name]
-    unsafe = sorted(f for f in files if _UNSAFE.fullmatch(PurePosixPath(f).name))
-    if unsafe:
-        raise _unsafe_weights(what, unsafe)
-    raise HubError(f"{what} has no weights (no model.safetensors): bertkit needs safetensors weights",
-                   "no_weights")
-
-
-def _unsafe_weights(what: str, names: list[str]) -> HubError:
-    return HubError(
-        f"{what} has weights only as {', '.join(names[:3])}, not safetensors; bertkit never unpickles downloaded "
-        f"files (a pickle can run code). Convert it safely: open a safetensors conversion PR with the Hub's "
-        f"'safetensors/convert' Space (https://huggingface.co/spaces/safetensors/convert) and use revision="
-        f"'refs/pr/<n>', or load it yourself in a trusted environment and save_pretrained(dir, "
-        f"safe_serialization=True), then pass dir", "unsafe_weights")
-
-
-def _read_json(path: Path, what: str) -> dict:
+    api = hf.HfApi()
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise HubError(f"{path.name} of {what} is not readable JSON ({err})", "bad_file") from err
-    if not isinstance(data, dict):
-        raise HubError(f"{path.name} of {what} is not a JSON object", "bad_file")
-    return data
-
-
-def _check_bert(config: Path, what: str) -> None:
-    """Refuse a config.json that is not a BERT's (before any weight is downloaded)."""
-    data = _read_json(config, what)
-    model_type = data.get("model_type")
-    if model_type == "bert":
-        return
-    archs = data.get("architectures") or []
-    if model_type is None and all(str(a).startswith("Bert") for a in archs):
-        return                                   # very old BERT configs carry no model_type
-    kind = model_type if model_type is not None else f"unknown (architectures {archs})"
-    raise HubError(f"{what} is not a BERT: its config.json says model_type={kind!s}; bertkit opens "
-                   f"model_type 'bert' only", "not_bert")
-
-
-def _shards(index: Path, files: set[str] | None, what: str) -> list[str]:
-    """The shard file names listed by model.safetensors.index.json (checked against the repo listing)."""
-    weight_map = _read_json(index, what).get("weight_map")
-    if not isinstance(weight_map, dict) or not weight_map:
-        raise HubError(f"{index.name} of {what} has no weight_map", "bad_file")
-    shards = sorted(set(map(str, weight_map.values())))
-    bad = [s for s in shards if not s.endswith(".safetensors") or (files is not None and s not in files)]
-    if bad:
-        raise HubError(f"{index.name} of {what} lists shard(s) {bad[:3]} that are not safetensors files of the "
-                       f"repo", "bad_file")
-    return shards
+        for pr in api.get_repo_discussions(repo_id, discussion_type="pull_request", discussion_status="open",
+                                           token=token):
+            if pr.title != CONVERSION_TITLE or pr.author != CONVERSION_BOT:
+                continue
+            history = api.list_repo_commits(repo_id, revision=pr.git_reference, token=token)
+            if len(history) > 1 and history[1].commit_id == commit:
+                return pr.git_reference
+    except Exception as err:                       # listing discussions is optional (old Hubs, mirrors)
+        _log.info("could not look for a safetensors conversion of %s: %s", repo_id, err)
+    return None
 
 
 # --------------------------------------------------------------------------- the finished directory
-def _complete(snapshot: Path, need_weights: bool, what: str, cached: bool) -> Path:
-    """Check `snapshot` holds a whole BERT; derive vocab.txt from tokenizer.json if needed.
+def _weights_in(folder: Path, what: str, incomplete: str) -> list[str]:
+    """The weight files present in `folder` (safetensors preferred), [] if none; a partial set of shards fails."""
+    for single, index in ((SAFETENSORS, SAFETENSORS_INDEX), (PYTORCH_BIN, PYTORCH_INDEX)):
+        if (folder / single).is_file():
+            return [single]
+        if (folder / index).is_file():
+            shards = shard_names(folder / index, None, what)
+            missing = [s for s in shards if not (folder / s).is_file()]
+            if missing:
+                raise HubError(f"{incomplete} (missing {missing[:3]})", "incomplete_cache")
+            return [index, *shards]
+    return []
 
-    Returns `snapshot`, or `bertkit/<commit>` beside it when a vocab.txt had to be written.
-    """
+
+def _complete(snapshot: Path, need_weights: bool, what: str, cached: bool) -> Path:
+    """Check `snapshot` holds a whole BERT; returns it, or bertkit/<commit>/ beside it when bertkit had to add
+    files: a vocab.txt derived from tokenizer.json, or the weights of a safetensors conversion PR."""
     incomplete = (f"the cached copy of {what} in {snapshot} is incomplete" if cached
                   else f"the download of {what} into {snapshot} is incomplete")
     run_online = "; run once online to finish the download" if cached else "; retry"
-    names = [CONFIG] + [n for n in TOKENIZER_FILES if (snapshot / n).is_file()]
-    if need_weights:
-        if (snapshot / SAFETENSORS).is_file():
-            names.append(SAFETENSORS)
-        elif (snapshot / SAFETENSORS_INDEX).is_file():
-            shards = _shards(snapshot / SAFETENSORS_INDEX, None, what)
-            missing = [s for s in shards if not (snapshot / s).is_file()]
-            if missing:
-                raise HubError(f"{incomplete} (missing {missing[:3]}){run_online}", "incomplete_cache")
-            names += [SAFETENSORS_INDEX, *shards]
-        elif any((snapshot / n).is_file() for n in UNSAFE_WEIGHTS):
-            raise _unsafe_weights(what, [n for n in UNSAFE_WEIGHTS if (snapshot / n).is_file()])
-        else:
-            raise HubError(f"{incomplete} (no model.safetensors){run_online}", "incomplete_cache")
-    if (snapshot / VOCAB).is_file():
+    own = _own_dir(snapshot)
+    names = [CONFIG] + [n for n in (*TOKENIZER_FILES, TOKENIZER_JSON) if (snapshot / n).is_file()]
+    converted = _converted(snapshot) and need_weights
+    if need_weights and not converted:
+        weights = _weights_in(snapshot, what, incomplete + run_online)
+        if not weights:
+            raise HubError(f"{incomplete} (no model.safetensors nor pytorch_model.bin){run_online}", "incomplete_cache")
+        names += weights
+    if (snapshot / VOCAB).is_file() and not converted:
         return snapshot
-    if not (snapshot / TOKENIZER_JSON).is_file():
+    if (snapshot / VOCAB).is_file():
+        names.append(VOCAB)
+    elif not (snapshot / TOKENIZER_JSON).is_file():
         raise HubError(f"{incomplete} (no vocab.txt){run_online}", "incomplete_cache")
-    tokens, settings = _vocab_from_tokenizer_json(snapshot / TOKENIZER_JSON, what)
-    return _derived_dir(snapshot, names + [TOKENIZER_JSON], tokens, settings)
+    else:
+        tokens, settings = vocab_from_tokenizer_json(snapshot / TOKENIZER_JSON, what)
+        _write_if_changed(own / VOCAB, "".join(t + "\n" for t in tokens))
+        if settings and not (snapshot / TOKENIZER_FILES[0]).is_file():
+            _write_if_changed(own / TOKENIZER_FILES[0], json.dumps(settings, indent=2) + "\n")
+    _link(own, {name: snapshot / name for name in names})
+    return own
 
 
-def _vocab_from_tokenizer_json(path: Path, what: str) -> tuple[list[str], dict]:
-    """(tokens ordered by id, tokenizer settings) of a WordPiece tokenizer.json.
-
-    tokenizer.json keeps the vocabulary as {"model": {"type": "WordPiece", "vocab": {token: id}}}
-    and tokens added later in "added_tokens": [{"id": .., "content": ..}]; vocab.txt is one
-    token per line, line number = id, so the ids must run 0..V-1 without holes.
-    """
-    data = _read_json(path, what)
-    model = data.get("model") or {}
-    if model.get("type", "WordPiece") != "WordPiece" or not isinstance(model.get("vocab"), dict):
-        raise HubError(f"{what} has no vocab.txt and its tokenizer.json holds a {model.get('type')} model, not a "
-                       f"WordPiece vocabulary: it is not a BERT tokenizer", "no_vocab")
-    by_id: dict[int, str] = {}
-    pairs = list(model["vocab"].items()) + [(t.get("content"), t.get("id")) for t in data.get("added_tokens") or []]
-    for token, index in pairs:
-        if not isinstance(token, str) or not isinstance(index, int) or by_id.setdefault(index, token) != token:
-            raise HubError(f"tokenizer.json of {what} has a bad vocabulary entry {token!r}: {index!r}", "no_vocab")
-        if "\n" in token or "\r" in token:
-            raise HubError(f"tokenizer.json of {what} has a token with a line break: {token!r}", "no_vocab")
-    if sorted(by_id) != list(range(len(by_id))):
-        raise HubError(f"tokenizer.json of {what} has vocabulary ids with holes: cannot write vocab.txt", "no_vocab")
-    norm = data.get("normalizer") or {}
-    settings = {}
-    if norm.get("type") == "BertNormalizer":
-        settings = {"do_lower_case": bool(norm.get("lowercase", True)), "strip_accents": norm.get("strip_accents"),
-                    "tokenize_chinese_chars": bool(norm.get("handle_chinese_chars", True))}
-    return [by_id[i] for i in range(len(by_id))], settings
+def _own_dir(snapshot: Path) -> Path:
+    """`<repo>/bertkit/<commit>/`: bertkit's files for a commit (huggingface_hub's snapshots are never written)."""
+    return snapshot.parent.parent / "bertkit" / snapshot.name
 
 
-def _derived_dir(snapshot: Path, names: list[str], tokens: list[str], settings: dict) -> Path:
-    """`<repo>/bertkit/<commit>/`: links to the snapshot's files plus the derived vocab.txt.
+def _converted(snapshot: Path) -> bool:
+    """True when bertkit/<commit>/ holds the complete weights of a safetensors conversion PR."""
+    own = _own_dir(snapshot)
+    try:
+        return (own / CONVERSION_RECORD).is_file() and bool(_weights_in(own, "", ""))
+    except HubError:
+        return False
 
-    The snapshot and blobs belong to huggingface_hub and are never written; a tokenizer_config.json
-    is added (from tokenizer.json's normalizer) only if the repo has none.
-    """
-    target = snapshot.parent.parent / "bertkit" / snapshot.name
+
+def _link(target: Path, sources: dict[str, Path]) -> None:
+    """Symlink target/<name> -> source for each file (a copy where symlinks are not allowed)."""
     target.mkdir(parents=True, exist_ok=True)
-    for name in names:
+    for name, source in sources.items():
         link = target / name
         if not os.path.lexists(link):
             try:
-                os.symlink(os.path.relpath(snapshot / name, target), link)
+                os.symlink(os.path.relpath(source, target), link)
             except OSError:                      # no symlinks (Windows without developer mode)
-                shutil.copyfile(snapshot / name, link)
-    _write_if_changed(target / VOCAB, "".join(t + "\n" for t in tokens))
-    if settings and not (snapshot / TOKENIZER_FILES[0]).is_file():
-        _write_if_changed(target / TOKENIZER_FILES[0], json.dumps(settings, indent=2) + "\n")
-    return target
+                shutil.copyfile(source, link)
 
 
 def _write_if_changed(path: Path, text: str) -> None:

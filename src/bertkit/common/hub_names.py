@@ -21,7 +21,7 @@ class HubError(NotFoundError):
 
     `reason` names the case for code that wants to react: "path_not_found", "invalid_name",
     "no_huggingface_hub", "repo_not_found", "gated", "auth", "revision_not_found", "offline",
-    "unreachable", "incomplete_cache", "not_bert", "no_config", "no_vocab", "unsafe_weights",
+    "unreachable", "incomplete_cache", "not_bert", "no_config", "no_vocab", "other_weights",
     "no_weights", "bad_file", "http".
     """
 
@@ -39,12 +39,13 @@ TOKENIZER_JSON = "tokenizer.json"
 TOKENIZER_FILES = ("tokenizer_config.json", "special_tokens_map.json")
 SAFETENSORS = "model.safetensors"
 SAFETENSORS_INDEX = "model.safetensors.index.json"
-#: Weight files bertkit will not download: they are pickles (code runs on load) or other frameworks.
-UNSAFE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model.h5", "flax_model.msgpack",
-                  "model.ckpt.index")
+PYTORCH_BIN = "pytorch_model.bin"                 # a pickle: read with torch's weights-only unpickler
+PYTORCH_INDEX = "pytorch_model.bin.index.json"
+#: Weight files of other frameworks, never downloaded.
+OTHER_WEIGHTS = ("tf_model.h5", "flax_model.msgpack", "model.ckpt.index")
 #: A string ending in one of these names or suffixes is a file path, not a repo id.
 _FILE_NAMES = frozenset({CONFIG, VOCAB, TOKENIZER_JSON, SAFETENSORS, SAFETENSORS_INDEX, *TOKENIZER_FILES,
-                         *UNSAFE_WEIGHTS})
+                         PYTORCH_BIN, PYTORCH_INDEX, *OTHER_WEIGHTS})
 _FILE_SUFFIXES = (".json", ".txt", ".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".onnx")
 #: huggingface_hub's rule for repo ids (ASCII; "name" or "namespace/name"; each part 1-96 chars).
 _REPO_ID = re.compile(r"(\b[\w\-.]{1,96}\b/)?\b[\w\-.]{1,96}\b", re.ASCII)
