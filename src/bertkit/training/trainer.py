@@ -126,11 +126,12 @@ class TrainState:
     history: list = field(default_factory=list)
 
     @classmethod
-    def from_saved(cls, saved: dict) -> TrainState:
-        """A saved state; checkpoints from before global positions counted micro-batches of one process."""
+    def from_saved(cls, saved: dict, batch_size: int) -> TrainState:
+        """A saved state.  Checkpoints written before positions were global counted the micro-batches
+        (of `batch_size` examples) of one process."""
         saved = dict(saved)
         if "batch_in_epoch" in saved:
-            saved["examples_in_epoch"] = saved.pop("batch_in_epoch") * saved.pop("batch_size", 0)
+            saved["examples_in_epoch"] = saved.pop("batch_in_epoch") * batch_size
         return cls(**{k: v for k, v in saved.items() if k in {f.name for f in dataclasses.fields(cls)}})
 
 
@@ -254,7 +255,7 @@ class Trainer:
             unwrap(self.model).load_state_dict(saved["model"], strict=False)
         self.optimizer.load_state_dict(saved["optimizer"])
         self.scheduler.load_state_dict(saved["scheduler"])
-        self.state = TrainState.from_saved(saved["state"])
+        self.state = TrainState.from_saved(saved["state"], self.cfg.batch_size)
         per_rank = saved["rng"] if isinstance(saved["rng"], list) else [saved["rng"]]
         if len(per_rank) == self.dist.world:
             set_rng_states(per_rank[self.dist.rank])
