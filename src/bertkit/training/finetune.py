@@ -241,7 +241,7 @@ def make_trainer(s: FinetuneSettings, task, model, tokenizer, train_features, va
         save_finetuned(m, tokenizer, task, s, out / "best", max_seq_length, row)
 
     keep_best = KeepBest(score=lambda row: row["best_f1" if "best_f1" in row else task.main_metric], save=save_best)
-    trainer = Trainer(model, train_features, task.collate, s.train, out / "run", evaluate=evaluate,
+    trainer = Trainer(model, train_features, task.collate, s.training, out / "run", evaluate=evaluate,
                       keep_best=keep_best)
     trainer.eval_every = s.training.eval_every or trainer.micro_batches_per_epoch()   # global batches: every epoch
     return trainer

@@ -400,7 +400,7 @@ def run_pretraining(s: PretrainSettings, on_log=None, say: Callable[[str], None]
         if on_log:
             on_log(row)
 
-    trainer = Trainer(model, data.train_set, data.collate, s.train, out / "run", on_log=log,
+    trainer = Trainer(model, data.train_set, data.collate, s.training, out / "run", on_log=log,
                       evaluate=lambda m: pretraining_accuracy(m, eval_batches),
                       eval_every=s.training.eval_every or max(1, s.training.steps // 10))
     resumed = s.training.resume and trainer.resume()
