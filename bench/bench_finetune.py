@@ -67,14 +67,15 @@ LABEL = {"sst2": "SST-2 accuracy", "cola": "CoLA MCC", "stsb": "STS-B Pearson", 
 
 def settings_for(name: str, args, checkpoint: Path):
     """The `FinetuneSettings` of the bertkit side (also turned into the CLI command)."""
-    from bertkit.training.finetune import FinetuneSettings
+    from bertkit.training.finetune import FinetuneSettings, FinetuneTraining
     path, _, max_length, default_n = TASKS[name]
     n_train = args.train_examples or default_n
     return FinetuneSettings(
         task=name, model=str(checkpoint), train=str(DATA / path), out=f"runs/bench_{name}",
-        eval_fraction=0.1, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
-        max_seq_length=args.max_length or max_length, max_train_examples=n_train,
-        max_eval_examples=args.eval_examples, patience=0, seed=args.seed, progress=False)
+        eval_fraction=0.1, max_seq_length=args.max_length or max_length, max_train_examples=n_train,
+        max_eval_examples=args.eval_examples,
+        training=FinetuneTraining(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, patience=0,
+                                  seed=args.seed, progress=False))
 
 
 def cli_command(s) -> str:

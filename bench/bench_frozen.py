@@ -21,17 +21,18 @@ from _common import DATA, set_threads
 
 from bertkit.pipelines.linear_probe import LinearProbe
 from bertkit.tasks import get_task
-from bertkit.training.finetune import FinetuneSettings, read_splits, run_finetune
+from bertkit.training.finetune import FinetuneSettings, FinetuneTraining, read_splits, run_finetune
 
 FILES = {"sst2": "glue/SST-2/train.tsv", "nsmc": "nsmc/ratings_train.txt"}
 
 
 def finetune(args, out: str, freeze: bool) -> dict:
     settings = FinetuneSettings(task=args.task, model=args.model, train=str(DATA / FILES[args.task]), out=out,
-                                epochs=args.epochs, batch_size=32, learning_rate=args.head_lr if freeze else args.lr,
                                 max_seq_length=args.max_seq_length, max_train_examples=args.train_examples,
-                                max_eval_examples=args.eval_examples, patience=0, seed=args.seed,
-                                freeze_encoder=freeze, progress=False)
+                                max_eval_examples=args.eval_examples, freeze_encoder=freeze,
+                                training=FinetuneTraining(epochs=args.epochs, batch_size=32, patience=0,
+                                                          learning_rate=args.head_lr if freeze else args.lr,
+                                                          seed=args.seed, progress=False))
     t0 = time.perf_counter()
     result = run_finetune(settings)
     return {"accuracy": result["best"]["accuracy"], "seconds": round(time.perf_counter() - t0, 1)}
@@ -40,7 +41,7 @@ def finetune(args, out: str, freeze: bool) -> dict:
 def probe(args) -> dict:
     settings = FinetuneSettings(task=args.task, model=args.model, train=str(DATA / FILES[args.task]), out="-",
                                 max_train_examples=args.train_examples, max_eval_examples=args.eval_examples,
-                                seed=args.seed, progress=False)
+                                training=FinetuneTraining(seed=args.seed, progress=False))
     task = get_task(args.task)
     train, valid, _ = read_splits(task, settings)
     t0 = time.perf_counter()

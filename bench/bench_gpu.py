@@ -423,12 +423,13 @@ def corpora(prof: Profile, workdir: Path) -> list[tuple[str, Path, dict]]:
 
 
 def settings_for(prof: Profile, device, corpus: Path, out: Path, options: dict):
-    from bertkit.training.pretrain import PretrainSettings
+    from bertkit.training.pretrain import PretrainSettings, PretrainTraining
     c = prof.cli
+    training = PretrainTraining(steps=c["steps"], batch_size=c["batch"], learning_rate=1e-4, bf16=device.type == "cuda",
+                                save_every=0, eval_every=c["steps"], progress=False, seed=0)
     return PretrainSettings(files=[str(corpus)], out_dir=str(out), size=c["size"], vocab_size=c["vocab"],
-                            max_seq_length=c["seq"], steps=c["steps"], batch_size=c["batch"], learning_rate=1e-4,
-                            bf16=device.type == "cuda", save_every=0, eval_every=c["steps"], eval_batches=2,
-                            workers=1 if prof.smoke else 8, progress=False, seed=0, **options)
+                            max_seq_length=c["seq"], eval_batches=2, workers=1 if prof.smoke else 8,
+                            training=training, **options)
 
 
 def window_tokens_per_s(rows: list[dict]) -> float | None:
@@ -439,22 +440,22 @@ def window_tokens_per_s(rows: list[dict]) -> float | None:
 
 
 def trainer_run(s, label: str, switches: dict) -> dict:
-    """The same data and model as `run_pretraining`, built from the library's pieces, with Trainer switches
-    that the CLI does not offer (e.g. a collating thread)."""
+    """The same data and model as `run_pretraining`, built from the library's pieces, with other Trainer
+    switches (e.g. a collating thread), without evaluations."""
+    import dataclasses
+
     from bertkit.training.pretrain import build_model, prepare_pretraining
-    from bertkit.training.trainer import TrainConfig, Trainer
+    from bertkit.training.trainer import Trainer
 
     out = Path(s.out_dir)
     data = prepare_pretraining(s)
     tokenizer, train_set, collate = data.tokenizer, data.train_set, data.collate
     model = build_model(s, tokenizer)
-    config = TrainConfig(output_dir=str(out / f"run-{label}"), learning_rate=s.learning_rate, max_steps=s.steps,
-                         batch_size=s.batch_size, bf16=s.bf16, seed=s.seed, save_every=0,
-                         log_every=max(1, s.steps // 20), progress=False, eval_at_start=False, **switches)
+    config = dataclasses.replace(s.training, save_every=0, progress=False, eval_at_start=False, **switches)
     logged = []
-    state = Trainer(model, train_set, collate, config, on_log=logged.append).train()
+    state = Trainer(model, train_set, collate, config, out / f"run-{label}", on_log=logged.append).train()
     return {"tokens_per_s": window_tokens_per_s(logged), "real_tokens_per_row": state.tokens_seen / (
-        state.step * s.batch_size), "final_loss": logged[-1]["loss"] if logged else None}
+        state.step * s.training.batch_size), "final_loss": logged[-1]["loss"] if logged else None}
 
 
 def bare_step_on_cli_batches(s, device, prof: Profile, bf16_weights: bool = False) -> dict:
@@ -465,11 +466,11 @@ def bare_step_on_cli_batches(s, device, prof: Profile, bf16_weights: bool = Fals
 
     data = prepare_pretraining(s)
     tokenizer, train_set, collate = data.tokenizer, data.train_set, data.collate
-    n = min(8, prof.warmup + prof.rounds * prof.block, len(train_set) // s.batch_size)
+    n = min(8, prof.warmup + prof.rounds * prof.block, len(train_set) // s.training.batch_size)
     batches = []
     for k in range(n):
-        samples = [train_set[i] for i in range(k * s.batch_size, (k + 1) * s.batch_size)]
-        batches.append(collate(samples, generator=batch_generator(s.seed, k, 0)) if accepts_generator(collate)
+        samples = [train_set[i] for i in range(k * s.training.batch_size, (k + 1) * s.training.batch_size)]
+        batches.append(collate(samples, generator=batch_generator(s.training.seed, k, 0)) if accepts_generator(collate)
                        else collate(samples))
     model = build_model(s, tokenizer)
     cuda = device.type == "cuda"
@@ -478,7 +479,7 @@ def bare_step_on_cli_batches(s, device, prof: Profile, bf16_weights: bool = Fals
     if "error" in result:
         return result
     tokens = statistics.fmean(int(b["attention_mask"].sum()) for b in batches)
-    return {"tokens_per_s": tokens / result["s_per_step"], "real_tokens_per_row": tokens / s.batch_size}
+    return {"tokens_per_s": tokens / result["s_per_step"], "real_tokens_per_row": tokens / s.training.batch_size}
 
 
 def cli_variants(device, prof: Profile, options: dict) -> list[tuple[str, Callable]]:
@@ -489,11 +490,14 @@ def cli_variants(device, prof: Profile, options: dict) -> list[tuple[str, Callab
 
     def through_cli(**changes):
         def run(s):
-            s = dataclasses.replace(s, out_dir=str(Path(s.out_dir) / "-".join(changes) or "plain"), **changes)
+            names = {f.name for f in dataclasses.fields(s.training)}
+            training = dataclasses.replace(s.training, **{k: v for k, v in changes.items() if k in names})
+            s = dataclasses.replace(s, out_dir=str(Path(s.out_dir) / "-".join(changes) or "plain"), training=training,
+                                    **{k: v for k, v in changes.items() if k not in names})
             logged, t0 = [], time.perf_counter()
             summary = run_pretraining(s, on_log=logged.append)
             return {"tokens_per_s": window_tokens_per_s(logged), "wall_s": time.perf_counter() - t0,
-                    "real_tokens_per_row": summary["tokens_seen"] / (summary["steps"] * s.batch_size),
+                    "real_tokens_per_row": summary["tokens_seen"] / (summary["steps"] * s.training.batch_size),
                     "final_loss": summary["final_loss"]}
         return run
 

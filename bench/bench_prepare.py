@@ -40,7 +40,7 @@ def bertkit_side(corpus: Path, vocab: Path, out: Path, workers: int) -> dict:
     from bertkit.training import pretrain
     from bertkit.training.pretrain import PretrainSettings, open_data, prepare_data
     common = dict(files=[str(corpus)], out_dir=str(out), vocab=str(vocab), one_doc_per_line=True, workers=workers,
-                  progress=False)
+                  training=pretrain.PretrainTraining(progress=False))
     timed = {}
     build_shards = pretrain.build_shards
 

@@ -44,14 +44,14 @@ TASKS = {  # name -> (train file under DATA, max_length)
 def finetuned(task: str, args, workdir: Path) -> Path:
     """Fine-tune MiniLM for `task` with bertkit (cached in workdir) and return the best/ dir."""
     from bertkit.modeling.checkpoint import find_minilm
-    from bertkit.training.finetune import FinetuneSettings, run_finetune
+    from bertkit.training.finetune import FinetuneSettings, FinetuneTraining, run_finetune
     out = workdir / f"{task}-{args.train_examples}"
     if not (out / "best" / "config.json").exists():
         train_file, max_length = TASKS[task]
         run_finetune(FinetuneSettings(
-            task=task, model=str(find_minilm()), train=str(DATA / train_file), out=str(out), epochs=args.epochs,
-            learning_rate=1e-4, max_seq_length=max_length, max_train_examples=args.train_examples,
-            max_eval_examples=args.eval_examples, progress=False))
+            task=task, model=str(find_minilm()), train=str(DATA / train_file), out=str(out), max_seq_length=max_length,
+            max_train_examples=args.train_examples, max_eval_examples=args.eval_examples,
+            training=FinetuneTraining(epochs=args.epochs, learning_rate=1e-4, progress=False)))
     return out / "best"
 
 

@@ -21,8 +21,8 @@ from _common import DATA, set_threads
 from bertkit.tasks import get_task
 from bertkit.text.coverage import vocab_coverage
 from bertkit.text.vocab import train_vocab
-from bertkit.training.finetune import FinetuneSettings, read_splits, run_finetune
-from bertkit.training.pretrain import PretrainSettings, run_pretraining
+from bertkit.training.finetune import FinetuneSettings, FinetuneTraining, read_splits, run_finetune
+from bertkit.training.pretrain import PretrainSettings, PretrainTraining, run_pretraining
 
 REVIEWS = DATA / "ko_corpus" / "nsmc_raw_reviews_unlabeled.txt"
 NSMC = DATA / "nsmc" / "ratings_train.txt"
@@ -33,19 +33,21 @@ def one_algorithm(algorithm: str, corpus: Path, work: Path, args) -> dict:
     tok = train_vocab([corpus], vocab_size=args.vocab_size, do_lower_case=False, strip_accents=False,
                       min_frequency=args.min_frequency, algorithm=algorithm, out_dir=work / "vocab")
     vocab_cpu = time.process_time() - t0
-    settings = FinetuneSettings(task="nsmc", model="-", train=str(NSMC), out="-", seed=args.seed,
-                                max_train_examples=args.train_examples, max_eval_examples=args.eval_examples)
+    settings = FinetuneSettings(task="nsmc", model="-", train=str(NSMC), out="-",
+                                max_train_examples=args.train_examples, max_eval_examples=args.eval_examples,
+                                training=FinetuneTraining(seed=args.seed))
     _, valid, _ = read_splits(get_task("nsmc"), settings)
     coverage = vocab_coverage(tok, [ex.text for ex in valid], max_texts=2000)
     pre = run_pretraining(PretrainSettings(
         files=[str(corpus)], out_dir=str(work / "bert"), size=args.size, vocab=str(work / "vocab"),
-        max_seq_length=args.max_seq_length, steps=args.steps, batch_size=32, learning_rate=1e-3,
-        nsp=False, pack=True, one_doc_per_line=True, save_every=0, seed=args.seed, progress=False,
-        do_lower_case=False, strip_accents=False))
+        max_seq_length=args.max_seq_length, nsp=False, pack=True, one_doc_per_line=True, do_lower_case=False,
+        strip_accents=False, training=PretrainTraining(steps=args.steps, batch_size=32, learning_rate=1e-3, save_every=0,
+                                                       seed=args.seed, progress=False)))
     fine = run_finetune(FinetuneSettings(
-        task="nsmc", model=pre["model_dir"], train=str(NSMC), out=str(work / "nsmc"), epochs=args.epochs,
-        learning_rate=1e-4, max_seq_length=args.max_seq_length, max_train_examples=args.train_examples,
-        max_eval_examples=args.eval_examples, patience=0, seed=args.seed, progress=False))
+        task="nsmc", model=pre["model_dir"], train=str(NSMC), out=str(work / "nsmc"),
+        max_seq_length=args.max_seq_length, max_train_examples=args.train_examples,
+        max_eval_examples=args.eval_examples,
+        training=FinetuneTraining(epochs=args.epochs, learning_rate=1e-4, patience=0, seed=args.seed, progress=False)))
     return {"algorithm": algorithm, "vocab_size": tok.vocab_size, "vocab_cpu_s": round(vocab_cpu, 1),
             "pieces_per_word": coverage["pieces_per_word"], "unk_share": coverage["unk_share"],
             "single_char_share": coverage["single_char_share"], "mlm_accuracy": pre.get("mlm_accuracy"),

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from bertkit.cli.main import main
-from bertkit.training.pretrain import PretrainSettings, run_pretraining
+from bertkit.training.pretrain import PretrainSettings, PretrainTraining, run_pretraining
 
 PRETRAIN = ["--size", "tiny", "--vocab-size", "300", "--steps", "4", "--batch-size", "4", "--max-seq-length", "32",
             "--save-every", "2", "--workers", "1", "--eval-batches", "1", "--held-out-every", "10"]
@@ -55,9 +55,10 @@ EQUALITY = {
 def equality_settings(name: str, work: Path, out: Path, batch_size: int, steps: int) -> PretrainSettings:
     """The run compared with one process × 2 × batch_size (tests/test_ddp_modes.py builds the same)."""
     return PretrainSettings(files=[str(work / "corpus.txt")], out_dir=str(out), size="tiny", vocab_size=300,
-                            steps=steps, batch_size=batch_size, max_seq_length=32, save_every=3, workers=1,
-                            eval_batches=1, held_out_every=10, progress=False, learning_rate=1e-3,
-                            model_overrides=dict(NO_DROPOUT), **EQUALITY[name])
+                            max_seq_length=32, workers=1, eval_batches=1, held_out_every=10,
+                            model_overrides=dict(NO_DROPOUT), **EQUALITY[name],
+                            training=PretrainTraining(steps=steps, batch_size=batch_size, save_every=3, progress=False,
+                                                      learning_rate=1e-3))
 
 
 def run_library(work: Path, name: str, out: str, batch_size: str, steps: str, kill_at: str = "0",

@@ -9,13 +9,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_train import RandomPretrainingData, collate, tiny_model  # noqa: E402
 
-from bertkit.training.trainer import TrainConfig, Trainer, unwrap  # noqa: E402
+from bertkit.training.settings import TrainingSettings  # noqa: E402
+from bertkit.training.trainer import Trainer, unwrap  # noqa: E402
 
 out = Path(sys.argv[1])
 torch.set_num_threads(1)
-cfg = TrainConfig(output_dir=str(out), learning_rate=3e-3, max_steps=10, batch_size=4, save_every=5,
-                  log_every=1, progress=False, seed=3)
-trainer = Trainer(tiny_model(), RandomPretrainingData(), collate, cfg, device="cpu")
+cfg = TrainingSettings(learning_rate=3e-3, steps=10, batch_size=4, save_every=5, log_every=1, progress=False, seed=3,
+                       device="cpu")
+trainer = Trainer(tiny_model(), RandomPretrainingData(), collate, cfg, out)
 state = trainer.train()
 digest = hashlib.sha256(b"".join(p.detach().numpy().tobytes() for p in unwrap(trainer.model).parameters()))
 (out / f"rank{trainer.dist.rank}.json").write_text(json.dumps(

@@ -2,8 +2,9 @@
 
 On a user's machine, tests that need ../shared/data or the real MiniLM weights skip with a
 reason when those are absent.  In CI (`BERTKIT_STRICT=1`, set by .ci/run) nothing may skip
-silently: every skip becomes a failure, except the few listed in ALLOWED_SKIPS (things CI
-installs on a best-effort basis, such as a headless browser).
+silently: every skip becomes a failure — a skip inside a test and a module that skips at import
+(`pytest.importorskip`) alike — except the few listed in ALLOWED_SKIPS (things CI installs on a
+best-effort basis, such as a headless browser).
 """
 from __future__ import annotations
 
@@ -37,6 +38,19 @@ def pytest_runtest_makereport(item, call):
         if not skip_allowed_in_ci(reason):
             report.outcome = "failed"
             report.longrepr = f"skipped in CI (BERTKIT_STRICT=1), which must not happen: {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    """A module that skips while it is imported (`pytest.importorskip`, `allow_module_level`) fails too."""
+    outcome = yield
+    report = outcome.get_result()
+    if STRICT and report.skipped:
+        reason = str(report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr)
+        if not skip_allowed_in_ci(reason):
+            report.outcome = "failed"
+            report.longrepr = f"{report.nodeid} skipped in CI (BERTKIT_STRICT=1) at import, which must not happen: " \
+                              f"{reason}"
 
 
 def import_bench(name: str):

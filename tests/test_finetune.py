@@ -16,6 +16,7 @@ glue can learn at all by letting a tiny model memorise 64 SST-2 sentences.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -28,7 +29,8 @@ from conftest import data_file
 
 from bertkit import BertConfig, BertModel
 from bertkit.cli import main
-from bertkit.training.finetune import FinetuneSettings, run_finetune
+from bertkit.training.finetune import FinetuneSettings, FinetuneTraining, run_finetune
+from bertkit.training.settings import TrainingSettings
 from bertkit.tasks import CONLL2003_LABELS
 from bertkit.text.vocab import train_vocab
 
@@ -66,10 +68,13 @@ def tiny_checkpoint(out: Path, tokenizer, max_positions: int = 128, seed: int = 
 def finetune(model: Path, task: str, train: Path, out: Path, eval_file: Path | None = None, **settings) -> dict:
     settings = {"epochs": 2, "batch_size": 16, "learning_rate": 1e-3, "max_seq_length": 64, "patience": 0,
                 "progress": False, **settings}
+    names = {f.name for f in dataclasses.fields(TrainingSettings)}
+    training = FinetuneTraining(**{k: settings.pop(k) for k in list(settings) if k in names})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)     # "classifier weights newly initialized"
         return run_finetune(FinetuneSettings(task=task, model=str(model), train=str(train), out=str(out),
-                                             eval=str(eval_file) if eval_file else None, **settings))
+                                             eval=str(eval_file) if eval_file else None, training=training,
+                                             **settings))
 
 
 def cli(capsys, *argv: str) -> tuple[int, str, str]:

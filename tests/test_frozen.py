@@ -38,14 +38,15 @@ def test_linear_probe_on_frozen_minilm_vectors(minilm_path):
 
 def test_freeze_encoder_trains_only_the_head(minilm_path, tmp_path):
     from bertkit.modeling import BertForSequenceClassification
-    from bertkit.training.finetune import FinetuneSettings, run_finetune
+    from bertkit.training.finetune import FinetuneSettings, FinetuneTraining, run_finetune
 
     train = toy_sst2(tmp_path, repeat=4)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         run_finetune(FinetuneSettings(task="sst2", model=str(minilm_path), train=str(train), out=str(tmp_path / "o"),
-                                      epochs=1, batch_size=8, learning_rate=1e-2, eval_fraction=0.25,
-                                      freeze_encoder=True, progress=False))
+                                      eval_fraction=0.25, freeze_encoder=True,
+                                      training=FinetuneTraining(epochs=1, batch_size=8, learning_rate=1e-2,
+                                                                progress=False)))
         before = BertForSequenceClassification.from_pretrained(minilm_path, num_labels=2)
         after = BertForSequenceClassification.from_pretrained(tmp_path / "o" / "best")
     for (name, a), b in zip(before.bert.state_dict().items(), after.bert.state_dict().values()):

@@ -18,7 +18,7 @@ from test_finetune import head_lines, tiny_checkpoint
 from bertkit.common.errors import InputError
 from bertkit.text.vocab import train_vocab
 from bertkit.training import pretrain
-from bertkit.training.pretrain import PretrainSettings, prepare_data
+from bertkit.training.pretrain import PretrainSettings, PretrainTraining, prepare_data
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -59,9 +59,9 @@ def corpus(path: Path, documents: int = 60) -> Path:
     return path
 
 
-def settings(tmp_path: Path, **extra) -> PretrainSettings:
+def settings(tmp_path: Path, **training) -> PretrainSettings:
     return PretrainSettings(files=[str(tmp_path / "corpus.txt")], out_dir=str(tmp_path / "out"), vocab_size=200,
-                            workers=1, progress=False, held_out_every=10, **extra)
+                            workers=1, held_out_every=10, training=PretrainTraining(progress=False, **training))
 
 
 def test_preparation_is_built_once_and_reused(tmp_path, monkeypatch):

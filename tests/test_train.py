@@ -8,7 +8,8 @@ import torch
 
 from bertkit.modeling.config import BertConfig
 from bertkit.modeling import BertForPreTraining
-from bertkit.training.trainer import (TrainConfig, Trainer, epoch_order, latest_checkpoint, linear_warmup_decay,
+from bertkit.training.settings import TrainingSettings
+from bertkit.training.trainer import (Trainer, epoch_order, latest_checkpoint, linear_warmup_decay,
                            param_groups)
 
 VOCAB = 64
@@ -50,9 +51,9 @@ def tiny_model(seed=0):
 
 
 def make_trainer(out, steps=12, save_every=4, on_log=None, lr=1e-3):
-    cfg = TrainConfig(output_dir=str(out), learning_rate=lr, max_steps=steps, batch_size=8, grad_accum=2,
-                      save_every=save_every, log_every=1, progress=True, seed=3)
-    return Trainer(tiny_model(), RandomPretrainingData(), collate, cfg, on_log=on_log, device="cpu")
+    cfg = TrainingSettings(learning_rate=lr, steps=steps, batch_size=8, grad_accum=2, save_every=save_every,
+                           log_every=1, progress=True, seed=3, device="cpu")
+    return Trainer(tiny_model(), RandomPretrainingData(), collate, cfg, out, on_log=on_log)
 
 
 def test_no_weight_decay_on_bias_and_layernorm():
@@ -134,20 +135,20 @@ def test_checkpoints_are_pruned_and_complete(tmp_path):
 
 def test_resume_refuses_a_different_model(tmp_path):
     make_trainer(tmp_path, steps=4, save_every=0).train()
-    cfg = TrainConfig(output_dir=str(tmp_path), max_steps=8, batch_size=8)
+    cfg = TrainingSettings(steps=8, batch_size=8, device="cpu")
     other = BertForPreTraining(BertConfig(vocab_size=VOCAB, hidden_size=64, num_hidden_layers=2,
                                           num_attention_heads=2, intermediate_size=64,
                                           max_position_embeddings=32))
-    trainer = Trainer(other, RandomPretrainingData(), collate, cfg, device="cpu")
+    trainer = Trainer(other, RandomPretrainingData(), collate, cfg, tmp_path)
     with pytest.raises(ValueError, match="different model config"):
         trainer.resume()
 
 
 def test_evaluates_every_eval_every_steps_even_between_log_lines(tmp_path):
-    cfg = TrainConfig(output_dir=str(tmp_path), max_steps=12, batch_size=8, log_every=5, save_every=0,
-                      progress=False, eval_at_start=False)
+    cfg = TrainingSettings(steps=12, batch_size=8, log_every=5, save_every=0, progress=False, eval_at_start=False,
+                           device="cpu")
     seen = []
-    trainer = Trainer(tiny_model(), RandomPretrainingData(), collate, cfg, device="cpu", eval_every=3,
+    trainer = Trainer(tiny_model(), RandomPretrainingData(), collate, cfg, tmp_path, eval_every=3,
                       evaluate=lambda m: seen.append(1) or {"metric": float(len(seen))})
     state = trainer.train()
     assert [r["step"] for r in state.history if "metric" in r] == [3, 6, 9, 12]

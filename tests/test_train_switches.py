@@ -15,7 +15,8 @@ import torch
 
 from bertkit.modeling import BertForPreTraining
 from bertkit.modeling.config import BertConfig
-from bertkit.training.trainer import TrainConfig, Trainer, latest_checkpoint
+from bertkit.training.settings import TrainingSettings
+from bertkit.training.trainer import Trainer, latest_checkpoint
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_train import VOCAB, RandomPretrainingData  # noqa: E402
@@ -45,9 +46,9 @@ def model(dropout=0.1):
 
 
 def run(out, steps=8, dropout=0.1, **switches):
-    cfg = TrainConfig(output_dir=str(out), learning_rate=2e-3, max_steps=steps, batch_size=8, grad_accum=2,
-                      save_every=4, log_every=1, progress=False, seed=3, **switches)
-    trainer = Trainer(model(dropout), RandomPretrainingData(), ragged_collate, cfg, device="cpu")
+    cfg = TrainingSettings(device="cpu", learning_rate=2e-3, steps=steps, batch_size=8, grad_accum=2,
+                           save_every=4, log_every=1, progress=False, seed=3, **switches)
+    trainer = Trainer(model(dropout), RandomPretrainingData(), ragged_collate, cfg, out)
     state = trainer.train()
     return [r["loss"] for r in state.history], trainer
 
@@ -60,16 +61,16 @@ def test_prefetching_in_a_thread_gives_the_same_run(tmp_path):
 
 
 def test_unpadding_plans_exact_rows_are_bit_identical(tmp_path):
-    plain, _ = run(tmp_path / "a", unpad_plan=0)
-    planned, _ = run(tmp_path / "b", unpad_plan=1)
+    plain, _ = run(tmp_path / "a", unpad_multiple=0)
+    planned, _ = run(tmp_path / "b", unpad_multiple=1)
     assert plain == planned
 
 
 def test_unpadding_plans_with_rounded_rows_follow_the_same_curve(tmp_path):
     """Rounding rows up to 64 adds pad rows that never touch a real token; without dropout
     (whose random stream the extra rows would shift) the curve is the same up to float rounding."""
-    plain, _ = run(tmp_path / "a", dropout=0.0, unpad_plan=0)
-    rounded, _ = run(tmp_path / "b", dropout=0.0, unpad_plan=64)
+    plain, _ = run(tmp_path / "a", dropout=0.0, unpad_multiple=0)
+    rounded, _ = run(tmp_path / "b", dropout=0.0, unpad_multiple=64)
     assert max(abs(a - b) for a, b in zip(plain, rounded)) < 1e-5, (plain, rounded)
 
 
@@ -99,12 +100,12 @@ def test_bf16_master_weights_resume_exactly(tmp_path):
         if row["step"] == 6:
             raise Stop
 
-    cfg = dict(output_dir=str(tmp_path / "cut"), learning_rate=2e-3, max_steps=8, batch_size=8, grad_accum=2,
+    cfg = dict(device="cpu", learning_rate=2e-3, steps=8, batch_size=8, grad_accum=2,
                save_every=4, log_every=1, progress=False, seed=3, bf16=True, bf16_weights=True)
     with pytest.raises(Stop):
-        Trainer(model(), RandomPretrainingData(), ragged_collate, TrainConfig(**cfg), device="cpu",
+        Trainer(model(), RandomPretrainingData(), ragged_collate, TrainingSettings(**cfg), tmp_path / "cut",
                 on_log=stop_at_6).train()
-    trainer = Trainer(model(), RandomPretrainingData(), ragged_collate, TrainConfig(**cfg), device="cpu")
+    trainer = Trainer(model(), RandomPretrainingData(), ragged_collate, TrainingSettings(**cfg), tmp_path / "cut")
     assert trainer.resume() and trainer.state.step == 4
     resumed = [r["loss"] for r in trainer.train().history]
     assert resumed == full
@@ -121,27 +122,22 @@ def test_keep_checkpoints_false_lets_the_caller_remove_them(tmp_path):
     assert (tmp_path / "gone" / "train_config.json").exists()
 
 
-def test_integer_keep_checkpoints_is_a_deprecated_alias(tmp_path):
-    with pytest.warns(DeprecationWarning, match="max_checkpoints"):
-        cfg = TrainConfig(output_dir=str(tmp_path), keep_checkpoints=1)
-    assert cfg.max_checkpoints == 1 and cfg.keep_checkpoints is True
-
-
 SIGINT_WORKER = r"""
 import sys, time
 sys.path.insert(0, sys.argv[2])
 from test_train_switches import model, ragged_collate
 from test_train import RandomPretrainingData
-from bertkit.training.trainer import TrainConfig, Trainer
+from bertkit.training.settings import TrainingSettings
+from bertkit.training.trainer import Trainer
 
 def slow(row):
     if row["step"] == 3:
         print("STEP3", flush=True)
     time.sleep(0.2)
 
-cfg = TrainConfig(output_dir=sys.argv[1], learning_rate=2e-3, max_steps=12, batch_size=8, grad_accum=2,
-                  save_every=0, log_every=1, progress=False, seed=3)
-trainer = Trainer(model(), RandomPretrainingData(), ragged_collate, cfg, device="cpu", on_log=slow)
+cfg = TrainingSettings(learning_rate=2e-3, steps=12, batch_size=8, grad_accum=2, save_every=0, log_every=1,
+                       progress=False, seed=3, device="cpu")
+trainer = Trainer(model(), RandomPretrainingData(), ragged_collate, cfg, sys.argv[1], on_log=slow)
 if trainer.resume():
     print("RESUMED", trainer.state.step, flush=True)
 try:
@@ -197,5 +193,5 @@ def test_trainer_passes_masked_positions_only_to_models_that_take_them(tmp_path)
     assert trainer.feed().plan.masked_positions is True
     classifier = BertForSequenceClassification(BertConfig(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=1,
                                                           num_attention_heads=2, intermediate_size=64))
-    other = Trainer(classifier, RandomPretrainingData(), ragged_collate, trainer.cfg, device="cpu")
+    other = Trainer(classifier, RandomPretrainingData(), ragged_collate, trainer.cfg, tmp_path / "other")
     assert other.feed().plan.masked_positions is False

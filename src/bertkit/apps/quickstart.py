@@ -24,8 +24,8 @@ from bertkit.common.defaults import IGNORE_INDEX
 from bertkit.data.builtin_corpus import write_builtin_corpus
 from bertkit.modeling.config import BertConfig
 from bertkit.pipelines import pipeline
-from bertkit.training.pretrain import (PretrainSettings, build_model, load_tokenizer, prepare_data, prepare_pretraining,
-                                       run_pretraining, save_final)
+from bertkit.training.pretrain import (PretrainSettings, PretrainTraining, build_model, load_tokenizer, prepare_data,
+                                       prepare_pretraining, run_pretraining, save_final)
 
 SEED_FILL_MASK = [
     "Love is like the [MASK]. You can't see it but you can feel it.",
@@ -54,7 +54,7 @@ DOC_NSP = [
 # (+2 points of MLM at 1,200 steps; 0.10 was worse).  Batch 32 x 64 tokens, 5% warm-up, and a peak
 # learning rate of 1.5e-3: at 4,208 steps (6 minutes on a quiet 2-core VM) held-out MLM / NSP were
 # 24.6% / 74.0% at 1e-3, 30.1% / 75.9% at 1.5e-3, 26.0% / 79.4% at 2e-3 and 18.2% / 66.2% at 3e-3.
-RECIPE = dict(batch_size=32, max_seq_length=64, learning_rate=1.5e-3, warmup_ratio=0.05)
+RECIPE = dict(batch_size=32, learning_rate=1.5e-3, warmup_ratio=0.05)      # + 64-token sequences
 MODEL_OVERRIDES = {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0, "initializer_range": 0.05}
 BEFORE_AFTER = DOC_FILL_MASK[2]          # shown at step 0 and after training
 
@@ -90,21 +90,22 @@ def _run(out_dir: str, minutes: float, seed: int, size: str, vocab_size: int, st
     say(f"      one sentence per line, a blank line between documents → {corpus}")
 
     settings = PretrainSettings(files=[str(corpus)], out_dir=str(out / "bert"), size=size, vocab_size=vocab_size,
-                                steps=steps or 1, seed=seed, save_every=0, progress=False, held_out_every=20,
-                                model_overrides=dict(MODEL_OVERRIDES), **RECIPE)
+                                max_seq_length=64, held_out_every=20, model_overrides=dict(MODEL_OVERRIDES),
+                                training=PretrainTraining(steps=steps or 1, seed=seed, save_every=0, progress=False,
+                                                       **RECIPE))
     _show_vocab(settings)
     data = prepare_pretraining(settings)
     tokenizer = data.tokenizer
-    settings.eval_batches = math.ceil(len(data.eval_set) / settings.batch_size)   # every held-out pair
+    settings.eval_batches = math.ceil(len(data.eval_set) / settings.training.batch_size)   # every held-out pair
     _show_data(data)
     timing = ""
     if steps is None:
-        settings.steps, timing = _steps_for_budget(settings, data, minutes)
+        settings.training.steps, timing = _steps_for_budget(settings, data, minutes)
 
     cfg = BertConfig.preset(size, vocab_size=tokenizer.vocab_size)
     say(f"[4/5] pretraining BERT-{size.capitalize()} (L={cfg.num_hidden_layers}, H={cfg.hidden_size}, "
-        f"A={cfg.num_attention_heads}, no dropout) for {settings.steps} steps of {settings.batch_size} sequences × "
-        f"{settings.max_seq_length} tokens, peak learning rate {settings.learning_rate:g}; "
+        f"A={cfg.num_attention_heads}, no dropout) for {settings.training.steps} steps of {settings.training.batch_size} sequences × "
+        f"{settings.max_seq_length} tokens, peak learning rate {settings.training.learning_rate:g}; "
         "loss = masked-LM + next-sentence")
     if timing:
         say(timing)
@@ -150,7 +151,7 @@ def _steps_for_budget(settings, data, minutes: float) -> tuple[int, str]:
     timings = {}
     for threads in sorted({torch.get_num_threads(), 1}, reverse=True):
         torch.set_num_threads(threads)
-        timings[threads] = _seconds_per_step(model, optimizer, train_set, collate, settings.batch_size)
+        timings[threads] = _seconds_per_step(model, optimizer, train_set, collate, settings.training.batch_size)
     threads = min(timings, key=timings.get)
     torch.set_num_threads(threads)
     per_step = timings[threads] * 1.05         # + held-out evaluations and logging

@@ -54,7 +54,8 @@ from bertkit.pipelines import pipeline
 from bertkit.pipelines.classify import TextClassificationPipeline
 from bertkit.tasks.base import collate_inputs
 from bertkit.text.tokenizer import BertTokenizer
-from bertkit.training.trainer import TrainConfig, Trainer
+from bertkit.training.settings import TrainingSettings
+from bertkit.training.trainer import Trainer
 
 VECTORS, TEXTS, META, WINDOWS = "vectors.npy", "texts.jsonl", "meta.json", "windows.npy"
 RERANKER_META = "reranker.json"
@@ -387,10 +388,10 @@ def train_reranker(pairs: Sequence[tuple[str, str]], model_dir, out_dir, negativ
             label2id={"irrelevant": 0, "relevant": 1}, problem_type="single_label_classification")
     scratch = Path(tempfile.mkdtemp(prefix="bertkit-reranker-"))   # optimizer checkpoints: not kept
     try:
-        config = TrainConfig(output_dir=str(scratch), learning_rate=learning_rate, num_epochs=epochs,
-                             max_steps=max_steps, batch_size=batch_size, seed=seed, progress=progress,
-                             warmup_ratio=0.1)
-        Trainer(model, features, collate, config, device=device).train()
+        settings = TrainingSettings(learning_rate=learning_rate, epochs=epochs, steps=max_steps, batch_size=batch_size,
+                                    seed=seed, progress=progress, warmup_ratio=0.1,
+                                    device=None if device is None else str(device))
+        Trainer(model, features, collate, settings, scratch).train()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     model.eval().cpu()

@@ -16,7 +16,9 @@ A field says how it appears on the command line through its metadata
 
 Booleans get both forms, `--nsp / --no-nsp`; `false_flag` adds a short spelling for
 False (`--cased` = `--no-do-lower-case`).  `aliases` keeps an older flag name working.
-Fields with `cli=False` are for library callers only.
+Fields with `cli=False` are for library callers only.  A `nested(...)` field holds a whole
+settings dataclass (the verbs' `train: TrainingSettings`): its fields are the verb's flags
+too, and `settings_from_args` builds it back, so it reaches the Trainer whole.
 """
 from __future__ import annotations
 
@@ -26,7 +28,6 @@ import types
 import typing
 from typing import Any
 
-from bertkit.common.settings import option  # noqa: F401  (re-exported for verb modules)
 
 
 def _base_type(annotation: Any) -> tuple[type, bool]:
@@ -44,6 +45,7 @@ def _flag(field: dataclasses.Field) -> str:
 
 
 def _help(field: dataclasses.Field) -> str:
+    """The field's help text, with its default."""
     text = field.metadata["help"]
     if field.metadata.get("required") or field.metadata.get("positional"):
         return text
@@ -56,6 +58,9 @@ def add_options(parser: argparse.ArgumentParser, settings: type, skip: tuple[str
     hints = typing.get_type_hints(settings)
     for field in dataclasses.fields(settings):
         if field.name in skip or not field.metadata.get("cli", False):
+            continue
+        if field.metadata.get("nested"):
+            add_options(parser, hints[field.name], skip)
             continue
         kind, many = _base_type(hints[field.name])
         meta = field.metadata
@@ -80,7 +85,8 @@ def add_options(parser: argparse.ArgumentParser, settings: type, skip: tuple[str
 
 def settings_from_args(settings: type, args: argparse.Namespace, **values: Any) -> Any:
     """Build the dataclass `settings` from parsed arguments; `values` fill or override fields."""
-    names = {f.name for f in dataclasses.fields(settings)}
-    given = {name: getattr(args, name) for name in names if hasattr(args, name)}
+    hints = typing.get_type_hints(settings)
+    given = {f.name: settings_from_args(hints[f.name], args) if f.metadata.get("nested") else getattr(args, f.name)
+             for f in dataclasses.fields(settings) if f.metadata.get("nested") or hasattr(args, f.name)}
     given.update(values)
     return settings(**given)

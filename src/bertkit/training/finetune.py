@@ -7,9 +7,9 @@
 `finetune` reads the data with the task's reader (counting anything it had to
 skip), carves a validation split from train when no --eval file is given (QA:
 by article), puts a fresh head on the checkpoint, trains with the same loop as
-pretraining, evaluates after every epoch, keeps the best checkpoint in
-`out/best` (model + tokenizer + `task.json`) and stops early when the main
-metric has not improved for `patience` epochs.  `out/results.json` records the
+pretraining, evaluates after every epoch; the Trainer keeps the best model in
+`out/best` (model + tokenizer + `task.json`, through `KeepBest`) and stops early
+when the main metric has not improved for `patience` evaluations.  `out/results.json` records the
 settings, every epoch's metrics, the best score, and examples/s.
 """
 from __future__ import annotations
@@ -35,7 +35,13 @@ from bertkit.modeling.pretrained import TASK_FILE, open_checkpoint
 from bertkit.tasks import TASK_NAMES, ExampleList, QAExample, get_task
 from bertkit.text.coverage import check_coverage
 from bertkit.training.distributed import process_info
-from bertkit.training.trainer import TrainConfig, Trainer
+from bertkit.training.settings import nested, with_defaults
+from bertkit.training.trainer import KeepBest, Trainer
+
+# The training settings of fine-tuning: TrainingSettings' fields with fine-tuning's defaults
+# (3 epochs at 5e-5, an evaluation every epoch, early stopping, resume checkpoints removed at the end).
+FinetuneTraining = with_defaults("FinetuneTraining", epochs=3.0, learning_rate=5e-5, patience=2, max_checkpoints=1,
+                                 keep_checkpoints=False, eval_at_start=False)
 
 COLUMN_OPTIONS = ("text_column", "text_pair_column", "label_column", "tag_column", "label_names",  # → task options
                   "doc_stride", "max_query_length", "max_answer_length", "n_best_size", "null_score_diff_threshold",
@@ -53,24 +59,13 @@ class FinetuneSettings:
     out: str = option(None, "output folder: best/ (model + tokenizer + task.json), results.json", required=True)
     eval: str | None = option(None, "evaluation file (default: carve --eval-fraction of the training file)")
     eval_fraction: float = option(0.1, "share of the training file held out for evaluation when no --eval")
-    epochs: float = option(3.0, "passes over the training data")
-    batch_size: int = option(32, "examples per step")
-    learning_rate: float = option(5e-5, "peak learning rate", aliases=("--lr",))
-    warmup_ratio: float = option(0.1, "share of the steps with a rising learning rate")
-    weight_decay: float = option(0.01, "AdamW weight decay (not on biases and LayerNorm)")
     max_seq_length: int | None = option(None, f"tokens per example, [CLS] and [SEP] included; longer texts are "
                                         f"cut (default: {MAX_SEQ_LENGTH}; QA windows {QA_MAX_SEQ_LENGTH})",
                                         aliases=("--max-length",))
     max_train_examples: int | None = option(None, "use a fixed-seed random subset of the training set")
     max_eval_examples: int | None = option(None, "use a fixed-seed random subset of the evaluation set")
-    patience: int = option(2, "stop after this many evaluations without gain (0: never)")
-    seed: int = option(42, "random seed (split, order, head init)")
-    bf16: bool = option(False, "bf16 autocast")
-    device: str | None = option(None, "cpu, cuda, cuda:1 ...; default: the GPU when there is one")
     freeze_encoder: bool = option(False, "train only the task head on frozen BERT features (the notes' "
                                   "feature-based approach)")
-    keep_checkpoints: bool = option(False, "keep the resume checkpoints of the run (removed when it finishes)")
-    resume: bool = option(True, "resume from the checkpoint in --out (Ctrl-C saves one)")
     text_column: str | None = option(None, "your data: the column holding the text")
     text_pair_column: str | None = option(None, "your data: the column holding the second text of a pair",
                                           aliases=("--pair-column",))
@@ -90,7 +85,7 @@ class FinetuneSettings:
                                                   "(SQuAD 2.0; --task squad2 sets it)")
     null_score_diff_threshold: float | None = option(None, "SQuAD 2.0: answer '' when null score - best span > "
                                                      "this (default: tuned on the evaluation set)")
-    progress: bool = option(True, "progress bar and messages", cli=False)
+    training: FinetuneTraining = nested(FinetuneTraining)
     task_options: dict = option(dict, "extra task options (library only)", cli=False)
 
     def __post_init__(self) -> None:
@@ -128,9 +123,9 @@ def read_splits(task, s: FinetuneSettings):
         valid = task.read(s.eval)
         reports["eval"] = valid.report.summary()
     else:
-        train, valid = task.train_valid_split(train, s.eval_fraction, s.seed)
-    train = subsample(train, s.max_train_examples, s.seed)
-    valid = subsample(valid, s.max_eval_examples, s.seed + 1)
+        train, valid = task.train_valid_split(train, s.eval_fraction, s.training.seed)
+    train = subsample(train, s.max_train_examples, s.training.seed)
+    valid = subsample(valid, s.max_eval_examples, s.training.seed + 1)
     if not len(train):
         raise InputError(f"no usable training examples in {s.train}: {reports['train']}")
     if not len(valid):
@@ -173,7 +168,7 @@ def default_max_seq_length(task) -> int:
 
 def say(s: FinetuneSettings, text: str) -> None:
     """A message for the user (rank 0 only under torchrun)."""
-    if s.progress and process_info().is_main:
+    if s.training.progress and process_info().is_main:
         print(text, file=sys.stderr, flush=True)
 
 
@@ -192,8 +187,8 @@ def prepare_model(s: FinetuneSettings, task, ckpt):
 
 
 def run_finetune(s: FinetuneSettings) -> dict:
-    """Fine-tune `s.model` on `s.task`; keeps the best model in out/best, writes out/results.json."""
-    torch.manual_seed(s.seed)
+    """Fine-tune `s.model` on `s.task`; the Trainer keeps the best model in out/best; writes out/results.json."""
+    torch.manual_seed(s.training.seed)
     task, train, valid, reports = prepare_data(s)
     out = Path(s.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -207,18 +202,8 @@ def run_finetune(s: FinetuneSettings) -> dict:
     valid_features = task.encode(valid, tokenizer, max_seq_length, training=False)
     reports.update(train_encode=train_features.report.summary(), eval_encode=valid_features.report.summary())
     _print_reports(reports)
-
-    keeper = BestKeeper(out / "best", task, tokenizer, s, max_seq_length, patience=s.patience)
-    config = TrainConfig(output_dir=str(out / "run"), learning_rate=s.learning_rate, warmup_ratio=s.warmup_ratio,
-                         weight_decay=s.weight_decay, num_epochs=s.epochs, batch_size=s.batch_size, seed=s.seed,
-                         bf16=s.bf16, save_every=0, max_checkpoints=1, keep_checkpoints=s.keep_checkpoints,
-                         progress=s.progress, eval_at_start=False)
-    trainer = Trainer(model, train_features, task.collate, config, device=s.device,
-                      evaluate=lambda m: keeper.evaluate(m, valid, valid_features, trainer))
-    steps_per_epoch = trainer.micro_batches_per_epoch()         # global batches: all processes together
-    trainer.eval_every, config.log_every = steps_per_epoch, max(1, min(50, steps_per_epoch // 4))
-    if s.resume and trainer.resume():
-        keeper.restore(out / "run")
+    trainer = make_trainer(s, task, model, tokenizer, train_features, (valid, valid_features), max_seq_length)
+    if s.training.resume and trainer.resume():
         say(s, f"resuming from step {trainer.state.step} (of {trainer.total_steps}) in {out / 'run'}")
     t0 = time.perf_counter()
     state = trainer.train()
@@ -228,60 +213,43 @@ def run_finetune(s: FinetuneSettings) -> dict:
         "task": task.name, "model": s.model, "settings": dataclasses.asdict(s),
         "train_examples": len(train), "eval_examples": len(valid), "train_features": len(train_features),
         "steps": state.step, "train_seconds": round(seconds, 2),
-        "train_examples_per_s": round(state.step * s.batch_size * trainer.dist.world / seconds, 2),
-        "epochs": keeper.history, "best": keeper.best, "best_dir": str(out / "best"), "reports": reports,
+        "train_examples_per_s": round(state.step * s.training.batch_size * trainer.dist.world / seconds, 2),
+        "epochs": [scores_of(row) for row in state.history if task.main_metric in row],
+        "best": scores_of(state.best) if state.best else None, "best_dir": str(out / "best"), "reports": reports,
     }
     if trainer.dist.is_main:
         atomic_write_text(out / "results.json", json.dumps(result, indent=2, ensure_ascii=False))
-    say(s, f"best {task.main_metric} {keeper.best[task.main_metric]:.4f} at step {keeper.best['step']} → "
-        f"{out / 'best'}  (try: bertkit predict --model {out / 'best'} ...)" if keeper.best else "no evaluation ran")
+    best = result["best"]
+    say(s, f"best {task.main_metric} {best[task.main_metric]:.4f} at step {best['step']} → "
+        f"{out / 'best'}  (try: bertkit predict --model {out / 'best'} ...)" if best else "no evaluation ran")
     return result
 
 
-class BestKeeper:
-    """Evaluates after each epoch, saves the best model, asks the trainer to stop early.
+def make_trainer(s: FinetuneSettings, task, model, tokenizer, train_features, valid, max_seq_length: int) -> Trainer:
+    """The Trainer of a fine-tuning run: evaluates every epoch (rank 0) and keeps the best model in out/best."""
+    out = Path(s.out)
+    examples, features = valid
 
-    Runs on rank 0 only (the Trainer evaluates there); its record (`keeper.json` in the run
-    folder) is saved with every evaluation, so a resumed run knows the best score so far.
-    """
-
-    STATE_FILE = "keeper.json"
-
-    def __init__(self, best_dir: Path, task, tokenizer, settings: FinetuneSettings, max_seq_length: int,
-                 patience: int):
-        self.best_dir, self.task, self.tokenizer, self.settings = best_dir, task, tokenizer, settings
-        self.max_seq_length = max_seq_length
-        self.patience = patience
-        self.best: dict | None = None
-        self.history: list[dict] = []
-        self.bad_epochs = 0
-
-    def evaluate(self, model, examples, features, trainer) -> dict:
-        scores = self.task.evaluate(model, examples, features)
-        key = "best_f1" if "best_f1" in scores else self.task.main_metric   # SQuAD 2.0: F1 at the tuned threshold
-        row = {"step": trainer.state.step, **scores}
-        self.history.append(row)
-        improved = self.best is None or scores[key] > self.best[key]
+    def evaluate(m) -> dict:
+        scores = task.evaluate(m, examples, features)
         shown = "  ".join(f"{k} {v:.4f}" for k, v in scores.items() if isinstance(v, float))
-        say(self.settings, f"evaluation at step {row['step']}: {shown}" + ("  (best so far: saved)" if improved else ""))
-        if improved:
-            self.best = row
-            self.bad_epochs = 0
-            save_finetuned(model, self.tokenizer, self.task, self.settings, self.best_dir, self.max_seq_length, scores)
-        else:
-            self.bad_epochs += 1
-            if self.patience and self.bad_epochs >= self.patience:
-                trainer.request_stop()
-        record = {"best": self.best, "history": self.history, "bad_epochs": self.bad_epochs}
-        atomic_write_text(trainer.run_dir / self.STATE_FILE, json.dumps(record, default=float))
+        say(s, f"evaluation at step {trainer.state.step}: {shown}")
         return scores
 
-    def restore(self, run_dir: Path) -> None:
-        """The record of the run being resumed (best so far, history, evaluations without gain)."""
-        path = Path(run_dir) / self.STATE_FILE
-        if path.exists():
-            record = json.loads(path.read_text())
-            self.best, self.history, self.bad_epochs = record["best"], record["history"], record["bad_epochs"]
+    def save_best(m, row: dict) -> None:
+        say(s, f"      best so far: saved to {out / 'best'}")
+        save_finetuned(m, tokenizer, task, s, out / "best", max_seq_length, row)
+
+    keep_best = KeepBest(score=lambda row: row["best_f1" if "best_f1" in row else task.main_metric], save=save_best)
+    trainer = Trainer(model, train_features, task.collate, s.training, out / "run", evaluate=evaluate,
+                      keep_best=keep_best)
+    trainer.eval_every = s.training.eval_every or trainer.micro_batches_per_epoch()   # global batches: every epoch
+    return trainer
+
+
+def scores_of(row: dict) -> dict:
+    """An evaluation row of the training log without the training columns: step + the task's scores."""
+    return {k: v for k, v in row.items() if k not in ("loss", "lr", "tokens_per_s")}
 
 
 def save_finetuned(model, tokenizer, task, settings: FinetuneSettings, out_dir: Path, max_seq_length: int,

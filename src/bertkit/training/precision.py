@@ -1,11 +1,11 @@
 """Number formats and the optimizer of a training step: bf16 autocast, bf16 weights with fp32
 masters, AdamW with BERT's weight-decay groups and learning-rate schedule.
 
-bf16 autocast (`TrainConfig.bf16`) runs matrix products in bfloat16 while the weights
+bf16 autocast (`TrainingSettings.bf16`) runs matrix products in bfloat16 while the weights
 stay fp32: every forward casts every weight matrix to bf16 again (on a GPU that cast is
 a sizeable share of a BERT-Base step), and the backward casts the gradients back.
 
-`Bf16Weights` (`TrainConfig.bf16_weights`) keeps the *model's* weights in bf16 between
+`Bf16Weights` (`TrainingSettings.bf16_weights`) keeps the *model's* weights in bf16 between
 steps and fp32 "master" copies for the optimizer: the update is computed and accumulated
 in fp32 (small updates are not lost to bf16's 8-bit mantissa), then rounded into the bf16
 weights.  When every weight of the model is bf16 (`covers_model`), the forward runs in

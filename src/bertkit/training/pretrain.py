@@ -1,6 +1,7 @@
 """Pretraining from raw text, end to end: vocab → shards → BERT → MLM + NSP training.
 
-    run_pretraining(PretrainSettings(files=["corpus.txt"], out_dir="runs/mini", size="mini"))
+    run_pretraining(PretrainSettings(files=["corpus.txt"], out_dir="runs/mini", size="mini",
+                                     training=PretrainTraining(steps=2000, batch_size=64)))
 
 The output directory holds everything a later step needs:
 
@@ -55,9 +56,13 @@ from bertkit.text.tokenizer import BertTokenizer
 from bertkit.text.vocab import train_vocab
 from bertkit.training.checkpoints import latest_checkpoint
 from bertkit.training.distributed import DistInfo, init_distributed, run_once
-from bertkit.training.trainer import GPU_ROWS_MULTIPLE, TrainConfig, Trainer, batch_generator, plot_loss_curve, unwrap
+from bertkit.training.settings import nested, with_defaults
+from bertkit.training.trainer import GPU_ROWS_MULTIPLE, Trainer, batch_generator, plot_loss_curve, unwrap
 
 SIZES = "tiny|mini|small|medium|base|large or L{2..12}-H{128,256,512,768}"
+
+# The training settings of pretraining: TrainingSettings' fields with pretraining's defaults.
+PretrainTraining = with_defaults("PretrainTraining", steps=1000, learning_rate=5e-4, warmup_ratio=0.06, save_every=200)
 
 
 @dataclass
@@ -78,42 +83,27 @@ class PretrainSettings:
                                         "(stripping splits Hangul syllables into jamo)", false_flag="--keep-accents")
     morphemes: bool = option(False, "Korean: cut words at morpheme boundaries (kiwipiepy) before WordPiece")
     max_seq_length: int = option(128, "tokens per training sequence, [CLS] and [SEP]s included")
-    steps: int = option(1000, "optimizer steps")
-    batch_size: int = option(32, "sequences per micro-batch")
-    grad_accum: int = option(1, "micro-batches per optimizer step")
-    learning_rate: float = option(5e-4, "peak learning rate", aliases=("--lr",))
-    warmup_ratio: float = option(0.06, "share of the steps with a rising learning rate")
     whole_word_mask: bool = option(False, "mask every piece of a chosen word together")
     nsp: bool = option(True, "next-sentence prediction as a second objective")
     pack: bool = option(False, "several short documents per row (attention kept inside each; MLM only, needs "
                         "--no-nsp): full rows for corpora of short texts such as reviews")
-    bf16: bool = option(False, "bf16 autocast (GPUs, CPUs with AVX512-BF16/AMX)")
-    bf16_weights: bool = option(False, "GPU, with --bf16: bf16 weights in the model, fp32 master weights in AdamW")
-    fused_blocks: str | None = option(None, "GPU: fused bias+GELU and dropout+residual+LayerNorm",
-                                      choices=("compile", "triton"))
-    compile: bool = option(False, "torch.compile the model (static shapes: see --unpad-multiple)")
-    unpad_multiple: int | None = option(None, "round the real tokens of a batch up to this multiple (few distinct "
-                                        "shapes for the GPU and torch.compile); default: 64 on GPU, off on CPU")
-    device: str | None = option(None, "cpu, cuda, cuda:1 ...; default: the GPU when there is one")
-    seed: int = option(42, "random seed (data order, masks, init)")
     dropout: float | None = option(None, "dropout probability of the hidden layers and attention; default: the "
                                    "model's (0.1 in BERT; 0 is what short runs such as Cramming use)")
-    save_every: int = option(200, "steps between resume checkpoints")
-    eval_every: int = option(0, "steps between held-out evaluations; 0: ten over the run")
     eval_batches: int = option(8, "held-out batches per evaluation")
-    resume: bool = option(True, "resume from the last checkpoint in --out")
     workers: int | None = option(None, "processes that tokenize the corpus; default: the usable CPU cores")
     prepare_only: bool = option(False, "build the vocab and data in --out, then stop (e.g. once, before torchrun)")
     prepare_timeout: float = option(120.0, "torchrun: minutes the other processes wait while rank 0 prepares the "
                                     "data")
     one_doc_per_line: bool = option(False, "every line is a document (cut into sentences), e.g. one review per line")
     held_out_every: int = option(HELD_OUT_EVERY, "every Nth document is held out for evaluation")
-    progress: bool = option(True, "progress bar and stage messages", cli=False)
+    training: PretrainTraining = nested(PretrainTraining)
     model_overrides: dict = option(dict, "BertConfig fields to change (library only)", cli=False)
 
     def __post_init__(self) -> None:
         if not self.files or not self.out_dir:
             raise InputError("PretrainSettings needs files=[...] (the corpus) and out_dir= (where to write)")
+        if not self.training.steps:
+            raise InputError("pretraining counts optimizer steps: give --steps N (N > 0)")
         if self.pack and self.nsp:
             raise InputError("--pack puts several documents in one row, and next-sentence prediction needs one "
                              "sentence pair per row: add --no-nsp (MLM only) or leave out --pack")
@@ -182,7 +172,7 @@ def prepare_data(s: PretrainSettings, out: Path, say: Callable[[str], None] = la
     source = {"files": fingerprint, "one_doc_per_line": s.one_doc_per_line, "vocab_sha256": vocab_hash(tokenizer),
               "tokenizer": tokenizer_settings(tokenizer)}
     if _read_json(out / "shards" / "source.json") not in (None, source):
-        if s.resume and latest_checkpoint(out / "run") is not None:
+        if s.training.resume and latest_checkpoint(out / "run") is not None:
             raise InputError(f"the corpus or the vocab changed since the run in {out} started (its files differ "
                              "from the fingerprint in shards/source.json). Restore them, or start over with "
                              "--no-resume, or write to another --out.")
@@ -217,7 +207,7 @@ def build_model(s: PretrainSettings, tokenizer) -> BertForPreTraining:
     Without next-sentence prediction the pooler and the NSP head get no gradient: they are
     frozen (kept as they are, and not expected by DistributedDataParallel's gradient exchange).
     """
-    torch.manual_seed(s.seed)
+    torch.manual_seed(s.training.seed)
     overrides = dict(s.model_overrides)
     if s.dropout is not None:
         overrides.update(hidden_dropout_prob=s.dropout, attention_probs_dropout_prob=s.dropout)
@@ -239,7 +229,7 @@ def build_model(s: PretrainSettings, tokenizer) -> BertForPreTraining:
 
 def on_gpu(s: PretrainSettings) -> bool:
     """Whether this run trains on a CUDA device (--device, else the GPU when there is one)."""
-    return torch.device(s.device).type == "cuda" if s.device else torch.cuda.is_available()
+    return torch.device(s.training.device).type == "cuda" if s.training.device else torch.cuda.is_available()
 
 
 @dataclass
@@ -258,22 +248,22 @@ def open_data(s: PretrainSettings, out: Path) -> PretrainingData:
     tokenizer = load_tokenizer(s, out)
     common = dict(max_seq_length=s.max_seq_length, nsp=s.nsp, held_out_every=s.held_out_every,
                   plan_dir=out / "plans")
-    train_set = PretrainingDataset(out / "shards", seed=s.seed, split="train", **common)
-    eval_set = PretrainingDataset(out / "shards", seed=s.seed + 1, split="heldout", **common)
+    train_set = PretrainingDataset(out / "shards", seed=s.training.seed, split="train", **common)
+    eval_set = PretrainingDataset(out / "shards", seed=s.training.seed + 1, split="heldout", **common)
     gpu = on_gpu(s)            # rows padded to a multiple of 32: few distinct shapes (see GPU_ROWS_MULTIPLE)
     collate = MlmCollator(tokenizer, mlm_probability=MLM_PROBABILITY, whole_word_mask=s.whole_word_mask,
-                          pad_to_multiple_of=32 if gpu and s.max_seq_length % 32 == 0 else None, seed=s.seed)
+                          pad_to_multiple_of=32 if gpu and s.max_seq_length % 32 == 0 else None, seed=s.training.seed)
     if s.pack:
-        train_set = PackedDataset(train_set, max_seq_length=s.max_seq_length, seed=s.seed, plan_dir=out / "plans")
-        eval_set = PackedDataset(eval_set, max_seq_length=s.max_seq_length, seed=s.seed + 1, plan_dir=out / "plans")
-        collate = PackedCollator(collate, unpad_multiple=s.unpad_multiple or (GPU_ROWS_MULTIPLE if gpu else 1))
+        train_set = PackedDataset(train_set, max_seq_length=s.max_seq_length, seed=s.training.seed, plan_dir=out / "plans")
+        eval_set = PackedDataset(eval_set, max_seq_length=s.max_seq_length, seed=s.training.seed + 1, plan_dir=out / "plans")
+        collate = PackedCollator(collate, unpad_multiple=s.training.unpad_multiple or (GPU_ROWS_MULTIPLE if gpu else 1))
     return PretrainingData(tokenizer, train_set, eval_set, collate)
 
 
 def prepare_pretraining(s: PretrainSettings, say: Callable[[str], None] = lambda text: None) -> PretrainingData:
     """Step 1 of a run: build (or reuse) the data in `s.out_dir` — once, under torchrun too — and open it."""
     out = Path(s.out_dir)
-    info = init_distributed(s.device)
+    info = init_distributed(s.training.device)
     if info.is_main:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "settings.json", json.dumps(dataclasses.asdict(s), indent=2))
@@ -324,7 +314,7 @@ class StageReport:
     def __init__(self, s: PretrainSettings, say: Callable[[str], None] | None, info: DistInfo):
         self.s, self.info = s, info
         self.say = say if say is not None else (lambda text: print(text, file=sys.stderr, flush=True)) \
-            if s.progress else None
+            if s.training.progress else None
         if not info.is_main:                  # torchrun: one voice
             self.say = None
         self.t0 = time.perf_counter()
@@ -356,16 +346,16 @@ class StageReport:
                  f"pass --steps N larger than {step} to train on, or --no-resume to start over")
         elif resumed:
             self(f"      resuming from step {step} (of {total}) in {trainer.run_dir}")
-        rows = self.s.batch_size * self.s.grad_accum * self.info.world
+        rows = self.s.training.batch_size * self.s.training.grad_accum * self.info.world
         self(f"[4/4] training {total - step} steps of {rows} × {self.s.max_seq_length} tokens; held-out MLM / NSP "
              "accuracy as they come:")
 
     def row(self, row: dict) -> None:
         if not self.first_row_seen and row.get("tokens_per_s") and row["step"] > 0:
             self.first_row_seen = True
-            per_step = (self.s.batch_size * self.s.grad_accum * self.info.world * self.s.max_seq_length
+            per_step = (self.s.training.batch_size * self.s.training.grad_accum * self.info.world * self.s.max_seq_length
                         / row["tokens_per_s"])
-            self(f"      ≈ {per_step * self.s.steps / 60:.1f} min for {self.s.steps} steps at this speed")
+            self(f"      ≈ {per_step * self.s.training.steps / 60:.1f} min for {self.s.training.steps} steps at this speed")
         if "mlm_accuracy" in row:
             nsp = f"  NSP acc {row['nsp_accuracy']:.1%}" if "nsp_accuracy" in row else ""
             self(f"      step {row['step']:>6}  loss {row['loss']:.3f}  MLM acc {row['mlm_accuracy']:.1%}  "
@@ -395,7 +385,7 @@ def run_pretraining(s: PretrainSettings, on_log=None, say: Callable[[str], None]
     """Prepare the data (unless `data` is given: `prepare_pretraining`), train (or resume), and
     save `out_dir/model`; returns a summary dict.  Under torchrun, only rank 0 speaks and writes."""
     out = Path(s.out_dir)
-    info = init_distributed(s.device)
+    info = init_distributed(s.training.device)
     report = StageReport(s, say, info)
     data = data or prepare_pretraining(s, report)
     report.data(data.tokenizer, data.train_set, data.eval_set)
@@ -403,23 +393,17 @@ def run_pretraining(s: PretrainSettings, on_log=None, say: Callable[[str], None]
         return {"out_dir": str(out), "prepared": True, "train_examples": len(data.train_set),
                 "held_out_examples": len(data.eval_set)}
     model = build_model(s, data.tokenizer)
-    eval_batches = fixed_eval_batches(data.eval_set, data.collate, s.batch_size, s.eval_batches) if info.is_main \
+    eval_batches = fixed_eval_batches(data.eval_set, data.collate, s.training.batch_size, s.eval_batches) if info.is_main \
         else []
-    config = TrainConfig(
-        output_dir=str(out / "run"), learning_rate=s.learning_rate, warmup_ratio=s.warmup_ratio,
-        max_steps=s.steps, batch_size=s.batch_size, grad_accum=s.grad_accum, bf16=s.bf16, seed=s.seed,
-        save_every=s.save_every, log_every=max(1, min(50, s.steps // 20)), progress=s.progress,
-        bf16_weights=s.bf16_weights, fused_blocks=s.fused_blocks, compile=s.compile, unpad_plan=s.unpad_multiple)
-
     def log(row: dict) -> None:
         report.row(row)
         if on_log:
             on_log(row)
 
-    trainer = Trainer(model, data.train_set, data.collate, config, on_log=log, device=s.device,
+    trainer = Trainer(model, data.train_set, data.collate, s.training, out / "run", on_log=log,
                       evaluate=lambda m: pretraining_accuracy(m, eval_batches),
-                      eval_every=s.eval_every or max(1, s.steps // 10))
-    resumed = s.resume and trainer.resume()
+                      eval_every=s.training.eval_every or max(1, s.training.steps // 10))
+    resumed = s.training.resume and trainer.resume()
     report.model(model, trainer, resumed)
     state = trainer.train()
     if info.is_main:

@@ -25,9 +25,13 @@ What it does, in the order a step happens:
 AdamW follows BERT (`training.precision`): no weight decay on biases and LayerNorm weights;
 the learning rate warms up linearly, then decays linearly to zero.
 
-Switches for speed on a GPU (`TrainConfig`), each exact or off by default:
+5. After each evaluation (rank 0) a `KeepBest` hands a better model to its `save` and counts
+   evaluations without gain; `patience` of them stop the run (all ranks agree on the step).
+
+The settings are one `TrainingSettings` (`training.settings`), passed whole.  Switches for
+speed on a GPU, each exact or off by default:
 `prefetch` (collate ahead; exact), `fused_adam` (one AdamW kernel; on by default on
-CUDA), `unpad_plan` (the unpadded layout built on the host, rows rounded up to a
+CUDA), `unpad_multiple` (the unpadded layout built on the host, rows rounded up to a
 multiple: no host sync, static shapes), `bf16_weights` (bf16 weights + fp32 masters),
 `fused_blocks` (bias+GELU and dropout+residual+LayerNorm as fused kernels), `compile`.
 """
@@ -39,7 +43,6 @@ import math
 import signal
 import sys
 import threading
-import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +64,7 @@ from bertkit.training.feed import (BatchFeed, FeedPlan, MicroBatch, accepts_gene
 from bertkit.training.precision import (Bf16Weights, autocast, bf16_supported, linear_warmup_decay,  # noqa: F401
                                         make_adamw, param_groups)
 from bertkit.training.progress import Logger, Window, plot_loss_curve  # noqa: F401  (re-exported)
+from bertkit.training.settings import TrainingSettings
 
 # On a GPU every new tensor shape costs once: cuBLAS / cuDNN pick (and cuDNN builds) a kernel plan
 # for it, and the caching allocator grows.  Measured on an H200 (bench/bench_gpu.py, BERT-Base,
@@ -71,47 +75,13 @@ GPU_ROWS_MULTIPLE = 64
 
 
 @dataclass
-class TrainConfig:
-    """Settings of one training run (saved as `train_config.json` in the output dir)."""
+class KeepBest:
+    """What the Trainer keeps of a run's evaluations: the best so far by `score(row)` (higher is
+    better) is handed to `save(model, row)`; `TrainingSettings.patience` evaluations without gain
+    end the run.  Judged on rank 0 (the one that evaluates); the stop is agreed by all ranks."""
 
-    output_dir: str = "runs/bert"
-    learning_rate: float = 1e-4
-    weight_decay: float = 0.01
-    adam_betas: tuple[float, float] = (0.9, 0.999)
-    adam_eps: float = 1e-6
-    warmup_steps: int | None = None     # default: warmup_ratio * max_steps
-    warmup_ratio: float = 0.1
-    max_steps: int | None = None        # optimizer steps; default from num_epochs
-    num_epochs: float = 1.0
-    batch_size: int = 32                # per process, per micro-batch
-    grad_accum: int = 1
-    max_grad_norm: float = 1.0
-    bf16: bool = False                  # autocast to bfloat16 (CUDA, or CPU when asked)
-    seed: int = 42
-    log_every: int = 10
-    save_every: int = 0                 # 0: only at the end
-    max_checkpoints: int = 2            # step-N/ directories kept while training (0: all)
-    keep_checkpoints: bool = True       # False: the caller may `remove_checkpoints()` once the model is saved
-    progress: bool = True
-    eval_at_start: bool = True          # evaluate the untrained model once (curves start at step 0)
-    # -- speed (see the module docstring); None = chosen by device
-    prefetch: int = 0                   # micro-batches collated ahead in a thread (see training.feed)
-    fused_adam: bool | None = None      # fused AdamW kernel (None: on CUDA only)
-    unpad_plan: int | None = None       # host-built unpadded layout, rows rounded up to this multiple
-    #                                     (0: off; None: GPU_ROWS_MULTIPLE on CUDA, off on CPU)
-    bf16_weights: bool = False          # with bf16: bf16 weights in the model, fp32 masters in AdamW
-    fused_blocks: str | None = None     # "compile" or "triton": fused bias+GELU, dropout+residual+LayerNorm
-    compile: bool = False               # torch.compile the model
-
-    def __post_init__(self):
-        if not isinstance(self.keep_checkpoints, bool) and isinstance(self.keep_checkpoints, int):
-            warnings.warn("TrainConfig(keep_checkpoints=<int>) is deprecated: the number of checkpoints kept "
-                          "while training is now `max_checkpoints`; `keep_checkpoints` is a bool (keep the "
-                          "resume checkpoints once the run is done).", DeprecationWarning, stacklevel=3)
-            self.max_checkpoints, self.keep_checkpoints = self.keep_checkpoints, True
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=2)
+    score: Callable[[dict], float]
+    save: Callable[[nn.Module, dict], None]
 
 
 @dataclass
@@ -124,6 +94,8 @@ class TrainState:
     tokens_seen: int = 0
     world: int = 1            # processes of the run that wrote this state
     history: list = field(default_factory=list)
+    best: dict | None = None  # the best evaluation row so far (with KeepBest)
+    evals_without_gain: int = 0
 
     @classmethod
     def from_saved(cls, saved: dict, batch_size: int) -> TrainState:
@@ -186,19 +158,20 @@ class Trainer:
     is seeded from (seed, rank)); masks belong to the examples (their `mask_seed`).
     """
 
-    def __init__(self, model: nn.Module, dataset, collate: Callable, config: TrainConfig,
-                 evaluate: Callable | None = None, eval_every: int = 0,
-                 device: torch.device | str | None = None, on_log: Callable | None = None):
-        self.cfg = config
-        self.dist = init_distributed(device)
-        self.device = process_device(device, self.dist)
+    def __init__(self, model: nn.Module, dataset, collate: Callable, settings: TrainingSettings,
+                 run_dir: str | Path, evaluate: Callable | None = None, eval_every: int = 0,
+                 on_log: Callable | None = None, keep_best: KeepBest | None = None):
+        self.cfg = config = settings
+        self.dist = init_distributed(config.device)
+        self.device = process_device(config.device, self.dist)
         self.model = model.to(self.device)
         self.dataset, self.collate = dataset, collate
-        self.evaluate, self.eval_every, self.on_log = evaluate, eval_every, on_log
-        self.run_dir = Path(config.output_dir)
+        self.evaluate, self.eval_every, self.on_log, self.keep_best = evaluate, eval_every, on_log, keep_best
+        self.run_dir = Path(run_dir)
         self.state = TrainState(world=self.dist.world)
         self.stop_requested = False
         self.total_steps = self._total_steps()
+        self.log_every = config.log_every or max(1, min(50, self.total_steps // 20))
         self.use_bf16 = config.bf16 and bf16_supported(self.device)
         if config.fused_blocks:
             use_fused_blocks(model, make_fused_ops(config.fused_blocks))
@@ -233,9 +206,9 @@ class Trainer:
         return batches_per_epoch(self.dataset, self._feed_plan())
 
     def _total_steps(self) -> int:
-        if self.cfg.max_steps:
-            return self.cfg.max_steps
-        steps = self.cfg.num_epochs * self.micro_batches_per_epoch() / self.cfg.grad_accum
+        if self.cfg.steps:
+            return self.cfg.steps
+        steps = self.cfg.epochs * self.micro_batches_per_epoch() / self.cfg.grad_accum
         return max(1, math.ceil(steps))
 
     # -- resume
@@ -285,8 +258,8 @@ class Trainer:
         bert = getattr(model, "bert", model)
         if not isinstance(model, BertPreTrainedModel) or not getattr(bert, "unpad", False):
             return 0
-        if self.cfg.unpad_plan is not None:
-            return self.cfg.unpad_plan
+        if self.cfg.unpad_multiple is not None:
+            return self.cfg.unpad_multiple
         return GPU_ROWS_MULTIPLE if self.device.type == "cuda" else 0
 
     def _forward(self, batch: dict):
@@ -308,7 +281,7 @@ class Trainer:
         cfg = self.cfg
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "train_config.json").write_text(cfg.to_json())
+            (self.run_dir / "train_config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
         self.model.train()
         logger = Logger(self.run_dir, self.dist.is_main, cfg.progress, self.total_steps, self.state.step)
         if self.state.step == 0 and self.evaluate and self.eval_every and cfg.eval_at_start:
@@ -331,7 +304,7 @@ class Trainer:
         window = Window()
         while self.state.step < self.total_steps and not self.stop_requested:
             window.add(*self._optimizer_step(feed))
-            log_due = self.state.step % cfg.log_every == 0 or self._evaluation_due()
+            log_due = self.state.step % self.log_every == 0 or self._evaluation_due()
             if log_due:
                 self._log(window, logger)
                 window = Window()
@@ -454,7 +427,22 @@ class Trainer:
         self.model.eval()
         with torch.no_grad(), self._full_precision():
             row.update(self.evaluate(unwrap(self.model)))
+            self._judge(row)
         self.model.train()
+
+    def _judge(self, row: dict) -> None:
+        """With `keep_best`: save a better model, count evaluations without gain, ask to stop after
+        `patience` of them (rank 0; `_agree_to_stop` makes every process stop at the same step)."""
+        if self.keep_best is None:
+            return
+        score = self.keep_best.score
+        if self.state.best is None or score(row) > score(self.state.best):
+            self.state.best, self.state.evals_without_gain = dict(row), 0
+            self.keep_best.save(unwrap(self.model), row)
+            return
+        self.state.evals_without_gain += 1
+        if self.cfg.patience and self.state.evals_without_gain >= self.cfg.patience:
+            self.request_stop()
 
     def _full_precision(self):
         """Inside: the model holds fp32 weights (a no-op unless `bf16_weights`)."""
