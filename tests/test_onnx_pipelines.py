@@ -194,3 +194,22 @@ def _strings(value) -> list:
     if isinstance(value, list):
         return [_strings(v) for v in value]
     return value if not isinstance(value, float) else None
+
+
+def test_serve_backend_onnx_answers_like_torch(models, minilm_path, tmp_path):
+    testclient = pytest.importorskip("fastapi.testclient")
+    from bertkit.apps.serve import ModelHost, create_app
+    mlm = tiny_model_dir(tmp_path / "mlm", "BertForMaskedLM", minilm_path)
+    hosts = {b: ModelHost(mlm, models["qa"], backend=b) for b in ("torch", "onnx")}
+    assert hosts["onnx"].features.backend == "onnx" and hosts["onnx"].qa.backend == "onnx"
+    replies = {}
+    for backend, host in hosts.items():
+        client = testclient.TestClient(create_app(host=host))
+        embed = client.post("/api/embed", json={"texts": TEXTS[:3], "pooling": "mean"}).json()
+        qa = client.post("/api/qa", json={"question": "Which country?", "context": CONTEXT, "top_k": 2}).json()
+        fill = client.post("/api/fill-mask", json={"text": "Paris is [MASK].", "top_k": 2}).json()
+        replies[backend] = (embed, qa, fill)
+    (e_t, q_t, f_t), (e_o, q_o, f_o) = replies["torch"], replies["onnx"]
+    assert np.allclose(_numbers(e_t), _numbers(e_o), atol=TOLERANCE, rtol=0) and len(_numbers(e_t)) > 3
+    assert _strings(q_t) == _strings(q_o) and np.allclose(_numbers(q_t), _numbers(q_o), atol=TOLERANCE, rtol=0)
+    assert f_t == f_o                                                   # fill-mask stays on torch
