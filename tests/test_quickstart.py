@@ -41,7 +41,7 @@ def test_budget_keeps_the_faster_thread_count(monkeypatch):
     torch.set_num_threads(2)
     try:
         data = SimpleNamespace(tokenizer=None, train_set=None, collate=None)
-        steps, line = quickstart._steps_for_budget(SimpleNamespace(batch_size=32), data, 1.0)
+        steps, line = quickstart._steps_for_budget(SimpleNamespace(training=SimpleNamespace(batch_size=32)), data, 1.0)
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)

@@ -84,18 +84,24 @@ class ModelHost:
     """Loads the models once; runs every model call under one lock (PyTorch modules are not
     meant to run forward passes from several threads at once, and 2 cores gain nothing)."""
 
-    def __init__(self, model_dir, qa_model_dir=None, device="cpu"):
+    def __init__(self, model_dir, qa_model_dir=None, device="cpu", backend: str = "torch"):
+        """`backend="onnx"`: embeddings and answers run on ONNX Runtime (bertkit.pipelines.onnx_backend);
+        fill-mask and attention maps stay on torch (the graph has no attention maps)."""
         self.model_dir = Path(model_dir)
         self.qa_model_dir = Path(qa_model_dir) if qa_model_dir else None
         self.tokenizer = BertTokenizer.from_pretrained(self.model_dir)
         encoder, self.fill, self.fill_mask_problem = self._load_encoder(device)
-        self.features = FeatureExtractionPipeline(encoder, tokenizer=self.tokenizer, device=device)
-        self.encoder = self.features.model
+        self.encoder = encoder.to(device).eval()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")                        # an MLM checkpoint's missing pooler: unused
+            self.features = (FeatureExtractionPipeline(str(self.model_dir), backend="onnx") if backend == "onnx"
+                             else FeatureExtractionPipeline(encoder, tokenizer=self.tokenizer, device=device))
         self.qa = None
         self.qa_problem = ("no question-answering model: start the server with --qa-model DIR (a model "
                            "fine-tuned with `bertkit finetune --task korquad` or squad)")
         if self.qa_model_dir is not None:
-            self.qa = QuestionAnsweringPipeline(self.qa_model_dir, device=device)
+            self.qa = QuestionAnsweringPipeline(str(self.qa_model_dir), device=None if backend == "onnx" else device,
+                                                backend=backend)
             self.qa_problem = None
         self.lock = threading.Lock()
 
@@ -167,7 +173,8 @@ def _short(path: Path) -> str:
 
 # ----------------------------------------------------------------------------- the app
 
-def create_app(model_dir=None, qa_model_dir=None, limits: Limits | None = None, device="cpu", host: ModelHost | None = None):
+def create_app(model_dir=None, qa_model_dir=None, limits: Limits | None = None, device="cpu", host: ModelHost | None = None,
+               backend: str = "torch"):
     """The FastAPI application (models loaded now).  Pass `host=` to reuse loaded models."""
     _require("fastapi")
     from fastapi import FastAPI
@@ -175,7 +182,7 @@ def create_app(model_dir=None, qa_model_dir=None, limits: Limits | None = None, 
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
     limits = limits or Limits()
-    host = host or ModelHost(model_dir, qa_model_dir, device=device)
+    host = host or ModelHost(model_dir, qa_model_dir, device=device, backend=backend)
     app = FastAPI(title="bertkit demo", description=API_DESCRIPTION, docs_url="/docs", redoc_url=None,
                   openapi_url="/openapi.json")
     app.state.host = host
@@ -380,7 +387,7 @@ class BodyLimit:
 # ----------------------------------------------------------------------------- running
 
 def run_server(model_dir, qa_model_dir=None, host: str = "127.0.0.1", port: int = 8000, threads: int | None = None,
-               limits: Limits | None = None, device: str = "cpu") -> None:
+               limits: Limits | None = None, device: str = "cpu", backend: str = "torch") -> None:
     """Load the models and serve until Ctrl-C (what `bertkit serve` does)."""
     _require("uvicorn")
     import uvicorn
@@ -388,7 +395,7 @@ def run_server(model_dir, qa_model_dir=None, host: str = "127.0.0.1", port: int 
         torch.set_num_threads(threads)
     if host not in LOOPBACK:
         print(f"warning: listening on {host}: anyone who can reach this machine can use the demo")
-    app = create_app(model_dir, qa_model_dir, limits=limits, device=device)
+    app = create_app(model_dir, qa_model_dir, limits=limits, device=device, backend=backend)
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
     print("\n".join(startup_lines(app.state.host, url)), flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

@@ -140,7 +140,7 @@ def cmd_serve(args) -> None:
     check_device(args)
     qa = open_model(args, "qa_model").directory if args.qa_model else None
     run_server(open_model(args).directory, qa, host=args.host, port=args.port, threads=args.threads,
-               limits=Limits(timeout_s=args.timeout), device=args.device or "cpu")
+               limits=Limits(timeout_s=args.timeout), device=args.device or "cpu", backend=args.backend)
 
 
 # ----------------------------------------------------------------------------- bench, files
@@ -202,6 +202,8 @@ def register(verb) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch threads")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per request (default: 10.0)")
     add_device_option(p)
+    p.add_argument("--backend", choices=["torch", "onnx"], default="torch",
+                   help="onnx: embeddings and answers on ONNX Runtime (CPU; fill-mask and attention stay on torch)")
 
     p = verb("bench", cmd_bench, "Run a side-by-side benchmark against the reference implementation.",
              EPILOG["bench"])

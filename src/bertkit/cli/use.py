@@ -17,7 +17,8 @@ EPILOG = {
     "fill-mask": ('examples:\n  bertkit fill-mask "Love is like the [MASK]." --model bert-base-uncased\n'
                   '  bertkit fill-mask "The [MASK] statement raises an exception." --model runs/quickstart/bert/model'),
     "nsp": 'example: bertkit nsp "I am going outside" "I will be back after 6" --model bert-base-uncased',
-    "embed": 'example: bertkit embed "I love Paris" "Paris is lovely" --pooling mean --normalize',
+    "embed": ('example: bertkit embed "I love Paris" "Paris is lovely" --pooling mean --normalize\n'
+              '  bertkit embed "I love Paris" --pooling mean --backend onnx      (ONNX Runtime, CPU)'),
     "similarity": 'example: bertkit similarity "A man is eating food." "A man eats a meal." "A plane takes off."',
     "classify": ('examples:\n  bertkit classify "a gorgeous, witty film" --model runs/sst2/best --top-k 2\n'
                  "  bertkit classify --file reviews.txt --model runs/sst2/best   (one text per line; a .tsv/.csv "
@@ -35,11 +36,31 @@ AGGREGATION_HELP = ("how word pieces become entities: first = a word takes its f
                     "row per piece")
 
 
+BACKEND_HELP = ("torch (default) or onnx: ONNX Runtime on the CPU, the model exported and optimised once and "
+                "cached beside it (or in ~/.cache/bertkit/onnx); needs pip install 'bertkit[onnx]'")
+
+
+def add_backend_options(parser: argparse.ArgumentParser) -> None:
+    """`--backend torch|onnx` and `--quantize int8`, the same in every verb that runs a pipeline."""
+    parser.add_argument("--backend", choices=["torch", "onnx"], default="torch", help=BACKEND_HELP)
+    parser.add_argument("--quantize", choices=["int8"], default=None,
+                        help="int8 weights for CPU inference (torch: dynamic int8 Linear layers; onnx: ONNX "
+                             "Runtime's dynamic quantiser); faster, no longer the exact numbers")
+
+
+def backend_options(args: argparse.Namespace) -> dict:
+    """backend / quantize for a pipeline, from --backend / --quantize (absent: the defaults)."""
+    options = {"backend": getattr(args, "backend", "torch") or "torch"}
+    if getattr(args, "quantize", None):
+        options["quantize"] = args.quantize
+    return options
+
+
 def make_pipeline(task: str, args: argparse.Namespace, **options):
-    """The pipeline for `task` on --model (its hub options and --device applied)."""
+    """The pipeline for `task` on --model (its hub options, --device, --backend, --quantize applied)."""
     check_device(args)
     return pipeline(task, model=check_model_path(args.model), device=getattr(args, "device", None),
-                    **hub_options(args), **options)
+                    **hub_options(args), **backend_options(args), **options)
 
 
 def cmd_fill_mask(args) -> None:
@@ -171,6 +192,7 @@ def register(verb) -> None:
     p.add_argument("--pooling", choices=["cls", "mean", "max"], default=None, help="one vector per text")
     p.add_argument("--normalize", action="store_true", help="unit-length vectors")
     add_device_option(p)
+    add_backend_options(p)
 
     p = verb("similarity", cmd_similarity, "Cosine similarity of one sentence with others (mean-pooled BERT).",
              EPILOG["similarity"])
@@ -188,6 +210,7 @@ def register(verb) -> None:
     p.add_argument("--pair", default=None, help="second segment for every text")
     p.add_argument("--top-k", type=int, default=1, help="labels per text (default: 1)")
     add_device_option(p)
+    add_backend_options(p)
 
     p = verb("tag", cmd_tag, "Tag entities (NER) or words (POS) with a fine-tuned token classifier.", EPILOG["tag"])
     p.add_argument("texts", nargs="+")
@@ -195,6 +218,7 @@ def register(verb) -> None:
     p.add_argument("--aggregation", default="first", choices=["first", "max", "average", "simple", "none"],
                    help=AGGREGATION_HELP)
     add_device_option(p)
+    add_backend_options(p)
     register_answer(verb)
 
 
@@ -218,3 +242,4 @@ def register_answer(verb) -> None:
                    help="answer '' when null score - best span score > this (default: the threshold that "
                         "`bertkit finetune --task squad2` tuned and saved in the model's task.json, else 0.0)")
     add_device_option(p)
+    add_backend_options(p)

@@ -36,6 +36,14 @@ every tensor [B, T, ...], padding hidden from the attention by the mask): the gr
 numbers either way; only the pad positions differ (padded path: meaningless values, as
 in the reference implementation; bertkit's unpadded path: zeros).
 
+Attention, spelled for onnxruntime
+----------------------------------
+bertkit's attention calls `F.scaled_dot_product_attention` with a boolean mask; exported,
+that becomes a tangle of Where/IsNaN nodes that onnxruntime's BERT optimiser cannot
+recognise.  While a graph is recorded, each attention layer is therefore spelled as in the
+reference implementation -- softmax(Q K^T / sqrt(D) + (1 - mask) * min) V -- the pattern
+that `optimize_onnx` fuses into one `Attention` operator (`reference_attention`).
+
 Shape legend: B batch, T tokens, H hidden, C classes, V vocab.
 """
 from __future__ import annotations
@@ -46,7 +54,9 @@ import inspect
 import io
 import json
 import logging
+import math
 import os
+import types
 import time
 import warnings
 from pathlib import Path
@@ -60,6 +70,7 @@ from bertkit import __version__
 from bertkit.common.errors import InputError, NotFoundError, missing_dependency
 from bertkit.common.files import atomic_file
 from bertkit.modeling.config import BertConfig
+from bertkit.modeling.encoder import BertSelfAttention
 from bertkit.modeling.heads import HEAD_CLASSES
 from bertkit.text.tokenizer import BertTokenizer
 
@@ -128,6 +139,32 @@ class ExportView(nn.Module):
         return tuple(getattr(out, name) for name in self.output_names)
 
 
+def reference_attention(self: BertSelfAttention, x: torch.Tensor, batch, output_attentions: bool = False):
+    """BertSelfAttention.forward on the padded path, written as the reference writes it, so
+    that onnxruntime's optimiser finds the pattern it fuses (x: [B, T, H] -> [B, T, H])."""
+    B, T, A, D = batch.B, batch.T, self.num_heads, self.head_dim
+    q, k, v = (proj(x).view(B, T, A, D).transpose(1, 2) for proj in (self.query, self.key, self.value))
+    scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(D)                 # [B, A, T, T]
+    if batch.key_mask is not None:                                             # [B, 1, 1, T] bool
+        scores = scores + (1.0 - batch.key_mask.to(scores.dtype)) * torch.finfo(scores.dtype).min
+    context = torch.matmul(scores.softmax(dim=-1), v)                          # [B, A, T, D]
+    return context.transpose(1, 2).reshape(B, T, A * D), None
+
+
+@contextlib.contextmanager
+def spelled_for_onnxruntime(model: nn.Module):
+    """Every attention layer of `model` uses `reference_attention` for a while (an instance
+    attribute, removed on the way out: the class and other models are untouched)."""
+    layers = [m for m in model.modules() if isinstance(m, BertSelfAttention)]
+    for layer in layers:
+        layer.forward = types.MethodType(reference_attention, layer)
+    try:
+        yield
+    finally:
+        for layer in layers:
+            del layer.forward
+
+
 # ----------------------------------------------------------------------------- export
 
 def export_onnx(model_or_dir: nn.Module | str | os.PathLike, out_path: str | os.PathLike, opset: int = 17,
@@ -157,7 +194,8 @@ def export_onnx(model_or_dir: nn.Module | str | os.PathLike, out_path: str | os.
             example = example_inputs(model.config)
             outputs = {k: v for k, v in OUTPUTS[name].items()
                        if getattr(model(*example, unpad=False), k) is not None}
-            proto = _run_exporter(ExportView(model, list(outputs)).eval(), example, outputs, opset, exporter)
+            with spelled_for_onnxruntime(model):
+                proto = _run_exporter(ExportView(model, list(outputs)).eval(), example, outputs, opset, exporter)
     finally:
         model.train(was_training)
     _add_metadata(proto, name, model.config, outputs, exporter)
@@ -288,6 +326,9 @@ class OnnxBert:
         self.max_length = int(meta.get("max_position_embeddings", 512))
         self.token_outputs = set(json.loads(meta.get("token_outputs", "[]")))
         self.output_names = [o.name for o in self.session.get_outputs()]
+        # int64 as exported; int32 where an optimiser changed an input's type
+        self.input_types = {i.name: np.int32 if i.type == "tensor(int32)" else np.int64
+                            for i in self.session.get_inputs()}
         self._tokenizer = tokenizer
 
     @property
@@ -308,7 +349,7 @@ class OnnxBert:
 
     def run(self, encoding) -> dict[str, np.ndarray]:
         """input_ids, attention_mask, token_type_ids ([B, T], numpy or torch) -> {output name: array}."""
-        feed = {name: np.asarray(encoding[name], dtype=np.int64) for name in INPUT_NAMES}
+        feed = {name: np.asarray(encoding[name], dtype=dtype) for name, dtype in self.input_types.items()}
         if feed["input_ids"].ndim != 2:
             raise InputError(f"input_ids must be [batch, tokens], got shape {feed['input_ids'].shape}")
         if feed["input_ids"].shape[1] > self.max_length:

@@ -60,12 +60,12 @@ class TextClassificationPipeline(Pipeline):
     def __call__(self, inputs, text_pair=None, top_k=_UNSET, function_to_apply: str | None = None):
         texts, pairs, single = self._split_inputs(inputs, text_pair)
         function = self._function(function_to_apply)
-        scores = []
-        for start in range(0, len(texts), self.batch_size):
-            batch_pairs = None if pairs is None else pairs[start:start + self.batch_size]
-            enc = self.encode(texts[start:start + self.batch_size], batch_pairs)
+        scores = [None] * len(texts)
+        for indices in self.length_batches(texts, pairs):          # longest first; back in input order below
+            enc = self.encode([texts[i] for i in indices], None if pairs is None else [pairs[i] for i in indices])
             logits = self.model(**self.model_inputs(enc)).logits.float().cpu().numpy()   # [B,C]
-            scores.extend(self._apply(function, logits))
+            for i, row in zip(indices, self._apply(function, logits)):
+                scores[i] = row
         results = [self._format(row, top_k) for row in scores]
         if single:   # the reference wraps a lone string's best label in a list (not a dict input's)
             return [results[0]] if top_k is _UNSET and isinstance(inputs, str) else results[0]

@@ -43,11 +43,12 @@ class FeatureExtractionPipeline(Pipeline):
                  return_tokens: bool = False, text_pair=None):
         texts, single = self.as_list(inputs)
         pairs = None if text_pair is None else self.as_list(text_pair)[0]
-        results = []
-        for start in range(0, len(texts), self.batch_size):
-            batch = texts[start:start + self.batch_size]
-            batch_pairs = None if pairs is None else pairs[start:start + self.batch_size]
-            results.extend(self._batch(batch, batch_pairs, layer, pooling, normalize, return_tokens))
+        results = [None] * len(texts)
+        for indices in self.length_batches(texts, pairs):          # longest first; back in input order below
+            batch_pairs = None if pairs is None else [pairs[i] for i in indices]
+            rows = self._batch([texts[i] for i in indices], batch_pairs, layer, pooling, normalize, return_tokens)
+            for i, row in zip(indices, rows):
+                results[i] = row
         return results[0] if single else results
 
     def _batch(self, texts, pairs, layer, pooling, normalize, return_tokens):

@@ -87,8 +87,14 @@ class QuestionAnsweringPipeline(Pipeline):
             warnings.filterwarnings("ignore", message="Token indices sequence length is longer")
             features = task.encode(examples, self.tokenizer,
                                    max_seq_length=min(s["max_seq_length"], self.max_length))
+        # windows longest first (short contexts give short windows), then back in their own order
+        order = sorted(range(len(features)), key=lambda i: -len(features[i]["input_ids"]))
         with torch.no_grad():
-            outputs = task.run_model(self.model, features, batch_size=self.batch_size, device=self.device)
+            ranked = task.run_model(self.model, [features[i] for i in order], batch_size=self.batch_size,
+                                    device=self.device)
+        outputs = [None] * len(features)
+        for i, output in zip(order, ranked):
+            outputs[i] = output
         per_example: list[list] = [[] for _ in examples]
         for output, feature in zip(outputs, features):
             per_example[feature["example_index"]].append((output, feature))

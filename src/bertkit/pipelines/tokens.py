@@ -80,9 +80,10 @@ class TokenClassificationPipeline(Pipeline):
                 raise TypeError(f"token-classification takes strings, got {type(t).__name__}")
         strategy = self._check_strategy(aggregation_strategy or self.aggregation_strategy)
         ignore = self.ignore_labels if ignore_labels is None else list(ignore_labels)
-        results = []
-        for start in range(0, len(texts), self.batch_size):
-            results.extend(self._batch(texts[start:start + self.batch_size], strategy, ignore))
+        results = [None] * len(texts)
+        for indices in self.length_batches(texts):                 # longest first; back in input order below
+            for i, entities in zip(indices, self._batch([texts[i] for i in indices], strategy, ignore)):
+                results[i] = entities
         return results[0] if single else results
 
     def _batch(self, texts, strategy, ignore):
