@@ -6,7 +6,7 @@
 Contestants (the real all-MiniLM-L6-v2 weights, inference, fp32, CPU, the same encodings):
   bertkit torch  bertkit's eager BertModel (unpadded: pad positions are skipped)
   bertkit onnx   what `pipeline(..., backend="onnx")` runs: the file built by
-                 bertkit.pipelines.onnx_backend (export + onnxruntime's BERT fusions), each
+                 bertkit.modeling.onnx_runtime (export + onnxruntime's BERT fusions), each
                  batch cut to its longest sequence, rows sorted by length before batching and
                  put back in input order (Pipeline.length_batches does this by characters)
   plain ORT      as a user sets it up: the file `bertkit export-onnx` writes, a default
@@ -87,7 +87,7 @@ def sessions(workdir: Path, threads: int):
     import onnxruntime as ort
     from bertkit.modeling.onnx_export import OnnxBert, export_onnx
     from bertkit.modeling.pretrained import open_checkpoint
-    from bertkit.pipelines.onnx_backend import onnx_model
+    from bertkit.modeling.onnx_runtime import onnx_model
     from bertkit.modeling import BertModel
     os.environ["BERTKIT_CACHE"] = str(workdir / "cache")
     ours = onnx_model(open_checkpoint("minilm"), BertModel)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 
 import numpy as np
@@ -23,7 +24,7 @@ from bertkit import pipeline  # noqa: E402
 from bertkit.cli import main  # noqa: E402
 from bertkit.common.errors import InputError, MissingDependency  # noqa: E402
 from bertkit.modeling.onnx_optimize import fused  # noqa: E402
-from bertkit.pipelines import onnx_backend  # noqa: E402
+from bertkit.modeling import onnx_runtime as onnx_backend  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 TOLERANCE = 1e-4
@@ -213,3 +214,17 @@ def test_serve_backend_onnx_answers_like_torch(models, minilm_path, tmp_path):
     assert np.allclose(_numbers(e_t), _numbers(e_o), atol=TOLERANCE, rtol=0) and len(_numbers(e_t)) > 3
     assert _strings(q_t) == _strings(q_o) and np.allclose(_numbers(q_t), _numbers(q_o), atol=TOLERANCE, rtol=0)
     assert f_t == f_o                                                   # fill-mask stays on torch
+
+
+def test_predict_backend_onnx_gives_the_torch_predictions(models, tmp_path, capsys):
+    """`bertkit predict` (a fine-tuned folder with its task.json) on ONNX Runtime: the same labels and scores."""
+    model = tmp_path / "finetuned"
+    shutil.copytree(models["classify"], model)
+    (model / "task.json").write_text(json.dumps({"task": "classification", "family": "classification", "options": {},
+                                                 "max_seq_length": 64, "labels": [0, 1, 2]}))
+    results = []
+    for backend in ("torch", "onnx"):
+        assert main(["predict", *TEXTS[:5], "--model", str(model), "--backend", backend, "--json"]) == 0
+        results.append([json.loads(line) for line in capsys.readouterr().out.splitlines()])
+    assert [r["label"] for r in results[0]] == [r["label"] for r in results[1]] and len(results[0]) == 5
+    assert np.allclose(_numbers(results[0]), _numbers(results[1]), atol=TOLERANCE, rtol=0)

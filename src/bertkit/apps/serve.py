@@ -85,7 +85,7 @@ class ModelHost:
     meant to run forward passes from several threads at once, and 2 cores gain nothing)."""
 
     def __init__(self, model_dir, qa_model_dir=None, device="cpu", backend: str = "torch"):
-        """`backend="onnx"`: embeddings and answers run on ONNX Runtime (bertkit.pipelines.onnx_backend);
+        """`backend="onnx"`: embeddings and answers run on ONNX Runtime (bertkit.modeling.onnx_runtime);
         fill-mask and attention maps stay on torch (the graph has no attention maps)."""
         self.model_dir = Path(model_dir)
         self.qa_model_dir = Path(qa_model_dir) if qa_model_dir else None

@@ -80,6 +80,26 @@ def open_model(args: argparse.Namespace, attribute: str = "model") -> Checkpoint
     return open_checkpoint(check_model_path(getattr(args, attribute)), **hub_options(args))
 
 
+BACKEND_HELP = ("torch (default) or onnx: ONNX Runtime on the CPU, the model exported and optimised once and "
+                "cached beside it (or in ~/.cache/bertkit/onnx); needs pip install 'bertkit[onnx]'")
+
+
+def add_backend_options(parser: argparse.ArgumentParser) -> None:
+    """`--backend torch|onnx` and `--quantize int8`, the same in every verb that runs a pipeline."""
+    parser.add_argument("--backend", choices=["torch", "onnx"], default="torch", help=BACKEND_HELP)
+    parser.add_argument("--quantize", choices=["int8"], default=None,
+                        help="int8 weights for CPU inference (torch: dynamic int8 Linear layers; onnx: ONNX "
+                             "Runtime's dynamic quantiser); faster, no longer the exact numbers")
+
+
+def backend_options(args: argparse.Namespace) -> dict:
+    """backend / quantize for a pipeline, from --backend / --quantize (absent: the defaults)."""
+    options = {"backend": getattr(args, "backend", "torch") or "torch"}
+    if getattr(args, "quantize", None):
+        options["quantize"] = args.quantize
+    return options
+
+
 def existing_files(paths: list[str]) -> list[Path]:
     """Files named on the command line; folders are expanded to the files inside them."""
     files = []

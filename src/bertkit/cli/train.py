@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 
 from bertkit.apps.quickstart import run_quickstart
-from bertkit.cli.common import (add_device_option, add_model_option, check_device, check_model_path, emit,
-                                existing_files, metric_lines, prediction_lines, refuse_file_as_text)
+from bertkit.cli.common import (add_backend_options, add_device_option, add_model_option, backend_options,
+                                check_device, check_model_path, emit, existing_files, metric_lines, prediction_lines, refuse_file_as_text)
 from bertkit.cli.options import add_options, settings_from_args
 from bertkit.tasks import describe_tasks
 from bertkit.training.finetune import FinetuneSettings, evaluate_file, predict_texts, run_finetune
@@ -70,7 +70,8 @@ def cmd_eval(args) -> None:
 def cmd_predict(args) -> None:
     check_device(args)
     refuse_file_as_text(args.inputs, "predict")
-    rows = predict_texts(check_model_path(args.model), args.inputs, args.file, args.device)
+    rows = predict_texts(check_model_path(args.model), args.inputs, args.file, args.device,
+                         **backend_options(args))
     if args.json:                                     # JSON Lines: one prediction per input
         print("\n".join(json.dumps(row, ensure_ascii=False) for row in rows))
     else:
@@ -105,4 +106,5 @@ def register(verb) -> None:
     p.add_argument("--file", default=None, help="a file instead of texts: plain text (one text per line, no "
                    "header), or a .tsv/.csv/.jsonl with the columns the model was fine-tuned on")
     add_device_option(p)
+    add_backend_options(p)
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from bertkit.cli.common import (add_device_option, add_model_option, check_device, check_model_path, emit,
-                                hub_options, prediction_lines, refuse_file_as_text)
+from bertkit.cli.common import (add_backend_options, add_device_option, add_model_option, backend_options,
+                                check_device, check_model_path, emit, hub_options, prediction_lines, refuse_file_as_text)
 from bertkit.common.defaults import DOC_STRIDE, MAX_ANSWER_LENGTH, QA_MAX_SEQ_LENGTH
 from bertkit.common.errors import InputError, NotFoundError
 from bertkit.pipelines import pipeline
@@ -34,26 +34,6 @@ AGGREGATION_HELP = ("how word pieces become entities: first = a word takes its f
                     "words are grouped (default); max / average = the most confident / best average label per "
                     "word; simple = neighbouring pieces of one type are grouped (a word can be cut); none = one "
                     "row per piece")
-
-
-BACKEND_HELP = ("torch (default) or onnx: ONNX Runtime on the CPU, the model exported and optimised once and "
-                "cached beside it (or in ~/.cache/bertkit/onnx); needs pip install 'bertkit[onnx]'")
-
-
-def add_backend_options(parser: argparse.ArgumentParser) -> None:
-    """`--backend torch|onnx` and `--quantize int8`, the same in every verb that runs a pipeline."""
-    parser.add_argument("--backend", choices=["torch", "onnx"], default="torch", help=BACKEND_HELP)
-    parser.add_argument("--quantize", choices=["int8"], default=None,
-                        help="int8 weights for CPU inference (torch: dynamic int8 Linear layers; onnx: ONNX "
-                             "Runtime's dynamic quantiser); faster, no longer the exact numbers")
-
-
-def backend_options(args: argparse.Namespace) -> dict:
-    """backend / quantize for a pipeline, from --backend / --quantize (absent: the defaults)."""
-    options = {"backend": getattr(args, "backend", "torch") or "torch"}
-    if getattr(args, "quantize", None):
-        options["quantize"] = args.quantize
-    return options
 
 
 def make_pipeline(task: str, args: argparse.Namespace, **options):

@@ -13,7 +13,7 @@ from bertkit.modeling import BertModel
 from bertkit.modeling.checkpoint import NewHeadWarning
 from bertkit.modeling.pretrained import open_checkpoint
 from bertkit.modeling.quantize import quantize_dynamic_int8
-from bertkit.pipelines.onnx_backend import onnx_model, require_onnxruntime
+from bertkit.modeling.onnx_runtime import onnx_model, require_onnxruntime
 
 BACKENDS = ("torch", "onnx")
 
@@ -31,7 +31,7 @@ class Pipeline:
                  quantize: str | None = None, backend: str = "torch", threads: int | None = None, **hub_options):
         """`model`: a loaded bertkit model, or what `open_checkpoint` opens (a folder, "minilm", a Hub
         name, a Google TF release); `hub_options`: revision, cache_dir, local_files_only, token.
-        `backend="onnx"`: run on onnxruntime (CPU; see bertkit.pipelines.onnx_backend), with
+        `backend="onnx"`: run on onnxruntime (CPU; see bertkit.modeling.onnx_runtime), with
         `threads` intra-op threads (default: onnxruntime's, one per core)."""
         if backend not in BACKENDS:
             raise InputError(f"backend={backend!r}: choose one of {', '.join(BACKENDS)}")

@@ -31,6 +31,7 @@ from bertkit.common.devices import resolve_device
 from bertkit.common.errors import InputError, NotFoundError
 from bertkit.common.files import atomic_write_text
 from bertkit.common.settings import option
+from bertkit.modeling.onnx_runtime import onnx_model
 from bertkit.modeling.pretrained import TASK_FILE, open_checkpoint
 from bertkit.tasks import TASK_NAMES, ExampleList, QAExample, get_task
 from bertkit.text.coverage import check_coverage
@@ -316,13 +317,16 @@ def evaluate_file(model_dir: str, data: str, task_name: str | None = None, max_s
 
 
 def predict_texts(model_dir: str, inputs: list[str], file: str | None = None, device=None,
-                  quiet: bool = False) -> list[dict]:
+                  quiet: bool = False, backend: str = "torch", quantize: str | None = None) -> list[dict]:
     """Predictions of a fine-tuned model for texts (QA: question, context pairs) or a file.
 
     One record per input (`task.format_prediction`): label *names*, the file's line and
     its gold label when it has one.  Reading/encoding notes go to stderr (unless `quiet`).
+    `backend="onnx"` runs the model on ONNX Runtime (exported once and cached, as the pipelines do).
     """
     task, tokenizer, model, max_seq_length = load_finetuned(model_dir, device=device)
+    if backend == "onnx":
+        model = onnx_model(open_checkpoint(model_dir), type(model), quantize)
     if file:
         if not Path(file).is_file():
             raise NotFoundError(f"file not found: {file}")
