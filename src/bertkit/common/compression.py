@@ -51,23 +51,41 @@ def _zstd_reader(path: Path) -> IO[bytes]:
         import zstandard  # optional: only .zst files need it
     except ImportError:
         raise missing_dependency("zstandard", "data", f"{path} is zstd-compressed: reading it") from None
-    raw = open(path, "rb")
-    return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, closefd=True))
+    return zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True)
+
+
+class _Guarded(io.RawIOBase):
+    """A decompressing stream whose failures (truncated file, not really gzip ...) are one-line InputErrors."""
+
+    def __init__(self, stream: IO[bytes], path: Path):
+        self.stream, self.path, self.done = stream, path, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        try:
+            data = self.stream.read(len(buffer))
+        except decompression_errors() as err:
+            where = f" after {self.done:,} decompressed bytes" if self.done else ""
+            raise corrupt_error(self.path, err, where) from None
+        buffer[:len(data)] = data
+        self.done += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        self.stream.close()
+        super().close()
 
 
 def open_binary(path: str | os.PathLike) -> IO[bytes]:
     """The file's bytes, decompressed when its name ends in .gz/.bz2/.xz/.zst (streamed)."""
     path = Path(path)
     kind = compression_of(path)
-    if kind == ".gz":
-        return gzip.open(path, "rb")
-    if kind == ".bz2":
-        return bz2.open(path, "rb")
-    if kind == ".xz":
-        return lzma.open(path, "rb")
-    if kind == ".zst":
-        return _zstd_reader(path)
-    return open(path, "rb")
+    if kind is None:
+        return open(path, "rb")
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open, ".zst": _zstd_reader}[kind]
+    return io.BufferedReader(_Guarded(opener(path) if kind == ".zst" else opener(path, "rb"), path), 1 << 16)
 
 
 def open_text(path: str | os.PathLike, encoding: str = "utf-8-sig", newline: str | None = None) -> IO[str]:
@@ -75,19 +93,23 @@ def open_text(path: str | os.PathLike, encoding: str = "utf-8-sig", newline: str
     return io.TextIOWrapper(open_binary(path), encoding=encoding, newline=newline)
 
 
+class CompressedFileError(InputError):
+    """A compressed file whose stream cannot be read to its end."""
+
+
 def corrupt_error(path: str | os.PathLike, error: Exception, where: str = "") -> InputError:
     """The one-line error for a compressed file whose stream is broken (truncated download, wrong suffix)."""
     kind = FORMAT_NAMES.get(compression_of(path) or "", "compressed")
     detail = str(error).splitlines()[0] if str(error) else type(error).__name__
-    return InputError(f"{path}: not a readable {kind} file{where} ({detail}). The file may be truncated or not "
-                      f"{kind}-compressed: download it again, or rename it to its real format.")
+    return CompressedFileError(f"{path}: not a readable {kind} file{where} ({detail}). The file may be truncated or "
+                               f"not {kind}-compressed: download it again, or rename it to its real format.")
 
 
 def decompression_errors() -> tuple[type[BaseException], ...]:
     """The exceptions a broken compressed stream raises while it is read."""
-    errors: list[type[BaseException]] = [gzip.BadGzipFile, EOFError, lzma.LZMAError, OSError]
+    errors: list[type[BaseException]] = [EOFError, lzma.LZMAError, OSError]     # gzip.BadGzipFile is an OSError
     try:
-        import zstandard
+        import zstandard  # optional, as above
         errors.append(zstandard.ZstdError)
     except ImportError:
         pass

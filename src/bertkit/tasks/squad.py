@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from bertkit.common.compression import open_text
 from bertkit.common.errors import InputError
 
 from .readers import ExampleList, QAExample, ReadReport, _check_file
@@ -47,7 +48,7 @@ def read_squad(path: str | Path, version_2_with_negative: bool = False) -> Examp
     report = ReadReport(source=str(path))
     out = ExampleList(report=report)
     try:
-        with open(path, encoding="utf-8-sig") as f:
+        with open_text(path) as f:
             data = json.load(f)["data"]
     except (json.JSONDecodeError, KeyError, TypeError) as e:
         raise InputError(f"{path} is not SQuAD-format JSON ({{'data': [{{'paragraphs': [...]}}]}}): {e}") from e

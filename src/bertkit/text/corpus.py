@@ -26,7 +26,7 @@ import re
 from pathlib import Path
 from typing import Iterator
 
-from bertkit.common.compression import corrupt_error, decompression_errors, is_compressed, open_binary
+from bertkit.common.compression import CompressedFileError, is_compressed, open_binary
 from bertkit.common.errors import InputError
 
 # A sentence ends at . ! ? (or their CJK forms, or an ellipsis) followed by
@@ -117,8 +117,8 @@ def _compressed_lines(path: Path) -> Iterator[tuple[int, str]]:
         while True:
             try:
                 raw = f.readline()
-            except decompression_errors() as err:
-                raise CorpusError(str(corrupt_error(path, err, f" after line {lines}"))) from None
+            except CompressedFileError as err:          # say which line was the last one read
+                raise CorpusError(f"{err}" + (f" (lines 1-{lines:,} were read)" if lines else "")) from None
             if not raw:
                 return
             line = decode_line(raw, path, offset)
