@@ -30,10 +30,11 @@ from typing import Callable, Sequence
 
 from bertkit.common.compression import data_suffix, open_text
 from bertkit.common.errors import InputError
+from bertkit.data.named import DatasetSplit
 
 from .examples import ExampleList, QAExample, TaggedExample, TextExample, _check_file, _part  # noqa: F401
-from .records import (RECORD_SUFFIXES, _parquet_file, _parse_label, quoted_columns, read_jsonl,  # noqa: F401
-                      read_parquet, read_records)
+from .records import (RECORD_SUFFIXES, _parquet_file, _parse_label, quoted_columns, read_dataset,  # noqa: F401
+                      read_jsonl, read_parquet, read_records)
 from .report import ReadReport  # noqa: F401  (ReadReport lives in .report; re-exported)
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))   # long documents in one cell are fine
@@ -137,6 +138,9 @@ def read_table(path: str | Path, text_column: str | int, text_pair_column: str |
     the examples are unlabelled (for `predict`).  Each example records its `line`.
     A plain text file (`is_plain_text`: no tab, no header) is read as one text per line.
     """
+    if isinstance(path, DatasetSplit):                  # --dataset NAME: rows of a named data set
+        return read_dataset(path, text_column, text_pair_column, label_column, label_type=label_type,
+                            guid_column=guid_column)
     path = Path(path)
     if data_suffix(path) in RECORD_SUFFIXES:
         reader = read_parquet if data_suffix(path) == ".parquet" else read_jsonl

@@ -1,5 +1,8 @@
 """Records with named fields → `TextExample`s: JSON Lines, JSON arrays, Parquet (and `datasets` rows).
 
+Rows of a data set opened by name (`data/named.py`: `--dataset glue:sst2`) are records too:
+`read_dataset` for texts and labels, `read_tagged_dataset` for words and tags.
+
 A record reader yields (place, line or row number, record); `read_records` turns each
 record into a `TextExample`, counting in the `ReadReport` what it could not take (a
 missing field, a label that is not a number).  Places are line numbers for JSON Lines,
@@ -14,7 +17,9 @@ from typing import Iterable, Iterator
 from bertkit.common.compression import data_suffix, open_text
 from bertkit.common.errors import InputError, missing_dependency
 
-from .examples import ExampleList, TextExample, _check_file
+from bertkit.data.named import DatasetSplit
+
+from .examples import ExampleList, TaggedExample, TextExample, _check_file
 from .report import ReadReport
 
 RECORD_SUFFIXES = (".json", ".jsonl", ".parquet")     # named fields, not delimited columns
@@ -126,7 +131,7 @@ def read_records(records: Iterable[tuple[int | str, int, dict | None]], columns:
 
     `records` yields (place for messages, line or row number, the record or None when it was
     already counted as skipped); `columns` = (text, pair, label or a tuple of labels, guid).
-    A label None (a missing value, or -1: "no gold label" in GLUE's test splits) leaves the
+    A label that is missing, None or -1 ("no gold label" in GLUE's test splits) leaves the
     example unlabelled."""
     text_column, pair_column, label_column, guid_column = columns
     out = ExampleList(report=report)
@@ -143,8 +148,8 @@ def read_records(records: Iterable[tuple[int | str, int, dict | None]], columns:
         if label_column is not None:
             key = next((k for k in labels if k in obj and obj[k] is not None and obj[k] != -1), None)
             if key is None:
-                report.note(f"{noun}s without the field {quoted_columns(label_column)} (kept unlabelled)", place,
-                            one=f"{noun} without the field {quoted_columns(label_column)} (kept unlabelled)")
+                report.note(f"{noun}s without a label in {quoted_columns(label_column)} (kept unlabelled)", place,
+                            one=f"{noun} without a label in {quoted_columns(label_column)} (kept unlabelled)")
             else:
                 label = _parse_label(str(obj[key]), label_type, report, place)
                 if label is None:
@@ -170,3 +175,45 @@ def _json_object(line: str, n: int, report: ReadReport) -> dict | None:
         report.skip("lines that are not a JSON object", n, one="line that is not a JSON object")
         return None
     return obj
+
+
+def read_dataset(split: DatasetSplit, text_column: str, text_pair_column: str | None = None,
+                 label_column: str | tuple | None = None, *, label_type: type = str,
+                 guid_column: str | None = None, **_table_options) -> ExampleList:
+    """The rows of a named data set's split → `TextExample`s (places: "row 3").
+
+    Labels are kept as the data set stores them: a ClassLabel's number ("0", "1", as in the
+    GLUE files); -1 (no gold label: GLUE's test splits) leaves the example unlabelled."""
+    split.require(text_column, text_pair_column)
+    report = ReadReport(source=split.source)
+    return read_records(split.records(), (text_column, text_pair_column, label_column, guid_column), label_type,
+                        report)
+
+
+def read_tagged_dataset(split: DatasetSplit, words_column: str = "tokens",
+                        tags_column: str | None = "ner_tags") -> ExampleList:
+    """Rows with a list of words and a list of tags (conll2003's tokens / ner_tags) → `TaggedExample`s.
+
+    Tags stored as ClassLabel numbers become their names (3 → 'B-ORG'); `tags_column=None`
+    or a data set without it reads unlabelled words."""
+    split.require(words_column)
+    names = split.label_names(tags_column) if tags_column else None
+    if names is None and tags_column:
+        inner = (getattr(split.rows, "features", None) or {}).get(tags_column)
+        names = list(inner.feature.names) if hasattr(getattr(inner, "feature", None), "names") else None
+    has_tags = tags_column is not None and tags_column in split.columns
+    report = ReadReport(source=split.source)
+    out = ExampleList(report=report)
+    for place, n, row in split.records():
+        words = [str(w) for w in row[words_column]]
+        tags = [names[t] if names and isinstance(t, int) else str(t) for t in row[tags_column]] if has_tags else None
+        if not words:
+            report.skip("rows without words", place, one="row without words")
+            continue
+        if tags is not None and len(tags) != len(words):
+            report.skip("rows whose tags and words differ in number", place, one="row whose tags and words differ "
+                        "in number")
+            continue
+        out.append(TaggedExample(words, tags, place, " ".join(words), n))
+    report.examples = len(out)
+    return out

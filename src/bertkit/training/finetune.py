@@ -31,10 +31,12 @@ from bertkit.common.devices import resolve_device
 from bertkit.common.errors import InputError, NotFoundError
 from bertkit.common.files import atomic_write_text
 from bertkit.common.settings import option
+from bertkit.data.named import EVAL_SPLITS, open_split
 from bertkit.modeling.pretrained import TASK_FILE, open_checkpoint
 from bertkit.tasks import TASK_NAMES, ExampleList, QAExample, get_task
 from bertkit.text.coverage import check_coverage
 from bertkit.training.distributed import process_info
+from bertkit.training.progress import REPORT_TO, check_report_to
 from bertkit.training.trainer import TrainConfig, Trainer
 
 COLUMN_OPTIONS = ("text_column", "text_pair_column", "label_column", "tag_column", "label_names",  # → task options
@@ -49,7 +51,7 @@ class FinetuneSettings:
     task: str = option(None, "task: " + ", ".join(TASK_NAMES), required=True)
     model: str = option("minilm", "the pretrained model: a folder, 'minilm' (bundled) or a Hub name "
                         "(bert-base-uncased, klue/bert-base)")
-    train: str = option(None, "training file", required=True)
+    train: str | None = option(None, "training file (or --dataset)")
     out: str = option(None, "output folder: best/ (model + tokenizer + task.json), results.json", required=True)
     eval: str | None = option(None, "evaluation file (default: carve --eval-fraction of the training file)")
     eval_fraction: float = option(0.1, "share of the training file held out for evaluation when no --eval")
@@ -92,10 +94,23 @@ class FinetuneSettings:
                                                      "this (default: tuned on the evaluation set)")
     progress: bool = option(True, "progress bar and messages", cli=False)
     task_options: dict = option(dict, "extra task options (library only)", cli=False)
+    dataset: str | None = option(None, "train on a data set by name instead of --train: NAME or NAME:CONFIG (nsmc, "
+                                 "glue:sst2, klue:ynat) through the datasets library (pip install 'bertkit[datasets]'),"
+                                 " or a local folder (save_to_disk, or data files); columns as for files",
+                                 metavar="NAME[:CONFIG]")
+    dataset_split: str = option("train", "--dataset: the split to train on")
+    dataset_eval_split: str | None = option(None, "--dataset: the split to evaluate on (default: validation, else "
+                                            "test, else --eval-fraction of the training split)")
+    report_to: str = option("none", "also log to TensorBoard: event files in <out>/run/tb (pip install tensorboard)",
+                            choices=REPORT_TO)
 
     def __post_init__(self) -> None:
-        if not self.task or not self.train or not self.out:
-            raise InputError("FinetuneSettings needs task=, train= (a file) and out= (a folder)")
+        if not self.task or not (self.train or self.dataset) or not self.out:
+            raise InputError("FinetuneSettings needs task=, train= (a file) or dataset= (a data set name), and out= "
+                             "(a folder)")
+        if self.train and self.dataset:
+            raise InputError("give the training data once: --train FILE or --dataset NAME, not both")
+        check_report_to(self.report_to)
 
     def all_task_options(self) -> dict:
         """Task options from the column flags plus `task_options`."""
@@ -120,19 +135,33 @@ def subsample(examples, limit: int | None, seed: int):
     return out
 
 
+def training_source(s: FinetuneSettings):
+    """What the task reads for training: the --train file, or the --dataset split."""
+    return s.train or open_split(s.dataset, s.dataset_split)
+
+
+def evaluation_source(s: FinetuneSettings):
+    """The --eval file; with --dataset, its evaluation split (validation, else test); None: carve one."""
+    if s.eval or not s.dataset:
+        return s.eval
+    fallbacks = tuple(name for name in EVAL_SPLITS if name != s.dataset_split)
+    return open_split(s.dataset, s.dataset_eval_split, fallbacks=fallbacks)
+
+
 def read_splits(task, s: FinetuneSettings):
     """(train, valid, reports): the training file read, validation read or carved from it, subsets."""
-    train = task.read(s.train)
+    train = task.read(training_source(s))
     reports = {"train": train.report.summary()}
-    if s.eval:
-        valid = task.read(s.eval)
+    evaluation = evaluation_source(s)
+    if evaluation is not None:
+        valid = task.read(evaluation)
         reports["eval"] = valid.report.summary()
     else:
         train, valid = task.train_valid_split(train, s.eval_fraction, s.seed)
     train = subsample(train, s.max_train_examples, s.seed)
     valid = subsample(valid, s.max_eval_examples, s.seed + 1)
     if not len(train):
-        raise InputError(f"no usable training examples in {s.train}: {reports['train']}")
+        raise InputError(f"no usable training examples in {s.train or s.dataset}: {reports['train']}")
     if not len(valid):
         raise InputError("the validation split is empty: give --eval FILE or a larger --eval-fraction")
     return train, valid, reports
@@ -147,7 +176,7 @@ def prepare_data(s: FinetuneSettings):
     """
     task = load_task(s.task, s.all_task_options())
     train, valid, reports = read_splits(task, s)
-    task.fit_labels(train if s.eval else [*train, *valid])     # a rare label may fall in the carved split
+    task.fit_labels(train if "eval" in reports else [*train, *valid])     # a rare label may fall in the carved split
     task.check_training_labels(train)
     task.check_label_names()
     return task, train, valid, reports
@@ -200,7 +229,7 @@ def run_finetune(s: FinetuneSettings) -> dict:
     ckpt = open_checkpoint(s.model)
     tokenizer = ckpt.tokenizer()
     task.pad_token_id = tokenizer.pad_token_id
-    check_coverage(tokenizer, example_texts(train), where=f"finetune {s.model} on {s.train}")
+    check_coverage(tokenizer, example_texts(train), where=f"finetune {s.model} on {s.train or s.dataset}")
     model = prepare_model(s, task, ckpt)
     max_seq_length = s.max_seq_length or default_max_seq_length(task)
     train_features = task.encode(train, tokenizer, max_seq_length, training=True)    # (QA: max_length)
@@ -212,7 +241,7 @@ def run_finetune(s: FinetuneSettings) -> dict:
     config = TrainConfig(output_dir=str(out / "run"), learning_rate=s.learning_rate, warmup_ratio=s.warmup_ratio,
                          weight_decay=s.weight_decay, num_epochs=s.epochs, batch_size=s.batch_size, seed=s.seed,
                          bf16=s.bf16, save_every=0, max_checkpoints=1, keep_checkpoints=s.keep_checkpoints,
-                         progress=s.progress, eval_at_start=False)
+                         progress=s.progress, eval_at_start=False, report_to=s.report_to)
     trainer = Trainer(model, train_features, task.collate, config, device=s.device,
                       evaluate=lambda m: keeper.evaluate(m, valid, valid_features, trainer))
     steps_per_epoch = trainer.micro_batches_per_epoch()         # global batches: all processes together

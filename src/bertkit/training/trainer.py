@@ -102,6 +102,7 @@ class TrainConfig:
     bf16_weights: bool = False          # with bf16: bf16 weights in the model, fp32 masters in AdamW
     fused_blocks: str | None = None     # "compile" or "triton": fused bias+GELU, dropout+residual+LayerNorm
     compile: bool = False               # torch.compile the model
+    report_to: str | None = None        # "tensorboard": event files in <output_dir>/tb (see training.progress)
 
     def __post_init__(self):
         if not isinstance(self.keep_checkpoints, bool) and isinstance(self.keep_checkpoints, int):
@@ -309,7 +310,8 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "train_config.json").write_text(cfg.to_json())
         self.model.train()
-        logger = Logger(self.run_dir, self.dist.is_main, cfg.progress, self.total_steps, self.state.step)
+        logger = Logger(self.run_dir, self.dist.is_main, cfg.progress, self.total_steps, self.state.step,
+                        report_to=cfg.report_to)
         if self.state.step == 0 and self.evaluate and self.eval_every and cfg.eval_at_start:
             self._log_initial_evaluation(logger)
         self.stop_requested = False
