@@ -119,7 +119,7 @@ def test_dataset_mistakes_are_one_line(argv, words, capsys, classifier, offline)
     assert code == 2 and all(w in line for w in words), line
 
 
-def test_a_save_to_disk_folder_works_as_a_dataset(classifier, tmp_path, capsys):  # noqa: F811
+def test_a_save_to_disk_folder_works_as_a_dataset(classifier, offline, tmp_path, capsys):  # noqa: F811
     features = datasets.Features({"sentence": datasets.Value("string"), "idx": datasets.Value("int32"),
                                   "label": datasets.ClassLabel(names=["negative", "positive"])})
     data = datasets.DatasetDict(train=datasets.Dataset.from_list(rows(40, 3), features=features),
@@ -137,12 +137,22 @@ def test_a_save_to_disk_folder_works_as_a_dataset(classifier, tmp_path, capsys):
     assert code == 0 and json.loads(out)["examples"] == 40, err
 
 
+def test_finetune_carves_an_evaluation_share_when_the_dataset_has_no_evaluation_split(offline, tmp_path):
+    from bertkit.training.finetune import FinetuneSettings, read_splits
+    from bertkit.tasks import get_task
+    datasets.Dataset.from_list(rows(40, 3)).save_to_disk(tmp_path / "only_train")    # one split: train
+    settings = FinetuneSettings(task="sst2", dataset=str(tmp_path / "only_train"), out=str(tmp_path / "o"))
+    train, valid, reports = read_splits(get_task("sst2"), settings)
+    assert (len(train), len(valid)) == (36, 4) and "eval" not in reports
+    assert {ex.text for ex in train} | {ex.text for ex in valid} == {r["sentence"] for r in rows(40, 3)}
+
+
 # ------------------------------------------------------------------ pretraining from a data set
 PRETRAIN = ["--size", "tiny", "--steps", "6", "--max-seq-length", "32", "--batch-size", "8", "--vocab-size", "300",
             "--workers", "1", "--eval-every", "3", "--eval-batches", "1", "--save-every", "3"]
 
 
-def test_pretrain_on_a_dataset_writes_one_document_per_row_and_logs_to_tensorboard(capsys, tmp_path):
+def test_pretrain_on_a_dataset_writes_one_document_per_row_and_logs_to_tensorboard(capsys, offline, tmp_path):
     lines = data_file("wikitext2", "valid.txt").read_text(encoding="utf-8").splitlines()[:400]
     datasets.Dataset.from_dict({"text": lines}).save_to_disk(tmp_path / "wiki")     # rows as wikitext's: lines
     out = tmp_path / "run"
@@ -170,7 +180,7 @@ def test_pretrain_on_a_dataset_writes_one_document_per_row_and_logs_to_tensorboa
     assert steps == [0, 3, 6, 9]
 
 
-def test_pretrain_dataset_column_and_corpus_mistakes(capsys, tmp_path):
+def test_pretrain_dataset_column_and_corpus_mistakes(capsys, offline, tmp_path):
     datasets.Dataset.from_dict({"body": ["a b c"] * 60}).save_to_disk(tmp_path / "d")
     capsys.readouterr()                                   # (save_to_disk's progress bar)
     code, _, err = run(capsys, "pretrain", "--dataset", tmp_path / "d", "--out", tmp_path / "o", *PRETRAIN)
@@ -204,3 +214,43 @@ def test_tensorboard_after_a_resume_keeps_the_steps_up_to_the_checkpoint(tmp_pat
     assert [(e.step, e.value) for e in events.Scalars("train/loss")] == [(1, 1.0), (2, 2.0), (3, 3.0), (4, 40.0),
                                                                          (5, 50.0)]
     assert [e.step for e in events.Scalars("eval/accuracy")] == [4, 5]
+
+
+# ------------------------------------------------------------------ tagging and QA rows
+def test_tagging_rows_with_classlabel_tags_read_as_conll_files_do(tmp_path):
+    from bertkit.data.named import DatasetSplit
+    from bertkit.tasks import get_task, read_conll
+    names = ["O", "B-PER", "I-PER", "B-ORG"]
+    features = datasets.Features({"tokens": datasets.Sequence(datasets.Value("string")),
+                                  "ner_tags": datasets.Sequence(datasets.ClassLabel(names=names))})
+    data = datasets.Dataset.from_dict({"tokens": [["Peter", "Blackburn", "visits", "EU"], []],
+                                       "ner_tags": [[1, 2, 0, 3], []]}, features=features)
+    examples = get_task("conll2003").read(DatasetSplit("conll2003", "train", data, ("train",)))
+    (tmp_path / "t.txt").write_text("Peter NNP B-NP B-PER\nBlackburn NNP I-NP I-PER\nvisits VBZ B-VP O\n"
+                                    "EU NNP B-NP B-ORG\n")
+    [from_file] = read_conll(tmp_path / "t.txt")
+    assert [(e.words, e.tags) for e in examples] == [(from_file.words, from_file.tags)]
+    assert "row 2" in examples.report.summary()                        # the row without words, counted
+
+
+def test_squad_rows_read_as_the_squad_file_does(tmp_path):
+    from bertkit.data.named import DatasetSplit
+    from bertkit.tasks import read_squad
+    context = "Paris is the capital of France. It is on the Seine."
+    rows_ = [{"id": "q1", "title": "Paris", "context": context, "question": "Capital of what?",
+              "answers": {"text": ["France"], "answer_start": [24]}},
+             {"id": "q2", "title": "Paris", "context": context, "question": "Which river?",
+              "answers": {"text": ["Seine"], "answer_start": [3]}},                   # wrong start: corrected
+             {"id": "q3", "title": "Paris", "context": context, "question": "Who?", "answers": {"text": [],
+                                                                                              "answer_start": []}}]
+    split = DatasetSplit("squad_v2", "validation", datasets.Dataset.from_list(rows_), ("validation",))
+    squad = {"data": [{"title": "Paris", "paragraphs": [{"context": context, "qas": [
+        {"id": r["id"], "question": r["question"], "is_impossible": not r["answers"]["text"],
+         "answers": [{"text": t, "answer_start": s} for t, s in zip(r["answers"]["text"], r["answers"]["answer_start"])]}
+        for r in rows_]}]}]}
+    (tmp_path / "dev.json").write_text(json.dumps(squad))
+    for v2 in (False, True):
+        named, from_file = read_squad(split, v2), read_squad(tmp_path / "dev.json", v2)
+        assert [(e.id, e.answers, e.answer_ok, e.is_impossible, e.article) for e in named] == \
+            [(e.id, e.answers, e.answer_ok, e.is_impossible, e.article) for e in from_file]
+        assert len(named) == (3 if v2 else 2) and named[1].answers[0]["answer_start"] == context.index("Seine") == 45
