@@ -254,3 +254,12 @@ def test_squad_rows_read_as_the_squad_file_does(tmp_path):
         assert [(e.id, e.answers, e.answer_ok, e.is_impossible, e.article) for e in named] == \
             [(e.id, e.answers, e.answer_ok, e.is_impossible, e.article) for e in from_file]
         assert len(named) == (3 if v2 else 2) and named[1].answers[0]["answer_start"] == context.index("Seine") == 45
+
+
+def test_without_the_datasets_package_the_error_names_the_pip_command(capsys, monkeypatch, tmp_path):
+    import sys
+    monkeypatch.setitem(sys.modules, "datasets", None)                 # as if it were not installed
+    with pytest.raises(MissingDependency, match=r"pip install 'bertkit\[datasets\]' \(or pip install datasets\)"):
+        open_split("glue:sst2", "train")
+    code, _, err = run(capsys, "finetune", "--task", "sst2", "--out", tmp_path / "o")
+    assert code == 2 and "--train FILE or --dataset NAME[:CONFIG]" in one_error_line(err)

@@ -131,6 +131,7 @@ def register(verb) -> None:
     p.add_argument("inputs", nargs="*", help="texts (pairs: 'text' 'pair'; QA: 'question' 'context')")
     add_model_option(p, required=True, help="a fine-tuned model folder (the best/ folder of `bertkit finetune`)")
     p.add_argument("--file", default=None, help="a file instead of texts: plain text (one text per line, no "
-                   "header), or a .tsv/.csv/.jsonl with the columns the model was fine-tuned on")
+                   "header), or a .tsv/.csv/.json/.jsonl/.parquet with the columns the model was fine-tuned on (also "
+                   "compressed: .gz .bz2 .xz .zst)")
     add_device_option(p)
 

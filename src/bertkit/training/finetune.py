@@ -51,7 +51,8 @@ class FinetuneSettings:
     task: str = option(None, "task: " + ", ".join(TASK_NAMES), required=True)
     model: str = option("minilm", "the pretrained model: a folder, 'minilm' (bundled) or a Hub name "
                         "(bert-base-uncased, klue/bert-base)")
-    train: str | None = option(None, "training file (or --dataset)")
+    train: str | None = option(None, "training file: .tsv .csv .json .jsonl .parquet, CoNLL, SQuAD JSON (also "
+                               "compressed: .gz .bz2 .xz .zst); or --dataset")
     out: str = option(None, "output folder: best/ (model + tokenizer + task.json), results.json", required=True)
     eval: str | None = option(None, "evaluation file (default: carve --eval-fraction of the training file)")
     eval_fraction: float = option(0.1, "share of the training file held out for evaluation when no --eval")
@@ -106,8 +107,8 @@ class FinetuneSettings:
 
     def __post_init__(self) -> None:
         if not self.task or not (self.train or self.dataset) or not self.out:
-            raise InputError("FinetuneSettings needs task=, train= (a file) or dataset= (a data set name), and out= "
-                             "(a folder)")
+            raise InputError("fine-tuning needs --task, training data (--train FILE or --dataset NAME[:CONFIG]) "
+                             "and --out FOLDER")
         if self.train and self.dataset:
             raise InputError("give the training data once: --train FILE or --dataset NAME, not both")
         check_report_to(self.report_to)
