@@ -66,7 +66,7 @@ def add_options(parser: argparse.ArgumentParser, settings: type, skip: tuple[str
         meta = field.metadata
         common = dict(help=_help(field), choices=meta.get("choices"))
         if meta.get("positional"):
-            parser.add_argument(field.name, nargs="+" if many else None, type=kind, metavar=meta.get("metavar"),
+            parser.add_argument(field.name, nargs="*" if many else None, type=kind, metavar=meta.get("metavar"),
                                 **common)
             continue
         names = [_flag(field), *meta.get("aliases", ())]

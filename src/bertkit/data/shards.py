@@ -14,8 +14,9 @@ Token ids are uint16 when the vocab has fewer than 65,536 entries (half the
 disk and page cache of int32), int32 otherwise. Sentences never span shards
 and documents never span shards, so a shard can be read on its own.
 
-The corpus is cut into byte ranges on document boundaries (`corpus.document_ranges`)
-and each range becomes one shard, tokenized by a pool of worker processes. Each
+The corpus is cut into byte ranges on document boundaries (`corpus.document_ranges`;
+a compressed file, .gz/.bz2/.xz/.zst, is one range read whole as a stream) and each
+range becomes one shard, tokenized by a pool of worker processes. Each
 worker streams its range line by line and flushes ids to disk in bounded
 buffers, so memory stays flat however large the corpus is.
 """
@@ -74,7 +75,7 @@ def tokenizer_settings(tokenizer) -> dict:
 class ShardTask:
     path: str
     start: int
-    end: int
+    end: int | None           # None: to the end (a compressed file is one task, read whole)
     name: str
     out_dir: str
     one_doc_per_line: bool

@@ -115,7 +115,7 @@ class ClassificationTask(Task):
             return
         column, file = self.columns["label_column"], source_file(examples)
         where = f"{file}: " if file else ""
-        header = header_of(file, self.columns["delimiter"]) if file and not file.endswith((".json", ".jsonl")) else None
+        header = header_of(file, self.columns["delimiter"]) if file else None
         has = f"; its header has {header}" if header else ""
         raise InputError(f"{where}task {self.name!r} needs a label, and no training example has one: the data "
                          f"has no column {quoted_columns(column)}{has}. Name the label column with --label-column "

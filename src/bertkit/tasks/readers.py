@@ -1,6 +1,11 @@
-"""Reading fine-tuning data: tables (TSV/CSV/JSONL), CoNLL columns, KMOU NER, SQuAD JSON.
+"""Reading fine-tuning data: tables (TSV/CSV/JSON/JSONL/Parquet), CoNLL columns, KMOU NER, SQuAD JSON.
 
-Every reader returns an `ExampleList` — a plain list of examples that also carries a
+The format is the file name's suffix: `.csv` (commas), `.json` (a JSON array of objects, or
+one object per line), `.jsonl`, `.parquet` (needs pyarrow: the `[data]` extra), anything
+else TSV (or plain text, one text per line).  Any of them may be compressed (`.gz`, `.bz2`,
+`.xz`, `.zst`: `train.jsonl.gz`), see `common/compression.py`.
+
+Every reader returns an `ExampleList` (`examples.py`) — a plain list of examples that also carries a
 `ReadReport`.  The report counts everything the reader did *not* take at face value
 (empty lines, rows with the wrong number of columns, labels that are not numbers,
 answers that are not where `answer_start` says ...), with the first few line numbers
@@ -18,92 +23,28 @@ maps them to ids, so a label the model does not know is still scored (as an erro
 from __future__ import annotations
 
 import csv
-import json
 import random
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
-from bertkit.common.errors import InputError, NotFoundError
+from bertkit.common.compression import data_suffix, open_text
+from bertkit.common.errors import InputError
+from bertkit.data.named import DatasetSplit
 
+from .examples import ExampleList, QAExample, TaggedExample, TextExample, _check_file, _part  # noqa: F401
+from .records import (RECORD_SUFFIXES, _parquet_file, _parse_label, quoted_columns, read_dataset,  # noqa: F401
+                      read_jsonl, read_parquet, read_records)
 from .report import ReadReport  # noqa: F401  (ReadReport lives in .report; re-exported)
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))   # long documents in one cell are fine
-
-
-# ----------------------------------------------------------------------------- lists
-class ExampleList(list):
-    """A list of examples with the `ReadReport` of how it was read (`.report`).
-
-    A slice (`examples[:500]`) is an ExampleList too, whose fresh report still names the
-    file, so that later reports can say "line 24 of train.tsv".
-    """
-
-    def __init__(self, items: Iterable = (), report: ReadReport | None = None):
-        super().__init__(items)
-        self.report = report if report is not None else ReadReport()
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return _part(self, list.__getitem__(self, index))
-        return list.__getitem__(self, index)
-
-
-# ---------------------------------------------------------------------------- examples
-@dataclass
-class TextExample:
-    """One text (or text pair) with its label: a string, a float (regression) or None.
-
-    `line` is where the example starts in its file (1-based, a header line counted: what
-    an editor shows); None for texts that did not come from a file.  `guid` is the file's
-    own id column (NSMC's id, RTE's index) when it has one.
-    """
-
-    text: str
-    text_pair: str | None = None
-    label: str | float | None = None
-    guid: str = ""
-    line: int | None = None
-
-
-@dataclass
-class TaggedExample:
-    """A sentence as words with one tag per word (IOB2, e.g. B-PER I-PER O); tags None when unlabelled."""
-
-    words: list[str]
-    tags: list[str] | None = None
-    guid: str = ""
-    text: str = ""            # the raw sentence when the format has one (KMOU)
-    line: int | None = None   # the sentence's first line in its file (None: not from a file)
-
-
-@dataclass
-class QAExample:
-    """A SQuAD question: answers are dicts {"text", "answer_start"} (character index into context).
-
-    `answer_ok[i]` says whether answers[i] really is `context[answer_start:answer_start+len(text)]`
-    (after the reader's repair, see `read_squad`); only usable answers give training positions.
-    SQuAD 2.0: `is_impossible=True` (then `answers` is empty) for a question the context does
-    not answer; `plausible_answers` are the file's distractor spans, kept only to be looked at.
-    """
-
-    id: str
-    question: str
-    context: str
-    answers: list[dict] = field(default_factory=list)
-    answer_ok: list[bool] = field(default_factory=list)
-    title: str = ""
-    article: int = 0          # index of the article in the file: the unit of train/valid splits
-    is_impossible: bool = False
-    plausible_answers: list[dict] = field(default_factory=list)
 
 
 # ----------------------------------------------------------------------- table readers
 def _delimiter_for(path: Path, delimiter: str | None) -> str:
     if delimiter is not None:
         return delimiter
-    return "," if path.suffix.lower() == ".csv" else "\t"
+    return "," if data_suffix(path) == ".csv" else "\t"
 
 
 def _column_index(column, header: list[str] | None, path: Path, required: bool) -> int | None:
@@ -138,9 +79,13 @@ def _column_index(column, header: list[str] | None, path: Path, required: bool) 
 
 
 def header_of(path: str | Path, delimiter: str | None = None) -> list[str]:
-    """The first line of a TSV/CSV file split into column names (for messages)."""
+    """The column names of a file (for messages): a TSV/CSV first line, a Parquet schema; [] for JSON."""
     path = Path(path)
-    with open(path, encoding="utf-8-sig", newline="") as f:
+    if not path.is_file() or data_suffix(path) in (".json", ".jsonl"):
+        return []
+    if data_suffix(path) == ".parquet":
+        return list(_parquet_file(path).schema_arrow.names)
+    with open_text(path, newline="") as f:
         return next(csv.reader(f, delimiter=_delimiter_for(path, delimiter)), [])
 
 
@@ -152,11 +97,11 @@ def is_plain_text(path: str | Path, text_column, delimiter: str | None = None, p
     `bertkit predict --file reviews.txt` then reads each line as one text.
     """
     path = Path(path)
-    if path.suffix.lower() in (".csv", ".json", ".jsonl") or delimiter not in (None, "\t"):
+    if data_suffix(path) in (".csv", *RECORD_SUFFIXES) or delimiter not in (None, "\t"):
         return False
     if not isinstance(text_column, str) or text_column.lstrip("-").isdigit():
         return False
-    with open(path, encoding="utf-8-sig", newline="") as f:
+    with open_text(path, newline="") as f:
         lines = [line for _, line in zip(range(probe), f)]
     return bool(lines) and not any("\t" in line for line in lines) and lines[0].strip() != text_column
 
@@ -169,7 +114,7 @@ def read_lines(path: str | Path) -> ExampleList:
     _check_file(path)
     report = ReadReport(source=str(path), file=str(path))
     out = ExampleList(report=report)
-    with open(path, encoding="utf-8-sig") as f:
+    with open_text(path) as f:
         for n, line in enumerate(f, start=1):
             text = line.rstrip("\r\n")
             if not text.strip():
@@ -180,26 +125,11 @@ def read_lines(path: str | Path) -> ExampleList:
     return out
 
 
-def _parse_label(raw: str, label_type: type, report: ReadReport, line: int):
-    raw = raw.strip()
-    if raw == "":
-        report.skip("rows with an empty label", line, one="row with an empty label")
-        return None
-    if label_type is float:
-        try:
-            return float(raw)
-        except ValueError:
-            report.skip("rows whose label is not a number", (line, raw), one="row whose label is not a number",
-                        hint="a regression task needs a number in the label column")
-            return None
-    return raw
-
-
 def read_table(path: str | Path, text_column: str | int, text_pair_column: str | int | None = None,
                label_column: str | int | tuple | None = None, *, delimiter: str | None = None,
                header: bool = True, quoting: str = "auto", label_type: type = str,
                guid_column: str | int | None = None, strip: bool = False) -> ExampleList:
-    """Read a TSV/CSV file (or JSONL, by extension) into `TextExample`s.
+    """Read a TSV/CSV file (or JSON/JSONL/Parquet, by extension) into `TextExample`s.
 
     Columns are names (from the header) or 0-based numbers; `label_column` may be a tuple
     of names, the first one the header has is used.  `quoting="auto"` reads TSV with
@@ -208,10 +138,14 @@ def read_table(path: str | Path, text_column: str | int, text_pair_column: str |
     the examples are unlabelled (for `predict`).  Each example records its `line`.
     A plain text file (`is_plain_text`: no tab, no header) is read as one text per line.
     """
+    if isinstance(path, DatasetSplit):                  # --dataset NAME: rows of a named data set
+        return read_dataset(path, text_column, text_pair_column, label_column, label_type=label_type,
+                            guid_column=guid_column)
     path = Path(path)
-    if path.suffix.lower() in (".jsonl", ".json"):
-        return read_jsonl(path, text_column, text_pair_column, label_column,
-                          label_type=label_type, guid_column=guid_column)
+    if data_suffix(path) in RECORD_SUFFIXES:
+        reader = read_parquet if data_suffix(path) == ".parquet" else read_jsonl
+        return reader(path, text_column, text_pair_column, label_column,
+                      label_type=label_type, guid_column=guid_column)
     _check_file(path)
     if header and text_pair_column is None and is_plain_text(path, text_column, delimiter):
         return read_lines(path)
@@ -221,7 +155,7 @@ def read_table(path: str | Path, text_column: str | int, text_pair_column: str |
     quote = csv.QUOTE_NONE if quoting == "none" else csv.QUOTE_MINIMAL
     report = ReadReport(source=str(path), file=str(path))
     out = ExampleList(report=report)
-    with open(path, encoding="utf-8-sig", newline="") as f:
+    with open_text(path, newline="") as f:
         rows = csv.reader(f, delimiter=delim, quoting=quote)
         names = next(rows, None) if header else None
         if header and names is None:
@@ -237,11 +171,6 @@ def read_table(path: str | Path, text_column: str | int, text_pair_column: str |
                     f"{quoted_columns(label_column)} (it can be predicted, not scored)")
     report.examples = len(out)
     return out
-
-
-def quoted_columns(column) -> str:
-    """'label', or 'gold_label' or 'label' for a tuple of names tried in order."""
-    return " or ".join(map(repr, column)) if isinstance(column, (tuple, list)) else repr(column)
 
 
 def _table_rows(rows, columns: list, label_type: type, strip: bool, delim: str, report: ReadReport,
@@ -273,57 +202,6 @@ def _table_rows(rows, columns: list, label_type: type, strip: bool, delim: str, 
         out.append(TextExample(text, pair, label, row[g] if g is not None else "", n))
 
 
-def read_jsonl(path: str | Path, text_column: str, text_pair_column: str | None = None,
-               label_column: str | tuple | None = None, *, label_type: type = str,
-               guid_column: str | None = None) -> ExampleList:
-    """Read JSON Lines (one object per line) with named fields into `TextExample`s."""
-    path = Path(path)
-    _check_file(path)
-    report = ReadReport(source=str(path), file=str(path))
-    out = ExampleList(report=report)
-    labels = label_column if isinstance(label_column, (tuple, list)) else (label_column,)
-    with open(path, encoding="utf-8-sig") as f:
-        for n, line in enumerate(f, start=1):
-            obj = _json_object(line, n, report)
-            if obj is None:
-                continue
-            missing = [c for c in (text_column, text_pair_column) if c is not None and c not in obj]
-            if missing:
-                report.skip(f"lines without the field {missing[0]!r}", n, one=f"line without the field {missing[0]!r}")
-                continue
-            label = None
-            if label_column is not None:
-                key = next((k for k in labels if k in obj), None)
-                if key is None:
-                    report.note(f"lines without the field {quoted_columns(label_column)} (kept unlabelled)", n,
-                                one=f"line without the field {quoted_columns(label_column)} (kept unlabelled)")
-                else:
-                    label = _parse_label(str(obj[key]), label_type, report, n)
-                    if label is None:
-                        continue
-            pair = None if text_pair_column is None else str(obj[text_pair_column])
-            guid = str(obj.get(guid_column, "")) if guid_column else ""
-            out.append(TextExample(str(obj[text_column]), pair, label, guid, n))
-    report.examples = len(out)
-    return out
-
-
-def _json_object(line: str, n: int, report: ReadReport) -> dict | None:
-    """One JSONL line → its object, or None (counted: empty, not JSON, not an object)."""
-    if not line.strip():
-        report.skip("empty lines", n, one="empty line")
-        return None
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as e:
-        report.skip("lines that are not valid JSON", (n, e.msg), one="line that is not valid JSON")
-        return None
-    if not isinstance(obj, dict):
-        report.skip("lines that are not a JSON object", n, one="line that is not a JSON object")
-        return None
-    return obj
-
-
 # ------------------------------------------------------------------------ tag readers
 def read_conll(path: str | Path, word_column: int = 0, tag_column: int | None = -1,
                delimiter: str | None = None) -> ExampleList:
@@ -350,7 +228,7 @@ def read_conll(path: str | Path, word_column: int = 0, tag_column: int | None = 
             words.clear()
             tags.clear()
 
-    with open(path, encoding="utf-8-sig") as f:
+    with open_text(path) as f:
         for n, line in enumerate(f, start=1):
             cols = line.split(delimiter) if delimiter else line.split()
             if not cols or not line.strip():
@@ -419,7 +297,7 @@ def read_kmou(path: str | Path) -> ExampleList:
             report.skip("sentences without morpheme rows", start_line, one="sentence without morpheme rows")
         words, tags, raw, open_type = [], [], "", None
 
-    with open(path, encoding="utf-8-sig") as f:
+    with open_text(path) as f:
         for n, line in enumerate(f, start=1):
             line = line.rstrip("\r\n")
             if not line.strip():
@@ -465,16 +343,3 @@ def train_valid_split(examples: Sequence, valid_fraction: float = 0.1, seed: int
     train = _part(examples, [ex for ex, k in zip(examples, keys) if k not in valid_keys])
     valid = _part(examples, [ex for ex, k in zip(examples, keys) if k in valid_keys])
     return train, valid
-
-
-def _part(examples, items: list) -> ExampleList:
-    """A part of `examples` (same list type) whose fresh report still names the file of its lines."""
-    parent = getattr(examples, "report", None)
-    report = ReadReport(source=parent.source, file=parent.file) if parent is not None else ReadReport()
-    report.examples = len(items)
-    return (type(examples) if isinstance(examples, ExampleList) else ExampleList)(items, report)
-
-
-def _check_file(path: Path) -> None:
-    if not path.is_file():
-        raise NotFoundError(f"data file not found: {path}")

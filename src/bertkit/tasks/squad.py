@@ -12,7 +12,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from bertkit.common.compression import open_text
 from bertkit.common.errors import InputError
+
+from bertkit.data.named import DatasetSplit
 
 from .readers import ExampleList, QAExample, ReadReport, _check_file
 
@@ -42,12 +45,14 @@ def read_squad(path: str | Path, version_2_with_negative: bool = False) -> Examp
     the official evaluate-v2.0.py, a question with no answers at all is unanswerable
     there, flag or not.  Without the option they are skipped (counted).
     """
+    if isinstance(path, DatasetSplit):
+        return read_squad_dataset(path, version_2_with_negative)
     path = Path(path)
     _check_file(path)
     report = ReadReport(source=str(path))
     out = ExampleList(report=report)
     try:
-        with open(path, encoding="utf-8-sig") as f:
+        with open_text(path) as f:
             data = json.load(f)["data"]
     except (json.JSONDecodeError, KeyError, TypeError) as e:
         raise InputError(f"{path} is not SQuAD-format JSON ({{'data': [{{'paragraphs': [...]}}]}}): {e}") from e
@@ -100,3 +105,24 @@ def _check_answers(raw: list[dict], context: str, qid: str, report: ReadReport):
         answers.append({"text": text, "answer_start": start if where is None else where})
         ok.append(where is not None)
     return answers, ok
+
+
+def read_squad_dataset(split: DatasetSplit, version_2_with_negative: bool = False) -> ExampleList:
+    """Rows in the `datasets` layout of SQuAD (id, title, context, question, answers: {text: [...],
+    answer_start: [...]}) → `QAExample`s, checked as `read_squad` checks a file; articles by title."""
+    split.require("context", "question", "answers")
+    report = ReadReport(source=split.source)
+    out = ExampleList(report=report)
+    articles: dict[str, int] = {}
+    for _, n, row in split.records():
+        answers = row.get("answers") or {}
+        qa = {"id": row.get("id", f"row {n}"), "question": row["question"], "is_impossible": not answers.get("text"),
+              "answers": [{"text": t, "answer_start": s} for t, s in zip(answers.get("text", []),
+                                                                         answers.get("answer_start", []))]}
+        title = str(row.get("title", ""))
+        article = articles.setdefault(title or row["context"][:200], len(articles))
+        example = _squad_question(qa, row["context"], title, article, f"row {n}", version_2_with_negative, report)
+        if example is not None:
+            out.append(example)
+    report.examples = len(out)
+    return out

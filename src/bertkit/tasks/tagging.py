@@ -28,11 +28,13 @@ import numpy as np
 
 from bertkit.common.defaults import IGNORE_INDEX, MAX_SEQ_LENGTH
 from bertkit.common.errors import InputError
+from bertkit.data.named import DatasetSplit
 
 from . import metrics as M
 from .base import (FeatureList, PredictionList, Task, collate_inputs, pad_to_longest, place, place_with,
                    real_lengths, source_file, to_numpy)
 from .readers import ExampleList, ReadReport, TaggedExample, read_conll, read_kmou
+from .records import read_tagged_dataset
 
 
 CONLL2003_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
@@ -66,7 +68,10 @@ class TaggingTask(Task):
 
     # -- reading -----------------------------------------------------------------------
     def read(self, path, **column_options) -> ExampleList:
-        if self.format == "kmou":
+        if isinstance(path, DatasetSplit):          # --dataset: words in 'tokens', tags in 'ner_tags' (or 'tags')
+            examples = read_tagged_dataset(path, tags_column=next((c for c in ("ner_tags", "tags")
+                                                                   if c in path.columns), None))
+        elif self.format == "kmou":
             examples = read_kmou(path)
         else:
             examples = read_conll(path, **{**self.columns, **column_options})

@@ -11,6 +11,11 @@ Nothing here holds a whole file: files are read line by line, and a file can be
 cut into byte ranges that start and end on document boundaries, so several
 processes can read one big file at the same time (see `shards.py`).
 
+Compressed files (`.gz`, `.bz2`, `.xz`, `.zst`: `common/compression.py`) are read
+through their decompressor, as a stream.  They cannot be cut into byte ranges (a
+stream is decompressed from its start), so a compressed file is one range, read
+whole by one process: give a big corpus as several compressed files to use several.
+
 Errors a user can cause (an empty file, bytes that are not UTF-8) are reported
 with the file, the line number and the byte offset, and what to do about it.
 """
@@ -21,6 +26,7 @@ import re
 from pathlib import Path
 from typing import Iterator
 
+from bertkit.common.compression import CompressedFileError, is_compressed, open_binary
 from bertkit.common.errors import InputError
 
 # A sentence ends at . ! ? (or their CJK forms, or an ellipsis) followed by
@@ -56,7 +62,7 @@ def check_file(path: str | os.PathLike) -> Path:
 def _line_number(path: Path, byte_offset: int) -> int:
     """1-based line number of the line that contains `byte_offset` (only used for error messages)."""
     count = 1
-    with open(path, "rb") as f:
+    with open_binary(path) as f:          # offsets of a compressed file count decompressed bytes
         remaining = byte_offset
         while remaining > 0:
             block = f.read(min(remaining, 1 << 20))
@@ -74,13 +80,21 @@ def decode_line(raw: bytes, path: Path, byte_offset: int) -> str:
     except UnicodeDecodeError as err:
         bad = byte_offset + err.start
         line = _line_number(path, byte_offset)
+        inside = " of the decompressed text" if is_compressed(path) else ""
         raise CorpusError(
-            f"{path}: line {line} (byte {bad}) is not valid UTF-8 ({raw[err.start:err.start + 4]!r}...). "
+            f"{path}: line {line} (byte {bad}{inside}) is not valid UTF-8 ({raw[err.start:err.start + 4]!r}...). "
             "Convert the file to UTF-8 first, e.g. `iconv -f cp949 -t utf-8 in.txt > out.txt`.") from None
 
 
 def iter_lines(path: Path, start: int = 0, end: int | None = None) -> Iterator[tuple[int, str]]:
-    """Yield (byte offset, decoded line without newline) for the lines starting in [start, end)."""
+    """Yield (byte offset, decoded line without newline) for the lines starting in [start, end).
+
+    A compressed file is read whole from its start (`end` None); its offsets count decompressed bytes."""
+    if is_compressed(path):
+        if start or end is not None:
+            raise ValueError(f"{path} is compressed: it is read whole (start=0, end=None), not by byte ranges")
+        yield from _compressed_lines(path)
+        return
     end = path.stat().st_size if end is None else end
     with open(path, "rb") as f:
         f.seek(start)
@@ -94,6 +108,25 @@ def iter_lines(path: Path, start: int = 0, end: int | None = None) -> Iterator[t
                 line = line[1:]
             yield offset, line.rstrip("\r\n")
             offset += len(raw)
+
+
+def _compressed_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """`iter_lines` of a compressed file: decompressed as a stream; a broken stream is a CorpusError."""
+    offset, lines = 0, 0
+    with open_binary(path) as f:
+        while True:
+            try:
+                raw = f.readline()
+            except CompressedFileError as err:          # say which line was the last one read
+                raise CorpusError(f"{err}" + (f" (lines 1-{lines:,} were read)" if lines else "")) from None
+            if not raw:
+                return
+            line = decode_line(raw, path, offset)
+            if offset == 0 and line.startswith("\ufeff"):
+                line = line[1:]
+            yield offset, line.rstrip("\r\n")
+            offset += len(raw)
+            lines += 1
 
 
 def iter_documents(path: str | os.PathLike, one_doc_per_line: bool = False,
@@ -125,14 +158,17 @@ def iter_documents(path: str | os.PathLike, one_doc_per_line: bool = False,
 
 
 def document_ranges(path: str | os.PathLike, chunk_bytes: int,
-                    one_doc_per_line: bool = False) -> list[tuple[int, int]]:
+                    one_doc_per_line: bool = False) -> list[tuple[int, int | None]]:
     """Cut a file into byte ranges of about `chunk_bytes` that start on a document boundary.
 
     A range boundary is moved forward to the next line start (one document per
     line) or to the next blank line (blank-line separated documents), so no
     document is cut in two. Only a few bytes around each boundary are read.
+    A compressed file is one range, (0, None): read whole, from its start.
     """
     path = check_file(path)
+    if is_compressed(path):
+        return [(0, None)]
     size = path.stat().st_size
     cuts = [0]
     with open(path, "rb") as f:

@@ -31,6 +31,7 @@ from bertkit.common.devices import resolve_device
 from bertkit.common.errors import InputError, NotFoundError
 from bertkit.common.files import atomic_write_text
 from bertkit.common.settings import option
+from bertkit.data.named import EVAL_SPLITS, open_split
 from bertkit.modeling.onnx_runtime import onnx_model
 from bertkit.modeling.pretrained import TASK_FILE, open_checkpoint
 from bertkit.tasks import TASK_NAMES, ExampleList, QAExample, get_task
@@ -56,7 +57,8 @@ class FinetuneSettings:
     task: str = option(None, "task: " + ", ".join(TASK_NAMES), required=True)
     model: str = option("minilm", "the pretrained model: a folder, 'minilm' (bundled) or a Hub name "
                         "(bert-base-uncased, klue/bert-base)")
-    train: str = option(None, "training file", required=True)
+    train: str | None = option(None, "training file: .tsv .csv .json .jsonl .parquet, CoNLL, SQuAD JSON (also "
+                               "compressed: .gz .bz2 .xz .zst); or --dataset")
     out: str = option(None, "output folder: best/ (model + tokenizer + task.json), results.json", required=True)
     eval: str | None = option(None, "evaluation file (default: carve --eval-fraction of the training file)")
     eval_fraction: float = option(0.1, "share of the training file held out for evaluation when no --eval")
@@ -88,10 +90,20 @@ class FinetuneSettings:
                                                      "this (default: tuned on the evaluation set)")
     training: FinetuneTraining = nested(FinetuneTraining)
     task_options: dict = option(dict, "extra task options (library only)", cli=False)
+    dataset: str | None = option(None, "train on a data set by name instead of --train: NAME or NAME:CONFIG (nsmc, "
+                                 "glue:sst2, klue:ynat) through the datasets library (pip install 'bertkit[datasets]'),"
+                                 " or a local folder (save_to_disk, or data files); columns as for files",
+                                 metavar="NAME[:CONFIG]")
+    dataset_split: str = option("train", "--dataset: the split to train on")
+    dataset_eval_split: str | None = option(None, "--dataset: the split to evaluate on (default: validation, else "
+                                            "test, else --eval-fraction of the training split)")
 
     def __post_init__(self) -> None:
-        if not self.task or not self.train or not self.out:
-            raise InputError("FinetuneSettings needs task=, train= (a file) and out= (a folder)")
+        if not self.task or not (self.train or self.dataset) or not self.out:
+            raise InputError("fine-tuning needs --task, training data (--train FILE or --dataset NAME[:CONFIG]) "
+                             "and --out FOLDER")
+        if self.train and self.dataset:
+            raise InputError("give the training data once: --train FILE or --dataset NAME, not both")
 
     def all_task_options(self) -> dict:
         """Task options from the column flags plus `task_options`."""
@@ -116,19 +128,33 @@ def subsample(examples, limit: int | None, seed: int):
     return out
 
 
+def training_source(s: FinetuneSettings):
+    """What the task reads for training: the --train file, or the --dataset split."""
+    return s.train or open_split(s.dataset, s.dataset_split)
+
+
+def evaluation_source(s: FinetuneSettings):
+    """The --eval file; with --dataset, its evaluation split (validation, else test); None: carve one."""
+    if s.eval or not s.dataset:
+        return s.eval
+    fallbacks = tuple(name for name in EVAL_SPLITS if name != s.dataset_split)
+    return open_split(s.dataset, s.dataset_eval_split, fallbacks=fallbacks)
+
+
 def read_splits(task, s: FinetuneSettings):
     """(train, valid, reports): the training file read, validation read or carved from it, subsets."""
-    train = task.read(s.train)
+    train = task.read(training_source(s))
     reports = {"train": train.report.summary()}
-    if s.eval:
-        valid = task.read(s.eval)
+    evaluation = evaluation_source(s)
+    if evaluation is not None:
+        valid = task.read(evaluation)
         reports["eval"] = valid.report.summary()
     else:
         train, valid = task.train_valid_split(train, s.eval_fraction, s.training.seed)
     train = subsample(train, s.max_train_examples, s.training.seed)
     valid = subsample(valid, s.max_eval_examples, s.training.seed + 1)
     if not len(train):
-        raise InputError(f"no usable training examples in {s.train}: {reports['train']}")
+        raise InputError(f"no usable training examples in {s.train or s.dataset}: {reports['train']}")
     if not len(valid):
         raise InputError("the validation split is empty: give --eval FILE or a larger --eval-fraction")
     return train, valid, reports
@@ -143,7 +169,7 @@ def prepare_data(s: FinetuneSettings):
     """
     task = load_task(s.task, s.all_task_options())
     train, valid, reports = read_splits(task, s)
-    task.fit_labels(train if s.eval else [*train, *valid])     # a rare label may fall in the carved split
+    task.fit_labels(train if "eval" in reports else [*train, *valid])     # a rare label may fall in the carved split
     task.check_training_labels(train)
     task.check_label_names()
     return task, train, valid, reports
@@ -196,7 +222,7 @@ def run_finetune(s: FinetuneSettings) -> dict:
     ckpt = open_checkpoint(s.model)
     tokenizer = ckpt.tokenizer()
     task.pad_token_id = tokenizer.pad_token_id
-    check_coverage(tokenizer, example_texts(train), where=f"finetune {s.model} on {s.train}")
+    check_coverage(tokenizer, example_texts(train), where=f"finetune {s.model} on {s.train or s.dataset}")
     model = prepare_model(s, task, ckpt)
     max_seq_length = s.max_seq_length or default_max_seq_length(task)
     train_features = task.encode(train, tokenizer, max_seq_length, training=True)    # (QA: max_length)

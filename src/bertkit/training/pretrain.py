@@ -47,6 +47,7 @@ from bertkit.common.errors import InputError
 from bertkit.common.files import atomic_write_text
 from bertkit.common.settings import option
 from bertkit.data.masking import MlmCollator
+from bertkit.data.named import open_split, write_corpus
 from bertkit.data.nsp import PretrainingDataset
 from bertkit.data.packing import PackedCollator, PackedDataset
 from bertkit.data.shards import build_shards, tokenizer_settings, vocab_hash
@@ -98,10 +99,21 @@ class PretrainSettings:
     held_out_every: int = option(HELD_OUT_EVERY, "every Nth document is held out for evaluation")
     training: PretrainTraining = nested(PretrainTraining)
     model_overrides: dict = option(dict, "BertConfig fields to change (library only)", cli=False)
+    dataset: str | None = option(None, "pretrain on a data set by name instead of files: NAME or NAME:CONFIG "
+                                 "(wikitext:wikitext-103-raw-v1) through the datasets library (pip install "
+                                 "'bertkit[datasets]'; streamed), or a local folder; its --text-column is written to "
+                                 "<out>/corpus/corpus.txt, one document per row", metavar="NAME[:CONFIG]")
+    dataset_split: str = option("train", "--dataset: the split to pretrain on")
+    text_column: str = option("text", "--dataset: the column holding the text")
 
     def __post_init__(self) -> None:
-        if not self.files or not self.out_dir:
-            raise InputError("PretrainSettings needs files=[...] (the corpus) and out_dir= (where to write)")
+        if not (self.files or self.dataset) or not self.out_dir:
+            raise InputError("pretraining needs a corpus: text files (bertkit pretrain FILE ...) or --dataset NAME, "
+                             "and --out (where to write)")
+        if self.files and self.dataset:
+            raise InputError("give the corpus once: text files or --dataset NAME, not both")
+        if self.dataset:
+            self.one_doc_per_line = True        # the corpus written from a data set has one document per line
         if not self.training.steps:
             raise InputError("pretraining counts optimizer steps: give --steps N (N > 0)")
         if self.pack and self.nsp:
@@ -159,8 +171,22 @@ def vocab_source(s: PretrainSettings, fingerprint: list[dict]) -> dict:
             "strip_accents": s.strip_accents, "morphemes": s.morphemes, "one_doc_per_line": s.one_doc_per_line}
 
 
+def dataset_corpus(s: PretrainSettings, out: Path, say: Callable[[str], None]) -> list[str]:
+    """--dataset: its text column written (once) to out/corpus/corpus.txt, one document per line, streamed."""
+    def export(tmp: Path) -> None:
+        tmp.mkdir(parents=True)
+        split = open_split(s.dataset, s.dataset_split, streaming=True)
+        split.require(s.text_column, flags="--text-column")
+        say(f"      writing the {s.text_column!r} column of {split.source} to {out / 'corpus'} ...")
+        write_corpus(split, s.text_column, tmp / "corpus.txt")
+    build_into(out / "corpus", {"dataset": s.dataset, "split": s.dataset_split, "column": s.text_column}, export)
+    return [str(out / "corpus" / "corpus.txt")]
+
+
 def prepare_data(s: PretrainSettings, out: Path, say: Callable[[str], None] = lambda text: None) -> None:
     """Build (or reuse) the vocab and the shards of the corpus in `out` — one process does this."""
+    if s.dataset:
+        s.files = dataset_corpus(s, out, say)
     fingerprint = corpus_fingerprint(s.files)
     if not (s.from_checkpoint or s.vocab):
         def train(tmp: Path) -> None:

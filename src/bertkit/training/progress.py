@@ -1,11 +1,18 @@
-"""Progress of a training run: the log window, the progress bar, `train_log.csv`, the loss curve."""
+"""Progress of a training run: the log window, the progress bar, `train_log.csv`, the loss curve,
+and TensorBoard event files (`report_to="tensorboard"`, in `<run>/tb`)."""
 from __future__ import annotations
 
 import csv
+import math
 import time
 from pathlib import Path
 
 import torch
+
+from bertkit.common.errors import InputError, missing_dependency
+
+REPORT_TO = ("none", "tensorboard")
+TB_FOLDER = "tb"            # <run dir>/tb: `tensorboard --logdir runs/x/run/tb`
 
 
 class Window:
@@ -42,9 +49,12 @@ class Logger:
     and a resumed run appends to it after dropping the rows written after its checkpoint.
     """
 
-    def __init__(self, run_dir: Path, write: bool, progress: bool, total: int, initial: int):
+    def __init__(self, run_dir: Path, write: bool, progress: bool, total: int, initial: int,
+                 report_to: str | None = None):
         self.write = write
         self.path = run_dir / "train_log.csv"
+        self.tensorboard = TensorBoardLog(run_dir / TB_FOLDER, initial) if write and report_to == "tensorboard" \
+            else None
         self.bar = None
         if write and progress:
             from tqdm.auto import tqdm
@@ -68,6 +78,8 @@ class Logger:
     def log(self, row: dict) -> None:
         if not self.write:
             return
+        if self.tensorboard is not None:
+            self.tensorboard.log(row)
         self.rows.append(row)
         new_columns = [k for k in row if k not in self.columns]
         if new_columns or not self.path.exists():
@@ -84,6 +96,55 @@ class Logger:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+
+
+def tensorboard_writer_class():
+    """torch's SummaryWriter, or the one-line error naming the pip command when tensorboard is missing."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter  # optional: needs the tensorboard package
+    except ImportError:
+        raise missing_dependency("tensorboard", "tensorboard", "--report-to tensorboard") from None
+    return SummaryWriter
+
+
+def check_report_to(report_to: str | None) -> None:
+    """Refuse an unknown --report-to, and tensorboard when it is not installed, before any work is done."""
+    if report_to not in (None, *REPORT_TO):
+        raise InputError(f"--report-to {report_to!r} is not one of {', '.join(REPORT_TO)}")
+    if report_to == "tensorboard":
+        tensorboard_writer_class()
+
+
+class TensorBoardLog:
+    """Every log row as TensorBoard scalars, named as the Hugging Face Trainer names them.
+
+    train/loss, train/learning_rate, train/tokens_per_s at each log step; every other number
+    of the row (evaluation metrics: accuracy, mlm_accuracy ...) as eval/<name>.  The row of the
+    step-0 evaluation (loss NaN: nothing trained yet) gives only eval/ scalars.  A resumed run purges
+    the events its previous process wrote after the checkpoint it resumes from.
+    """
+
+    NAMES = {"loss": "train/loss", "lr": "train/learning_rate", "tokens_per_s": "train/tokens_per_s"}
+
+    def __init__(self, log_dir: Path, initial_step: int):
+        writer = tensorboard_writer_class()
+        # a resumed run: TensorBoard hides the older events of steps after the checkpoint (>= purge_step)
+        self.writer = writer(log_dir=str(log_dir), purge_step=initial_step + 1 if initial_step else None)
+
+    def log(self, row: dict) -> None:
+        trained = not math.isnan(row.get("loss", math.nan))      # else: the step-0 evaluation, no training yet
+        for key, value in row.items():
+            if key == "step" or isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+                continue
+            if key in self.NAMES and not trained:
+                continue
+            self.writer.add_scalar(self.NAMES.get(key, f"eval/{key}"), value, row["step"])
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
 
 
 def plot_loss_curve(run_dir: Path, out: Path | None = None) -> Path | None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bertkit.common.settings import option
+from bertkit.training.progress import REPORT_TO, check_report_to
 
 
 @dataclass
@@ -63,6 +64,11 @@ class TrainingSettings:
     adam_eps: float = option(1e-6, "AdamW epsilon", cli=False)
     eval_at_start: bool = option(True, "evaluate the untrained model once (curves start at step 0)", cli=False)
     progress: bool = option(True, "progress bar and messages", cli=False)
+    report_to: str = option("none", "also log to TensorBoard: event files in <out>/run/tb (pip install tensorboard)",
+                            choices=REPORT_TO)
+
+    def __post_init__(self) -> None:
+        check_report_to(self.report_to)
 
 
 def with_defaults(name: str, **defaults: Any) -> type:

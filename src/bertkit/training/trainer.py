@@ -283,7 +283,8 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "train_config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
         self.model.train()
-        logger = Logger(self.run_dir, self.dist.is_main, cfg.progress, self.total_steps, self.state.step)
+        logger = Logger(self.run_dir, self.dist.is_main, cfg.progress, self.total_steps, self.state.step,
+                        report_to=cfg.report_to)
         if self.state.step == 0 and self.evaluate and self.eval_every and cfg.eval_at_start:
             self._log_initial_evaluation(logger)
         self.stop_requested = False
