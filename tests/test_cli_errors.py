@@ -27,6 +27,7 @@ BAD_CALLS = {
     "answer": ["answer", "q?", "--context", "c", "--model", "{missing}"],
     "export-onnx": ["export-onnx", "{missing}", "{tmp}/m.onnx"],
     "convert": ["convert", "{missing}", "{tmp}/out"],
+    "upload": ["upload", "{missing}", "me/model"],
 }
 SEARCH_ACTIONS = ["index", "query", "train-reranker"]
 

@@ -59,6 +59,8 @@ def push_to_hub(folder_or_model: str | os.PathLike | Any, repo_id: str, *, token
     if not isinstance(repo_id, str) or not valid_repo_id(repo_id):
         raise UploadError(f"invalid Hub repo id {repo_id!r}: use 'namespace/name' (letters, digits, '-', '_', '.')",
                           "invalid_name")
+    if isinstance(folder_or_model, (str, os.PathLike)):
+        model_files(Path(folder_or_model))          # a wrong folder is said first, before any token question
     hf = import_hub("uploading a model")
     token = token or hf.get_token()
     if not token:
