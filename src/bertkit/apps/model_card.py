@@ -114,15 +114,24 @@ def _command(results: dict | None) -> list[str]:
     settings = (results or {}).get("settings")
     if not settings:
         return []
-    args = ["bertkit", "finetune"]
-    for field in dataclasses.fields(FinetuneSettings):
-        value = settings.get(field.name)
-        default = field.default if field.default is not dataclasses.MISSING else None
-        if field.name in ("task_options", "progress", "resume") or value is None or value == default:
+    args = ["bertkit", "finetune", *_flags(FinetuneSettings(task="t", train="t", out="t"), settings)]
+    return ["## Training", "", "```bash", shlex.join(args), "```", ""]
+
+
+def _flags(defaults, saved: dict) -> list[str]:
+    """The command-line flags of the saved settings that differ from `defaults` (nested settings flattened)."""
+    args = []
+    for field in dataclasses.fields(defaults):
+        value, default = saved.get(field.name), getattr(defaults, field.name)
+        if field.metadata.get("nested"):
+            args += _flags(default, value or {})
+            continue
+        if field.name in ("task_options", "progress", "resume") or field.metadata.get("cli") is False \
+                or value is None or value == default:
             continue
         flag = field.name.replace("_", "-")
         args += [f"--{flag}"] if value is True else [f"--no-{flag}"] if value is False else [f"--{flag}", str(value)]
-    return ["## Training", "", "```bash", shlex.join(args), "```", ""]
+    return args
 
 
 def _use(repo_id: str, task: dict | None, architecture: str) -> list[str]:
