@@ -55,6 +55,22 @@ def test_the_json_api_is_documented_by_fastapi(client, host):
     assert not any(": off — " in line for line in lines) and host.unavailable() == {}
 
 
+def test_docs_page_works_offline(client):
+    """/docs references no other host: Swagger UI's script, CSS and icon are served by the app itself."""
+    import re
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "SwaggerUIBundle(" in docs.text
+    assert "http://" not in docs.text and "https://" not in docs.text and "//cdn" not in docs.text
+    assets = re.findall(r'(?:src|href)="([^"]+)"', docs.text)
+    assert {a.rsplit("/", 1)[-1] for a in assets} == {"swagger-ui-bundle.js", "swagger-ui.css", "favicon.png"}
+    for url in assets:
+        assert url.startswith("/docs-assets/")
+        r = client.get(url)
+        assert r.status_code == 200 and len(r.content) > 1000, url
+    assert "SwaggerUIBundle" in client.get("/docs-assets/swagger-ui-bundle.js").text
+    assert client.get("/docs-assets/nothing.js").status_code == 404
+
+
 def test_fill_mask_equals_the_pipeline(client, host):
     text = "Love is like the [MASK]. You can't see it but you can feel it"
     r = client.post("/api/fill-mask", json={"text": text, "top_k": 3})
