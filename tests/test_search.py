@@ -91,7 +91,8 @@ def test_passage_files(tmp_path):
     (tmp_path / "a.txt").write_text("first passage\n\nsecond passage\n", encoding="utf-8")
     assert [p["text"] for p in read_passages(tmp_path / "a.txt")] == ["first passage", "second passage"]
     (tmp_path / "b.jsonl").write_text('{"id": "x", "text": "one"}\n{"text": "two"}\n', encoding="utf-8")
-    assert read_passages(tmp_path / "b.jsonl") == [{"id": "x", "text": "one"}, {"id": "1", "text": "two"}]
+    assert read_passages(tmp_path / "b.jsonl") == [{"id": "x", "text": "one", "line": 1},
+                                                   {"id": "2", "text": "two", "line": 2}]
     (tmp_path / "c.jsonl").write_text('{"id": "x"}\n', encoding="utf-8")
     with pytest.raises(InputError, match="no text"):
         read_passages(tmp_path / "c.jsonl")
@@ -100,6 +101,26 @@ def test_passage_files(tmp_path):
         read_passages(tmp_path / "d.jsonl")
     with pytest.raises(NotFoundError, match="one passage per line"):
         read_passages(tmp_path / "missing.txt")
+
+
+def test_hits_are_numbered_by_their_line_in_the_file(tmp_path, minilm_path, capsys):
+    """Blank lines count, numbers are 1-based (as `bertkit predict`); the header says what they mean."""
+    from bertkit.apps.search import normalize_passages, read_passages
+    from bertkit.cli import main
+    docs = tmp_path / "docs.txt"
+    docs.write_text("# my notes\n\n" + "\n\n".join(PASSAGES) + "\n", encoding="utf-8")
+    lines = docs.read_text(encoding="utf-8").splitlines()
+    passages = read_passages(docs)
+    assert all(lines[p["line"] - 1] == p["text"] and p["id"] == str(p["line"]) for p in passages)
+    assert [p["id"] for p in normalize_passages(["a", "b"])] == ["1", "2"]
+    assert main(["search", "index", str(docs), "--model", str(minilm_path), "--out", str(tmp_path / "i"),
+                 "--json"]) == 0
+    capsys.readouterr()
+    assert main(["search", "query", "capital of France", "--index", str(tmp_path / "i"), "--top-k", "2"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[:4] == ["rank", "score", "line", "text"] and "1-based" in out[0]
+    rank, _, line, *text = out[1].split()
+    assert rank == "1" and lines[int(line) - 1] == PASSAGES[0] == " ".join(text)
 
 
 def test_index_refuses_to_overwrite_other_directories(tmp_path, minilm_path):
@@ -236,7 +257,7 @@ def test_windowed_index_scores_a_passage_by_its_best_window(tmp_path, minilm_pat
     index = Index.load(tmp_path / "idx")
     assert index.windows is not None and len(index.vectors) == len(index.windows) > len(passages)
     hits = index.query("In which city is the Eiffel Tower?", top_k=3)
-    assert [h["id"] for h in hits][0] == "0" and len({h["id"] for h in hits}) == 3
+    assert [h["id"] for h in hits][0] == "1" and len({h["id"] for h in hits}) == 3
     assert "Eiffel" in hits[0]["window"] and hits[0]["text"] == LONG
     start, end = hits[0]["window_span"]
     assert LONG[start:end] == hits[0]["window"]

@@ -64,37 +64,47 @@ RERANKER_META = "reranker.json"
 
 def read_passages(path: str | Path) -> list[dict]:
     """Passages from a file: `.jsonl` ({"text": ..., "id"?: ...} per line), `.json` (a list of
-    strings or of such dicts), otherwise plain text with one passage per non-empty line."""
+    strings or of such dicts), otherwise plain text with one passage per non-empty line.
+
+    Each passage of a `.txt` or `.jsonl` file records its `line` in the file (1-based, blank
+    lines counted, as `bertkit predict` numbers lines); its `id` defaults to that number."""
     path = Path(path)
     if not path.is_file():
         raise NotFoundError(f"passage file not found: {path} — give a .txt (one passage per line) "
                             "or .jsonl ({\"text\": ...} per line) file")
+    lines = list(enumerate(path.read_text(encoding="utf-8").splitlines(), 1))
     if path.suffix == ".jsonl":
         rows = []
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        for n, line in lines:
             if line.strip():
                 try:
-                    rows.append(json.loads(line))
+                    row = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise InputError(f"{path}:{n}: not valid JSON ({exc.msg}); each line must be one JSON object") from None
+                rows.append({"line": n, **row} if isinstance(row, dict) else row)
     elif path.suffix == ".json":
         rows = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(rows, list):
             raise InputError(f"{path}: expected a JSON list of passages (strings or {{'text': ...}} objects)")
     else:
-        rows = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        rows = [{"line": n, "text": line.strip()} for n, line in lines if line.strip()]
     return normalize_passages(rows, source=str(path))
 
 
 def normalize_passages(items: Iterable, source: str = "passages") -> list[dict]:
-    """Strings or dicts → [{"id": str, "text": str}] (ids default to the position)."""
+    """Strings or dicts → [{"id": str, "text": str}] (+ "line" when the passage has one).
+
+    Ids default to the passage's line in its file, else to its 1-based position (#1 = the first)."""
     out = []
     for i, item in enumerate(items):
         if isinstance(item, str):
             item = {"text": item}
         if not isinstance(item, dict) or not isinstance(item.get("text"), str):
-            raise InputError(f"{source}: passage #{i} has no text: expected a string or a dict with a 'text' string")
-        out.append({"id": str(item.get("id", i)), "text": item["text"]})
+            raise InputError(f"{source}: passage #{i + 1} has no text: expected a string or a dict with a 'text' string")
+        passage = {"id": str(item.get("id", item.get("line", i + 1))), "text": item["text"]}
+        if isinstance(item.get("line"), int):
+            passage["line"] = item["line"]
+        out.append(passage)
     if not out:
         raise InputError(f"{source}: no passages to index")
     return out

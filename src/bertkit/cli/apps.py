@@ -25,7 +25,10 @@ EPILOG = {
                      "  bertkit search index long_docs.jsonl --out runs/index --window 128\n"
                      "passages: .txt (one per line), .jsonl ({\"text\", \"id\"} per line) or .json list"),
     "search query": ('examples:\n  bertkit search query "how many people live there?" --index runs/index\n'
-                     '  bertkit search query "..." --index runs/index --rerank runs/reranker'),
+                     '  bertkit search query "..." --index runs/index --rerank runs/reranker\n'
+                     "output: rank (1 = best), score (cosine similarity; with --rerank the re-ranker's log-odds), "
+                     "line (the passage's line in the indexed .txt/.jsonl file, 1-based, blank lines counted), "
+                     "[id] when the file gave passages ids of their own, text"),
     "search train-reranker": ("example: bertkit search train-reranker korquad.json --out runs/reranker\n"
                               "pairs: SQuAD/KorQuAD .json, or .jsonl with {\"question\", \"passage\"}"),
     "attention": 'example: bertkit attention "I love Paris" --pair "It is beautiful" --out runs/attn',
@@ -61,7 +64,18 @@ def cmd_search_query(args) -> None:
     hits = index.query(args.query, top_k=max(args.top_k, args.candidates if args.rerank else 0))
     if args.rerank:
         hits = rerank(args.query, hits, open_model(args, "rerank").directory, top_k=args.top_k, device=args.device)
-    emit(args, hits, "\n".join(f"{h['rank']:>3}. {h['score']:7.3f}  [{h['id']}] {h['text'][:120]}" for h in hits))
+    emit(args, hits, "\n".join(hit_lines(hits)))
+
+
+def hit_lines(hits: list[dict]) -> list[str]:
+    """The hits as a table for people: rank (1 = best), score, the passage's line in the indexed
+    file (1-based, as `bertkit predict` numbers lines), its id when that is not the line, the text."""
+    lines = ["rank   score   line  text   (rank 1 = best; line = the passage's line in the indexed file, 1-based)"]
+    for h in hits:
+        where = f"{h['line']:>5}" if "line" in h else f"{'-':>5}"
+        label = "" if str(h.get("line")) == h["id"] else f"[{h['id']}] "
+        lines.append(f"{h['rank']:>4}  {h['score']:6.3f}  {where}  {label}{h['text'][:120]}")
+    return lines
 
 
 def read_pairs(path: str) -> list[tuple[str, str]]:
