@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 
@@ -57,7 +58,6 @@ def test_the_json_api_is_documented_by_fastapi(client, host):
 
 def test_docs_page_works_offline(client):
     """/docs references no other host: Swagger UI's script, CSS and icon are served by the app itself."""
-    import re
     docs = client.get("/docs")
     assert docs.status_code == 200 and "SwaggerUIBundle(" in docs.text
     assert "http://" not in docs.text and "https://" not in docs.text and "//cdn" not in docs.text
