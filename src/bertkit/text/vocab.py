@@ -107,6 +107,7 @@ def count_words(files: Iterable[str | os.PathLike], do_lower_case: bool = True, 
                disable=not progress, dynamic_ncols=True)
     done = 0                                   # bytes of the files already read
     for path in files:
+        n = 0
         for n, (offset, line) in enumerate(iter_lines(path), 1):
             if n % 4096 == 0:
                 bar.update(done + offset - bar.n)
@@ -121,6 +122,7 @@ def count_words(files: Iterable[str | os.PathLike], do_lower_case: bool = True, 
                 spans = split_at(spans, roles, sorted({int(c) for c in splitter(line)}))
             surface.update(line[s:e] for s, e in spans)
         done += path.stat().st_size
+        bar.set_postfix_str(f"{n:,} lines of {path.name}", refresh=False)
         bar.update(done - bar.n)
     bar.close()
     norm = rules.norm
