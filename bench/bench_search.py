@@ -110,7 +110,7 @@ def evaluate(name, passages, queries, args, model, work: Path, rows: list, laten
         t = time.perf_counter()
         reranker = train_reranker(train_pairs[:args.reranker_pairs], model, work / f"{name}-reranker",
                                   negatives=3, max_steps=args.reranker_steps, batch_size=16, max_length=192,
-                                  pool=pool, progress=False)
+                                  pool=pool, progress=False, eval_share=0)   # evaluated below on its own set
         print(f"{name}: re-ranker trained on {min(len(train_pairs), args.reranker_pairs)} pairs, "
               f"{args.reranker_steps} steps in {time.perf_counter() - t:.0f} s")
     rr = "—"

@@ -46,9 +46,13 @@ NO_NSP = "answers are noise without a pretrained NSP head"
 NO_KOREAN = "MiniLM knows no Korean (uncased: Hangul is cut into jamo), so its answers are noise"
 
 
-def parser(description: str, model_help: str = "checkpoint folder, 'minilm' or Hub name (default: MiniLM)",
+def parser(description: str, model_help: str | None = None,
            default_model: str | None = None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
+    if model_help is None:
+        model_help = ("checkpoint folder, 'minilm' or Hub name (default: " + (
+            f"{default_model}: the Hub cache, then one request to the Hub, no retries; if it cannot be opened, "
+            "the script says what it uses instead)" if default_model else "MiniLM)"))
     p.add_argument("--model", default=default_model, help=model_help)
     p.add_argument("--offline", action="store_true",
                    help="never ask the Hub: use the Hub cache only (HF_HUB_OFFLINE=1 does the same)")

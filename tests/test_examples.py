@@ -11,6 +11,7 @@ Hub cache is an empty folder, and any attempt to open an internet socket fails t
 from __future__ import annotations
 
 import importlib.util
+import re
 import socket
 import sys
 import warnings
@@ -275,6 +276,23 @@ def test_12_korean_pairs_segment_ids_and_a_tiny_fine_tune(ko_vocab, capsys):
     assert out["nli_losses"][-1] < out["nli_losses"][0] / 2
     assert out["sts_losses"][-1] < out["sts_losses"][0] / 2
     assert set(out["nli_predicted"]) <= {"참", "거짓", "중립"} and len(out["sts_scores"]) == 3
+
+
+def test_12_korean_pairs_default_run_fits_as_it_says(ko_vocab, capsys):
+    """With its defaults (no --steps/--lr) the offline fall-back really fits the six pairs, and says so
+    from the measured losses and answers; --help names the default model and what happens first."""
+    out = run_example("12", "--ko-vocab", ko_vocab)
+    printed = capsys.readouterr().out
+    assert (out["steps"], out["lr"]) == (100, 2e-3) and out["fitted"] is True
+    assert out["nli_predicted"] == ["거짓", "참", "중립"]
+    assert all(abs(got - gold) < 0.5 for got, gold in zip(out["sts_scores"], [5.0, 3.0, 0.0]))
+    assert out["nli_losses"][-1] < out["nli_losses"][0] / 10 and out["sts_losses"][-1] < out["sts_losses"][0] / 10
+    assert "the model fits the six training pairs" in printed and f"NLI loss {out['nli_losses'][0]:.4f} →" in printed
+    with pytest.raises(SystemExit):
+        run_example("12", "--help")
+    usage = re.sub(r"-\s+", "-", " ".join(capsys.readouterr().out.split()))          # argparse wraps at hyphens
+    assert "default: bert-base-multilingual-cased: the Hub cache, then one request to the Hub" in usage
+    assert "MiniLM" not in usage
 
 
 def test_13_pos_tagging_word_to_piece_alignment(tiny):

@@ -91,7 +91,8 @@ def test_passage_files(tmp_path):
     (tmp_path / "a.txt").write_text("first passage\n\nsecond passage\n", encoding="utf-8")
     assert [p["text"] for p in read_passages(tmp_path / "a.txt")] == ["first passage", "second passage"]
     (tmp_path / "b.jsonl").write_text('{"id": "x", "text": "one"}\n{"text": "two"}\n', encoding="utf-8")
-    assert read_passages(tmp_path / "b.jsonl") == [{"id": "x", "text": "one"}, {"id": "1", "text": "two"}]
+    assert read_passages(tmp_path / "b.jsonl") == [{"id": "x", "text": "one", "line": 1},
+                                                   {"id": "2", "text": "two", "line": 2}]
     (tmp_path / "c.jsonl").write_text('{"id": "x"}\n', encoding="utf-8")
     with pytest.raises(InputError, match="no text"):
         read_passages(tmp_path / "c.jsonl")
@@ -100,6 +101,26 @@ def test_passage_files(tmp_path):
         read_passages(tmp_path / "d.jsonl")
     with pytest.raises(NotFoundError, match="one passage per line"):
         read_passages(tmp_path / "missing.txt")
+
+
+def test_hits_are_numbered_by_their_line_in_the_file(tmp_path, minilm_path, capsys):
+    """Blank lines count, numbers are 1-based (as `bertkit predict`); the header says what they mean."""
+    from bertkit.apps.search import normalize_passages, read_passages
+    from bertkit.cli import main
+    docs = tmp_path / "docs.txt"
+    docs.write_text("# my notes\n\n" + "\n\n".join(PASSAGES) + "\n", encoding="utf-8")
+    lines = docs.read_text(encoding="utf-8").splitlines()
+    passages = read_passages(docs)
+    assert all(lines[p["line"] - 1] == p["text"] and p["id"] == str(p["line"]) for p in passages)
+    assert [p["id"] for p in normalize_passages(["a", "b"])] == ["1", "2"]
+    assert main(["search", "index", str(docs), "--model", str(minilm_path), "--out", str(tmp_path / "i"),
+                 "--json"]) == 0
+    capsys.readouterr()
+    assert main(["search", "query", "capital of France", "--index", str(tmp_path / "i"), "--top-k", "2"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[:4] == ["rank", "score", "line", "text"] and "1-based" in out[0]
+    rank, _, line, *text = out[1].split()
+    assert rank == "1" and lines[int(line) - 1] == PASSAGES[0] == " ".join(text)
 
 
 def test_index_refuses_to_overwrite_other_directories(tmp_path, minilm_path):
@@ -147,6 +168,61 @@ def test_train_reranker_and_rerank(tmp_path, minilm_path):
     assert {h["id"]: h["bi_score"] for h in ranked} == {h["id"]: h["score"] for h in hits}
     with pytest.raises(InputError, match="re-ranker"):
         CrossEncoder(tiny_model_dir(tmp_path / "three", "BertForSequenceClassification", minilm_path, num_labels=3))
+
+
+def test_ranking_metrics_and_hold_out():
+    from bertkit.apps.search import hold_out, ranking_metrics
+    m = ranking_metrics([1, 2, 4, 20])
+    assert m["mrr"] == pytest.approx((1 + 1 / 2 + 1 / 4 + 1 / 20) / 4)
+    assert (m["hit@1"], m["hit@3"], m["hit@10"]) == (0.25, 0.5, 0.75)
+    pairs = [(f"q{i}", f"p{i}") for i in range(7)]
+    train, held = hold_out(pairs, 0.3, seed=0)
+    assert len(held) == 2 and sorted(train + held) == pairs and not set(train) & set(held)
+    assert hold_out(pairs[:2], 0.3) == (pairs[:2], [])                        # too few: nothing held out
+    assert len(hold_out(pairs[:3], 0.2)[1]) == 1                              # at least one from 3 pairs on
+
+
+SEVEN = [("What is the capital of France?", PASSAGES[0]), ("What is the Eiffel tower made of?", PASSAGES[1]),
+         ("How many can live on the island?", PASSAGES[2]), ("How do I cook the noodles?", PASSAGES[3]),
+         ("What did the stock market do?", PASSAGES[4]), ("What does photosynthesis make?", PASSAGES[5]),
+         ("What does the immune system do?", PASSAGES[6])]
+
+
+def test_train_reranker_says_when_it_does_not_help(tmp_path, minilm_path, capsys):
+    """7 pairs, one step: the re-ranker is measured on held-out pairs against the bi-encoder alone,
+    the report says it does not help, and a query that uses it warns."""
+    from bertkit.cli import main
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("".join(json.dumps({"question": q, "passage": p}) + "\n" for q, p in SEVEN), encoding="utf-8")
+    assert main(["search", "train-reranker", str(pairs), "--model", str(minilm_path), "--out", str(tmp_path / "rr"),
+                 "--max-steps", "1", "--eval-share", "0.3", "--json"]) == 0
+    meta = json.loads(capsys.readouterr().out)
+    ev = meta["evaluation"]
+    assert meta["pairs"] == 5 and ev["pairs"] == 2 and ev["passages"] == 7
+    assert ev["bi_encoder"]["mrr"] >= ev["reranked"]["mrr"] and ev["helps"] is False
+    assert json.loads((tmp_path / "rr" / "reranker.json").read_text())["evaluation"] == ev
+    assert main(["search", "train-reranker", str(pairs), "--model", str(minilm_path), "--out", str(tmp_path / "rr"),
+                 "--max-steps", "1", "--eval-share", "0.3"]) == 0
+    out = capsys.readouterr().out
+    assert "re-ranker trained on 5 pairs" in out and "held-out evaluation: 2 question(s)" in out
+    assert "bi-encoder alone  MRR" in out and "re-ranked         MRR" in out and "does NOT help" in out
+    docs = tmp_path / "docs.txt"
+    docs.write_text("\n".join(PASSAGES), encoding="utf-8")
+    assert main(["search", "index", str(docs), "--model", str(minilm_path), "--out", str(tmp_path / "i"),
+                 "--json"]) == 0
+    capsys.readouterr()
+    assert main(["search", "query", "capital of France", "--index", str(tmp_path / "i"),
+                 "--rerank", str(tmp_path / "rr"), "--top-k", "3"]) == 0
+    captured = capsys.readouterr()
+    assert "did not beat the bi-encoder on its 2 held-out pair(s)" in captured.err and "rank" in captured.out
+
+
+def test_reranker_report_when_it_helps_or_was_not_evaluated():
+    from bertkit.cli.apps import reranker_report
+    m = {"mrr": 0.5, "hit@1": 0.0, "hit@3": 1.0, "hit@10": 1.0}
+    ev = {"pairs": 2, "passages": 9, "candidates": 10, "bi_encoder": m, "reranked": {**m, "mrr": 1.0}, "helps": True}
+    assert "the re-ranker helps" in "\n".join(reranker_report({"pairs": 7, "evaluation": ev}, "rr"))
+    assert "not evaluated" in "\n".join(reranker_report({"pairs": 2, "evaluation": None}, "rr"))
 
 
 @pytest.mark.slow
@@ -236,7 +312,7 @@ def test_windowed_index_scores_a_passage_by_its_best_window(tmp_path, minilm_pat
     index = Index.load(tmp_path / "idx")
     assert index.windows is not None and len(index.vectors) == len(index.windows) > len(passages)
     hits = index.query("In which city is the Eiffel Tower?", top_k=3)
-    assert [h["id"] for h in hits][0] == "0" and len({h["id"] for h in hits}) == 3
+    assert [h["id"] for h in hits][0] == "1" and len({h["id"] for h in hits}) == 3
     assert "Eiffel" in hits[0]["window"] and hits[0]["text"] == LONG
     start, end = hits[0]["window_span"]
     assert LONG[start:end] == hits[0]["window"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 
@@ -53,6 +54,21 @@ def test_the_json_api_is_documented_by_fastapi(client, host):
     assert lines[-1] == ("  JSON API: http://127.0.0.1:8000/docs (try it in the browser), "
                          "http://127.0.0.1:8000/openapi.json (the schema)")
     assert not any(": off — " in line for line in lines) and host.unavailable() == {}
+
+
+def test_docs_page_works_offline(client):
+    """/docs references no other host: Swagger UI's script, CSS and icon are served by the app itself."""
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "SwaggerUIBundle(" in docs.text
+    assert "http://" not in docs.text and "https://" not in docs.text and "//cdn" not in docs.text
+    assets = re.findall(r'(?:src|href)="([^"]+)"', docs.text)
+    assert {a.rsplit("/", 1)[-1] for a in assets} == {"swagger-ui-bundle.js", "swagger-ui.css", "favicon.png"}
+    for url in assets:
+        assert url.startswith("/docs-assets/")
+        r = client.get(url)
+        assert r.status_code == 200 and len(r.content) > 1000, url
+    assert "SwaggerUIBundle" in client.get("/docs-assets/swagger-ui-bundle.js").text
+    assert client.get("/docs-assets/nothing.js").status_code == 404
 
 
 def test_fill_mask_equals_the_pipeline(client, host):

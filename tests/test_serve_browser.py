@@ -63,3 +63,11 @@ def test_screenshot(server_url, tmp_path):
     _chromium(server_url + "/", f"--screenshot={shot}")
     assert shot.is_file() and shot.stat().st_size > 10_000
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_docs_page_renders_with_no_internet(server_url):
+    """/docs (Swagger UI) draws every endpoint with every other host unreachable: nothing comes from a CDN."""
+    dom = _chromium(server_url + "/docs", "--dump-dom", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1").stdout
+    assert 'class="swagger-ui"' in dom and "bertkit demo" in dom
+    for path in ("/api/health", "/api/fill-mask", "/api/qa", "/api/attention", "/api/embed"):
+        assert f'data-path="{path}"' in dom, path

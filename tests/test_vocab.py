@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections import Counter
 
 import pytest
@@ -315,3 +316,24 @@ def test_old_keyword_names_still_work_and_say_the_new_one(tmp_path):
         assert char_rules(True, None, split_cjk=False) is char_rules(True, None, tokenize_chinese_chars=False)
     with pytest.raises(InputError, match="pass only do_lower_case"):
         train_vocab(corpus, vocab_size=120, lowercase=False, do_lower_case=False)
+
+
+def test_vocab_cli_shows_progress_on_stderr_and_none_with_json(tmp_path, capsys):
+    """`bertkit vocab` says how far it is: megabytes read while counting words, then merges done."""
+    import json
+
+    from bertkit.cli import main
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("".join(f"the quick brown fox {i} jumps over the lazy dog number {i}\n" for i in range(10_000)),
+                      encoding="utf-8")
+    assert main(["vocab", str(corpus), "--size", "200", "--out", str(tmp_path / "v")]) == 0
+    out, err = capsys.readouterr()
+    assert "counting words" in err and "merging pieces" in err and "written to" in out
+    size = f"{corpus.stat().st_size / 1000:.0f}k"
+    assert "counting words: 100%" in err and f"{size}/{size}" in err                  # every byte read
+    assert "10,000 lines of corpus.txt" in err                                         # the lines read
+    learned = len((tmp_path / "v" / "vocab.txt").read_text(encoding="utf-8").splitlines())
+    assert re.search(r"merging pieces: 100%\|.*\| (\d+)/\1 ", err) and learned == 200
+    assert main(["vocab", str(corpus), "--size", "200", "--out", str(tmp_path / "w"), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and json.loads(out)["vocab_size"] == 200

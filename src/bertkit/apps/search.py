@@ -65,37 +65,47 @@ RERANKER_META = "reranker.json"
 
 def read_passages(path: str | Path) -> list[dict]:
     """Passages from a file: `.jsonl` ({"text": ..., "id"?: ...} per line), `.json` (a list of
-    strings or of such dicts), otherwise plain text with one passage per non-empty line."""
+    strings or of such dicts), otherwise plain text with one passage per non-empty line.
+
+    Each passage of a `.txt` or `.jsonl` file records its `line` in the file (1-based, blank
+    lines counted, as `bertkit predict` numbers lines); its `id` defaults to that number."""
     path = Path(path)
     if not path.is_file():
         raise NotFoundError(f"passage file not found: {path} — give a .txt (one passage per line) "
                             "or .jsonl ({\"text\": ...} per line) file")
+    lines = list(enumerate(path.read_text(encoding="utf-8").splitlines(), 1))
     if path.suffix == ".jsonl":
         rows = []
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        for n, line in lines:
             if line.strip():
                 try:
-                    rows.append(json.loads(line))
+                    row = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise InputError(f"{path}:{n}: not valid JSON ({exc.msg}); each line must be one JSON object") from None
+                rows.append({"line": n, **row} if isinstance(row, dict) else row)
     elif path.suffix == ".json":
         rows = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(rows, list):
             raise InputError(f"{path}: expected a JSON list of passages (strings or {{'text': ...}} objects)")
     else:
-        rows = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        rows = [{"line": n, "text": line.strip()} for n, line in lines if line.strip()]
     return normalize_passages(rows, source=str(path))
 
 
 def normalize_passages(items: Iterable, source: str = "passages") -> list[dict]:
-    """Strings or dicts → [{"id": str, "text": str}] (ids default to the position)."""
+    """Strings or dicts → [{"id": str, "text": str}] (+ "line" when the passage has one).
+
+    Ids default to the passage's line in its file, else to its 1-based position (#1 = the first)."""
     out = []
     for i, item in enumerate(items):
         if isinstance(item, str):
             item = {"text": item}
         if not isinstance(item, dict) or not isinstance(item.get("text"), str):
-            raise InputError(f"{source}: passage #{i} has no text: expected a string or a dict with a 'text' string")
-        out.append({"id": str(item.get("id", i)), "text": item["text"]})
+            raise InputError(f"{source}: passage #{i + 1} has no text: expected a string or a dict with a 'text' string")
+        passage = {"id": str(item.get("id", item.get("line", i + 1))), "text": item["text"]}
+        if isinstance(item.get("line"), int):
+            passage["line"] = item["line"]
+        out.append(passage)
     if not out:
         raise InputError(f"{source}: no passages to index")
     return out
@@ -360,14 +370,23 @@ def reranker_examples(pairs: Sequence[tuple[str, str]], negatives: int = 3, seed
 def train_reranker(pairs: Sequence[tuple[str, str]], model_dir, out_dir, negatives: int = 3,
                    epochs: float = 1.0, batch_size: int = 16, learning_rate: float = 3e-5,
                    max_length: int = 256, seed: int = 0, pool: Sequence[str] | None = None,
-                   max_steps: int | None = None, device=None, progress: bool = True) -> Path:
-    """Fine-tune a cross-encoder from (question, positive passage) pairs with random negatives.
+                   max_steps: int | None = None, device=None, progress: bool = True,
+                   eval_pairs: Sequence[tuple[str, str]] | None = None, eval_share: float = 0.2,
+                   candidates: int = 10) -> Path:
+    """Fine-tune a cross-encoder from (question, positive passage) pairs with random negatives,
+    then measure whether it helps.
 
     Starts from the encoder in `model_dir` (e.g. MiniLM) with a new 2-way head, trains with
     `bertkit.training.trainer.Trainer`, and saves a checkpoint directory usable by `rerank`.
+    Evaluation: on `eval_pairs`, else on `eval_share` of `pairs` held out of training (see
+    `evaluate_reranker`); the figures and the verdict ("helps") go to reranker.json.
     """
     if not pairs:
         raise InputError("train_reranker needs (question, passage) pairs")
+    all_passages = [p for _, p in list(pairs) + list(eval_pairs or [])]
+    if eval_pairs is None:
+        pairs, eval_pairs = hold_out(pairs, eval_share, seed)
+    pool = pool if pool is not None else all_passages
     out_dir = Path(out_dir)
     tok = BertTokenizer.from_pretrained(model_dir)
     examples = reranker_examples(pairs, negatives, seed, pool)
@@ -396,8 +415,64 @@ def train_reranker(pairs: Sequence[tuple[str, str]], model_dir, out_dir, negativ
         shutil.rmtree(scratch, ignore_errors=True)
     model.eval().cpu()
     model.save_pretrained(out_dir, tokenizer=tok)
+    evaluation = (evaluate_reranker(eval_pairs, out_dir, model_dir, pool, candidates, device)
+                  if eval_pairs else None)
     atomic_write_text(out_dir / RERANKER_META, json.dumps(
         {"base_model": str(Path(model_dir).resolve()), "pairs": len(pairs), "negatives_per_pair": negatives,
          "examples": len(examples), "epochs": epochs, "max_steps": max_steps, "batch_size": batch_size,
-         "learning_rate": learning_rate, "max_length": max_length, "seed": seed}, indent=2))
+         "learning_rate": learning_rate, "max_length": max_length, "seed": seed, "evaluation": evaluation},
+        indent=2))
     return out_dir
+
+
+# ----------------------------------------------------------------------------- does the re-ranker help?
+
+def hold_out(pairs: Sequence[tuple[str, str]], share: float, seed: int = 0):
+    """(training pairs, held-out pairs): `share` of the pairs drawn at random for evaluation, at
+    least one when there are 3 or more pairs, none below that (then nothing is evaluated)."""
+    n_eval = max(1, round(len(pairs) * share)) if share > 0 and len(pairs) >= 3 else 0
+    order = list(range(len(pairs)))
+    random.Random(seed).shuffle(order)
+    held = set(order[:n_eval])
+    return ([p for i, p in enumerate(pairs) if i not in held], [p for i, p in enumerate(pairs) if i in held])
+
+
+def ranking_metrics(ranks: Sequence[int]) -> dict:
+    """MRR and hit@1/3/10 of the right passage's 1-based ranks (one per question)."""
+    ranks = np.asarray(ranks, dtype=np.float64)
+    return {"mrr": float(np.mean(1.0 / ranks)), **{f"hit@{k}": float(np.mean(ranks <= k)) for k in (1, 3, 10)}}
+
+
+def evaluate_reranker(pairs, reranker_dir, bi_model_dir, pool: Sequence[str], candidates: int = 10,
+                      device=None) -> dict:
+    """Rank `pool` for each question of `pairs` with the bi-encoder alone (cosine of `bi_model_dir`'s
+    sentence vectors), then re-rank its top `candidates` with the re-ranker, as `search query
+    --rerank` does; compare where the right passage lands.  `helps`: the re-ranked MRR is higher."""
+    pool = list(dict.fromkeys(list(pool) + [p for _, p in pairs]))
+    encoder = pipeline("sentence-similarity", model=Path(bi_model_dir), device=device)
+    sims = encoder.embed([q for q, _ in pairs]) @ encoder.embed(pool).T                   # [Q,N]
+    cross = CrossEncoder(reranker_dir, device=device)
+    bi_ranks, re_ranks = [], []
+    for (question, passage), row in zip(pairs, sims):
+        order = [pool[i] for i in np.argsort(-row, kind="stable")]
+        bi_ranks.append(order.index(passage) + 1)
+        top = order[:candidates]
+        if passage in top:                             # else the re-ranker never sees it: rank unchanged
+            scores = cross.score(question, top)
+            re_ranks.append([top[i] for i in np.argsort(-scores, kind="stable")].index(passage) + 1)
+        else:
+            re_ranks.append(bi_ranks[-1])
+    bi, re = ranking_metrics(bi_ranks), ranking_metrics(re_ranks)
+    return {"pairs": len(pairs), "passages": len(pool), "candidates": candidates, "bi_encoder": bi,
+            "reranked": re, "helps": re["mrr"] > bi["mrr"]}
+
+
+def reranker_warning(reranker_dir) -> str | None:
+    """What to say before using a re-ranker whose own evaluation found it no better than the bi-encoder."""
+    meta = Path(reranker_dir) / RERANKER_META
+    ev = json.loads(meta.read_text(encoding="utf-8")).get("evaluation") if meta.is_file() else None
+    if not ev or ev["helps"]:
+        return None
+    return (f"warning: this re-ranker did not beat the bi-encoder on its {ev['pairs']} held-out pair(s) (MRR "
+            f"{ev['reranked']['mrr']:.3f} vs {ev['bi_encoder']['mrr']:.3f}); its order may be worse than the "
+            "plain search: query without --rerank, or train it on more pairs")

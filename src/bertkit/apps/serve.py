@@ -9,8 +9,10 @@ failing request: a model without a masked-LM head (`Checkpoint.has_mlm_head`, e.
 sentence encoder or a fine-tuned classifier) serves no fill-mask; without --qa-model
 there is no question answering.  Attention and embeddings work with any BERT.
 
-JSON API, described by FastAPI's own pages: /docs (try every endpoint in the browser;
-Swagger UI's script comes from a CDN) and /openapi.json (the schema, served locally).
+JSON API, described by FastAPI's own pages: /docs (try every endpoint in the browser) and
+/openapi.json (the schema).  Everything is served by this server, nothing from the internet:
+Swagger UI's script and CSS come from the pip package `fastapi-offline` (MIT; Swagger UI
+itself is Apache-2.0), part of the `[serve]` extra, under /docs-assets/.
 All POST bodies are JSON objects:
 
     GET  /api/health      → {"status": "ok", "model", "fill_mask", "qa", "layers", "heads", ...}
@@ -183,8 +185,9 @@ def create_app(model_dir=None, qa_model_dir=None, limits: Limits | None = None, 
 
     limits = limits or Limits()
     host = host or ModelHost(model_dir, qa_model_dir, device=device, backend=backend)
-    app = FastAPI(title="bertkit demo", description=API_DESCRIPTION, docs_url="/docs", redoc_url=None,
+    app = FastAPI(title="bertkit demo", description=API_DESCRIPTION, docs_url=None, redoc_url=None,
                   openapi_url="/openapi.json")
+    _add_docs(app)
     app.state.host = host
     app.state.limits = limits
     app.add_exception_handler(RequestValidationError, _on_invalid)
@@ -194,12 +197,36 @@ def create_app(model_dir=None, qa_model_dir=None, limits: Limits | None = None, 
     return BodyLimit(app, limits.max_body_bytes)
 
 
-def _require(package: str) -> None:
+def _require(package: str, module: str | None = None) -> None:
     """Import an optional package of the [serve] extra, or say how to install it."""
     try:
-        __import__(package)
+        __import__(module or package)
     except ImportError:
         raise missing_dependency(package, "serve", "the web demo") from None
+
+
+DOCS_ASSETS = "/docs-assets"
+
+
+def _add_docs(app) -> None:
+    """/docs: FastAPI's Swagger UI page, its script, CSS and icon served from /docs-assets/ (package
+    data of `fastapi-offline`), so the page works with no internet connection."""
+    _require("fastapi-offline", "fastapi_offline")
+    from importlib.resources import files
+
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+
+    assets = Path(str(files("fastapi_offline") / "static"))
+    app.mount(DOCS_ASSETS, StaticFiles(directory=assets), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="bertkit demo - JSON API",
+                                   swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                                   swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png")
 
 
 def _request_models(limits: Limits) -> SimpleNamespace:

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import runpy
 import sys
 from pathlib import Path
 
-from bertkit.apps.search import Index, build_index, read_passages, rerank, train_reranker
+from bertkit.apps.search import (RERANKER_META, Index, build_index, read_passages, rerank, reranker_warning,
+                                 train_reranker)
 from bertkit.apps.serve import Limits, run_server
 from bertkit.apps.upload import push_to_hub
 from bertkit.apps.viz import save_attention
@@ -26,8 +28,13 @@ EPILOG = {
                      "  bertkit search index long_docs.jsonl --out runs/index --window 128\n"
                      "passages: .txt (one per line), .jsonl ({\"text\", \"id\"} per line) or .json list"),
     "search query": ('examples:\n  bertkit search query "how many people live there?" --index runs/index\n'
-                     '  bertkit search query "..." --index runs/index --rerank runs/reranker'),
+                     '  bertkit search query "..." --index runs/index --rerank runs/reranker\n'
+                     "output: rank (1 = best), score (cosine similarity; with --rerank the re-ranker's log-odds), "
+                     "line (the passage's line in the indexed .txt/.jsonl file, 1-based, blank lines counted), "
+                     "[id] when the file gave passages ids of their own, text"),
     "search train-reranker": ("example: bertkit search train-reranker korquad.json --out runs/reranker\n"
+                              "prints MRR / hit@k of the bi-encoder alone and re-ranked on held-out pairs, "
+                              "and says when the re-ranker does not help\n"
                               "pairs: SQuAD/KorQuAD .json, or .jsonl with {\"question\", \"passage\"}"),
     "attention": 'example: bertkit attention "I love Paris" --pair "It is beautiful" --out runs/attn',
     "serve": ("example: bertkit serve --model bert-base-uncased --qa-model runs/korquad/best --port 8000\n"
@@ -64,8 +71,22 @@ def cmd_search_query(args) -> None:
     index = Index.load(args.index, device=args.device)
     hits = index.query(args.query, top_k=max(args.top_k, args.candidates if args.rerank else 0))
     if args.rerank:
+        warning = reranker_warning(open_model(args, "rerank").directory)
+        if warning:
+            print(warning, file=sys.stderr)
         hits = rerank(args.query, hits, open_model(args, "rerank").directory, top_k=args.top_k, device=args.device)
-    emit(args, hits, "\n".join(f"{h['rank']:>3}. {h['score']:7.3f}  [{h['id']}] {h['text'][:120]}" for h in hits))
+    emit(args, hits, "\n".join(hit_lines(hits)))
+
+
+def hit_lines(hits: list[dict]) -> list[str]:
+    """The hits as a table for people: rank (1 = best), score, the passage's line in the indexed
+    file (1-based, as `bertkit predict` numbers lines), its id when that is not the line, the text."""
+    lines = ["rank   score   line  text   (rank 1 = best; line = the passage's line in the indexed file, 1-based)"]
+    for h in hits:
+        where = f"{h['line']:>5}" if "line" in h else f"{'-':>5}"
+        label = "" if str(h.get("line")) == h["id"] else f"[{h['id']}] "
+        lines.append(f"{h['rank']:>4}  {h['score']:6.3f}  {where}  {label}{h['text'][:120]}")
+    return lines
 
 
 def read_pairs(path: str) -> list[tuple[str, str]]:
@@ -82,8 +103,29 @@ def cmd_search_train_reranker(args) -> None:
     pairs = read_pairs(args.pairs)
     out = train_reranker(pairs, open_model(args).directory, args.out, negatives=args.negatives, epochs=args.epochs,
                          batch_size=args.batch_size, max_length=args.max_seq_length, max_steps=args.max_steps,
-                         device=args.device)
-    emit(args, {"out": str(out), "pairs": len(pairs)}, f"re-ranker trained on {len(pairs)} pairs → {out}")
+                         device=args.device, eval_pairs=read_pairs(args.eval) if args.eval else None,
+                         eval_share=args.eval_share, candidates=args.candidates, progress=not args.json)
+    meta = json.loads((Path(out) / RERANKER_META).read_text(encoding="utf-8"))
+    emit(args, {"out": str(out), **meta}, "\n".join(reranker_report(meta, out)))
+
+
+def reranker_report(meta: dict, out) -> list[str]:
+    """What `search train-reranker` says: pairs used, and whether the re-ranker beat the bi-encoder."""
+    ev = meta["evaluation"]
+    lines = [f"re-ranker trained on {meta['pairs']} pairs → {out}"]
+    if not ev:
+        return lines + ["not evaluated: too few pairs to hold any out (3 or more, or --eval FILE); "
+                        "nothing says it ranks better than the plain search"]
+
+    def row(m):
+        return f"MRR {m['mrr']:.3f}  hit@1 {m['hit@1']:.2f}  hit@3 {m['hit@3']:.2f}  hit@10 {m['hit@10']:.2f}"
+    lines += [f"held-out evaluation: {ev['pairs']} question(s), each ranking {ev['passages']} passages "
+              f"(the re-ranker re-orders the bi-encoder's top {ev['candidates']}):",
+              f"  bi-encoder alone  {row(ev['bi_encoder'])}", f"  re-ranked         {row(ev['reranked'])}"]
+    if ev["helps"]:
+        return lines + ["the re-ranker helps: use it with `bertkit search query ... --rerank " + str(out) + "`"]
+    return lines + ["the re-ranker does NOT help: it ranks the right passage no better than the bi-encoder alone; "
+                    "query without --rerank, or train it on more pairs (`search query --rerank` warns)"]
 
 
 def register_search(verb) -> None:
@@ -123,6 +165,12 @@ def register_search(verb) -> None:
     q.add_argument("--batch-size", type=int, default=16, help="pairs per step (default: 16)")
     q.add_argument("--max-seq-length", type=int, default=256, help="tokens per pair (default: 256)")
     q.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
+    q.add_argument("--eval", default=None, help="pairs to evaluate on (same formats); default: hold out --eval-share "
+                   "of the pairs")
+    q.add_argument("--eval-share", type=float, default=0.2, help="share of the pairs held out of training to "
+                   "compare the re-ranker with the bi-encoder (--model) alone (default: 0.2; at least 1 pair)")
+    q.add_argument("--candidates", type=int, default=10, help="evaluation: bi-encoder hits the re-ranker "
+                   "re-orders (default: 10)")
     add_device_option(q)
 
 

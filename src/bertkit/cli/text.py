@@ -59,9 +59,10 @@ def cmd_vocab(args) -> None:
     files = existing_files(args.files)
     tok = train_vocab(files, vocab_size=args.size, do_lower_case=args.do_lower_case is not False,
                       strip_accents=args.strip_accents, morpheme_splitter="kiwi" if args.morphemes else None,
-                      out_dir=args.out)
+                      out_dir=args.out, progress=not args.json)
     smaller = f" (asked for {args.size:,}: the corpus has fewer distinct pieces)" if tok.vocab_size < args.size else ""
-    print(f"vocab of {tok.vocab_size:,} tokens{smaller} written to {args.out} (vocab.txt + tokenizer_config.json)")
+    emit(args, {"out": str(args.out), "vocab_size": tok.vocab_size},
+         f"vocab of {tok.vocab_size:,} tokens{smaller} written to {args.out} (vocab.txt + tokenizer_config.json)")
 
 
 def cmd_vocab_add(args, words: list[str]) -> None:
@@ -89,7 +90,8 @@ def register(verb) -> None:
     p.add_argument("--offline", action="store_true", help="Hub models: the local cache only")
     add_casing_options(p)
 
-    p = verb("vocab", cmd_vocab, "Train a WordPiece vocab from raw text files.", EPILOG["vocab"])
+    p = verb("vocab", cmd_vocab, "Train a WordPiece vocab from raw text files (progress on stderr: megabytes "
+             "read while counting words, then merges done; --json: none).", EPILOG["vocab"])
     p.add_argument("files", nargs="+", metavar="FILE", help="text files or folders to train on; or `add WORD ...` "
                    "to put domain words into the [unusedN] slots of --model's vocab")
     p.add_argument("--size", type=int, default=30522, help="vocab size, special tokens included (default: 30522)")

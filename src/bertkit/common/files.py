@@ -110,3 +110,45 @@ def atomic_directory(path: str | os.PathLike, merge: bool = False) -> Iterator[P
                 shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------- a failed run's folder
+
+#: What a failed run keeps of what it made: a model or a checkpoint, and the log of the steps it trained.
+WORTH_KEEPING = ("*.safetensors", "train_log.csv")
+
+
+@contextlib.contextmanager
+def removed_on_failure(path: str | os.PathLike, enabled: bool = True) -> Iterator[Path]:
+    """Run a block that writes into the output folder `path`; if it fails, take back what it made.
+
+    On an error (not Ctrl-C: training saves on Ctrl-C and resumes) the block's new things are
+    removed: `path` itself, and the parents it needed, when they did not exist before; otherwise
+    only the entries of `path` that were not there.  Never anything that existed before the block,
+    and never a new entry holding WORTH_KEEPING files (a model saved after an epoch, a checkpoint
+    to resume from).  So `bertkit finetune --model wrong --out runs/x` leaves no empty runs/x.
+    `enabled=False` (the other processes under torchrun) does nothing.
+    """
+    path = Path(path)
+    top = path                                          # the highest folder this block will create
+    while not top.parent.exists() and top.parent != top:
+        top = top.parent
+    existed = path.exists() or path.is_symlink()
+    before = set(os.listdir(path)) if path.is_dir() else set()
+    try:
+        yield path
+    except Exception:
+        if enabled:
+            new = [top] if not existed else [path / n for n in set(os.listdir(path)) - before] if path.is_dir() else []
+            for entry in new:
+                _remove_unless_worth_keeping(entry)
+        raise
+
+
+def _remove_unless_worth_keeping(entry: Path) -> None:
+    if entry.is_dir() and not entry.is_symlink():
+        if not any(any(entry.rglob(pattern)) for pattern in WORTH_KEEPING):
+            shutil.rmtree(entry, ignore_errors=True)
+    elif entry.exists() or entry.is_symlink():
+        if not any(entry.match(pattern) for pattern in WORTH_KEEPING):
+            entry.unlink(missing_ok=True)

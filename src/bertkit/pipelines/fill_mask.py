@@ -5,6 +5,11 @@
 
 Several [MASK]s in one text give one list per mask (scored independently, as the
 reference does). `targets=[...]` restricts the candidates to the given words.
+
+`sequence` is written as the reference writes it (tokens joined by spaces, "##" glued on),
+except with a tokenizer that cuts words into morphemes (`morpheme_splitter`, Korean): its
+pieces are written together where they were one word in the input ("재미없다", not
+"재미 없 다"), from the character offsets of the tokens.
 """
 from __future__ import annotations
 
@@ -41,7 +46,9 @@ class FillMaskPipeline(Pipeline):
         return torch.tensor(sorted(set(ids)), device=self.device)
 
     def _batch(self, texts, top_k, target_ids):
-        enc = self.encode(texts)
+        as_written = self.tokenizer.morpheme_splitter is not None          # glue morphemes of one word
+        enc = self.encode(texts, return_offsets_mapping=True) if as_written else self.encode(texts)
+        offsets = enc.pop("offset_mapping", None)                         # [B,T,2] or None
         ids = enc["input_ids"]
         mask_id = self.tokenizer.mask_token_id
         if not bool((ids == mask_id).any(dim=1).all()):
@@ -52,11 +59,12 @@ class FillMaskPipeline(Pipeline):
         results = []
         for i in range(len(texts)):
             positions = (ids[i] == mask_id).nonzero().flatten().tolist()
-            per_mask = [self._top(ids[i], logits[i, p], p, top_k, target_ids) for p in positions]
+            spans = None if offsets is None else offsets[i][enc["attention_mask"][i].bool()]   # [T_real,2]
+            per_mask = [self._top(ids[i], logits[i, p], p, top_k, target_ids, spans) for p in positions]
             results.append(per_mask[0] if len(per_mask) == 1 else per_mask)
         return results
 
-    def _top(self, row_ids, logits_at, position, top_k, target_ids):
+    def _top(self, row_ids, logits_at, position, top_k, target_ids, spans=None):
         probs = logits_at.float().softmax(-1)                             # [V]
         if target_ids is not None:
             cand_probs = probs[target_ids]
@@ -74,6 +82,7 @@ class FillMaskPipeline(Pipeline):
                 "score": score,
                 "token": token_id,
                 "token_str": self.tokenizer.decode([token_id]),
-                "sequence": self.tokenizer.decode(filled.tolist(), skip_special_tokens=True),
+                "sequence": (self.tokenizer.decode(filled.tolist(), skip_special_tokens=True) if spans is None
+                             else self.tokenizer.decode_as_written(filled, spans)),
             })
         return out

@@ -150,3 +150,17 @@ def _decode_token(token: str, position: int) -> str:
     for dirty, clean in _CLEANUP:
         token = token.replace(dirty, clean)
     return token
+
+
+def decode_spans(tokens: list[str], offsets: list[tuple[int, int]]) -> str:
+    """Tokens -> text spaced as the text they came from: a token glues onto the one before exactly
+    when their character spans touch there (`offsets`: (start, end) per token, from
+    return_offsets_mapping); "##" is dropped.  So the morphemes 없 / 다 of "없다" decode to "없다"
+    and "재미 없다." keeps its one space, where `decode_tokens` spaces every token that is not "##".
+    A token put in place of a [MASK] written as a word of its own stays a word of its own."""
+    out, last_end = [], None
+    for token, (start, end) in zip(tokens, offsets):
+        piece = token[2:] if token.startswith("##") else token
+        out.append(piece if start == last_end or not out else " " + piece)
+        last_end = end
+    return "".join(out)

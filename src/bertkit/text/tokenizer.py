@@ -24,7 +24,7 @@ from typing import Iterable
 
 from bertkit.common.errors import InputError
 from bertkit.text.basic import char_rules, is_control, is_whitespace, pre_split_words, resolve_splitter
-from bertkit.text.encoding import (TRUNCATION_STRATEGIES, BatchEncoding, assemble, decode_tokens, pad,
+from bertkit.text.encoding import (TRUNCATION_STRATEGIES, BatchEncoding, assemble, decode_spans, decode_tokens, pad,
                                    to_tensors, truncate)
 from bertkit.text.tokenizer_files import SPECIAL_NAMES, config_dict, HUB_OPTIONS, read_pretrained, save_tokenizer
 from bertkit.text.wordpiece import WordPieceEncoder, gc_paused, load_vocab, read_vocab, wordpiece
@@ -273,6 +273,18 @@ class BertTokenizer:
         Lowercasing and dropped accents cannot be undone.
         """
         return decode_tokens(self.convert_ids_to_tokens(ids, skip_special_tokens=skip_special_tokens))
+
+    def decode_as_written(self, ids, offsets) -> str:
+        """Ids -> text with the spacing of the text they were encoded from (special tokens skipped).
+
+        `offsets` are the ids' (start, end) character spans from `return_offsets_mapping=True`:
+        tokens whose spans touch there are written together.  What fill-mask uses when the
+        tokenizer cuts words into morphemes: "재미없다" → 재미 / 없 / 다 → "재미없다", not "재미 없 다".
+        """
+        ids, offsets = (x.tolist() if hasattr(x, "tolist") else list(x) for x in (ids, offsets))
+        special = set(self.all_special_ids)
+        kept = [(i, tuple(o)) for i, o in zip(ids, offsets) if i not in special]
+        return decode_spans(self.convert_ids_to_tokens([i for i, _ in kept]), [o for _, o in kept])
 
     def batch_decode(self, sequences, skip_special_tokens: bool = False) -> list[str]:
         if hasattr(sequences, "tolist"):

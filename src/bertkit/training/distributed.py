@@ -20,6 +20,7 @@ NCCL is the backend on GPUs, gloo on CPUs; nothing else differs between them.
 """
 from __future__ import annotations
 
+import atexit
 import inspect
 import itertools
 import json
@@ -96,8 +97,16 @@ def init_distributed(device: torch.device | str | None = None) -> DistInfo:
         if cuda:
             torch.cuda.set_device(info.local_rank)       # LOCAL_RANK picks the GPU
         dist.init_process_group("nccl" if cuda else "gloo", timeout=COLLECTIVE_TIMEOUT, **_attempt_store(info))
+        atexit.register(_leave)
     _INFO = DistInfo(dist.get_rank(), dist.get_world_size(), info.local_rank)
     return _INFO
+
+
+def _leave() -> None:
+    """At exit, leave the process group: a process that exits with the group's threads still running
+    may abort ("terminate called without an active exception"), and torchrun reports a failed job."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _attempt_store(info: DistInfo) -> dict:

@@ -29,7 +29,7 @@ from bertkit.common.defaults import (DOC_STRIDE, MAX_ANSWER_LENGTH, MAX_QUERY_LE
                                      QA_MAX_SEQ_LENGTH)
 from bertkit.common.devices import resolve_device
 from bertkit.common.errors import InputError, NotFoundError
-from bertkit.common.files import atomic_write_text
+from bertkit.common.files import atomic_write_text, removed_on_failure
 from bertkit.common.settings import option
 from bertkit.data.named import EVAL_SPLITS, open_split
 from bertkit.modeling.onnx_runtime import onnx_model
@@ -214,7 +214,13 @@ def prepare_model(s: FinetuneSettings, task, ckpt):
 
 
 def run_finetune(s: FinetuneSettings) -> dict:
-    """Fine-tune `s.model` on `s.task`; the Trainer keeps the best model in out/best; writes out/results.json."""
+    """Fine-tune `s.model` on `s.task`; the Trainer keeps the best model in out/best; writes out/results.json.
+    A run that fails takes back the folders it made (`removed_on_failure`)."""
+    with removed_on_failure(s.out, enabled=process_info().is_main):
+        return _run_finetune(s)
+
+
+def _run_finetune(s: FinetuneSettings) -> dict:
     torch.manual_seed(s.training.seed)
     task, train, valid, reports = prepare_data(s)
     out = Path(s.out)

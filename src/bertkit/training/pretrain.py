@@ -44,7 +44,7 @@ import torch
 
 from bertkit.common.defaults import HELD_OUT_EVERY, IGNORE_INDEX, MLM_PROBABILITY
 from bertkit.common.errors import InputError
-from bertkit.common.files import atomic_write_text
+from bertkit.common.files import atomic_write_text, removed_on_failure
 from bertkit.common.settings import option
 from bertkit.data.masking import MlmCollator
 from bertkit.data.named import open_split, write_corpus
@@ -290,11 +290,12 @@ def prepare_pretraining(s: PretrainSettings, say: Callable[[str], None] = lambda
     """Step 1 of a run: build (or reuse) the data in `s.out_dir` — once, under torchrun too — and open it."""
     out = Path(s.out_dir)
     info = init_distributed(s.training.device)
-    if info.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out / "settings.json", json.dumps(dataclasses.asdict(s), indent=2))
-    run_once(lambda: prepare_data(s, out, say), info, out, "the vocab and data", s.prepare_timeout)
-    return open_data(s, out)
+    with removed_on_failure(out, enabled=info.is_main):      # a corpus refused: no half-made folder left
+        if info.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(out / "settings.json", json.dumps(dataclasses.asdict(s), indent=2))
+        run_once(lambda: prepare_data(s, out, say), info, out, "the vocab and data", s.prepare_timeout)
+        return open_data(s, out)
 
 
 def fixed_eval_batches(dataset, collate, batch_size: int, count: int) -> list[dict]:
