@@ -16,12 +16,9 @@ from pathlib import Path
 from bertkit import __version__
 from bertkit.common.hub_names import CONFIG, looks_like_path, valid_repo_id
 from bertkit.modeling.pretrained import TASK_FILE
+from bertkit.tasks import pipeline_tag_of
 from bertkit.training.finetune import FinetuneSettings
 
-#: pipeline_tag of each task family (the Hub's widget and search use it).
-PIPELINE_TAGS = {"classification": "text-classification", "pair": "text-classification",
-                 "regression": "text-classification", "tagging": "token-classification",
-                 "qa": "question-answering"}
 #: The language of the built-in tasks' data.
 TASK_LANGUAGES = {**dict.fromkeys(("sst2", "cola", "mrpc", "mnli", "rte", "stsb", "conll2003", "squad", "squad2"),
                                   "en"),
@@ -67,7 +64,7 @@ def _json(path: Path) -> dict | None:
 
 def _pipeline_tag(task: dict | None, architecture: str) -> str:
     if task:
-        return PIPELINE_TAGS.get(task.get("family"), "text-classification")
+        return pipeline_tag_of(task.get("family"))     # the Hub's widget and search use it
     return "fill-mask" if architecture in ("BertForMaskedLM", "BertForPreTraining") else "feature-extraction"
 
 
@@ -115,14 +112,24 @@ def _command(results: dict | None) -> list[str]:
     if not settings:
         return []
     args = ["bertkit", "finetune"]
-    for field in dataclasses.fields(FinetuneSettings):
-        value = settings.get(field.name)
-        default = field.default if field.default is not dataclasses.MISSING else None
-        if field.name in ("task_options", "progress", "resume") or value is None or value == default:
+    for name, value, default in _settings_and_defaults(FinetuneSettings, settings):
+        if name in ("task_options", "progress", "resume") or value is None or value == default:
             continue
-        flag = field.name.replace("_", "-")
+        flag = name.replace("_", "-")
         args += [f"--{flag}"] if value is True else [f"--no-{flag}"] if value is False else [f"--{flag}", str(value)]
     return ["## Training", "", "```bash", shlex.join(args), "```", ""]
+
+
+def _settings_and_defaults(cls, saved: dict):
+    """(name, saved value, default) of every field of a settings dataclass, nested ones (training=) flattened."""
+    for field in dataclasses.fields(cls):
+        value = saved.get(field.name)
+        if dataclasses.is_dataclass(field.type) or (isinstance(value, dict) and field.name != "task_options"):
+            nested_cls = field.default_factory if field.default_factory is not dataclasses.MISSING else field.type
+            yield from _settings_and_defaults(nested_cls, value or {})
+            continue
+        default = field.default if field.default is not dataclasses.MISSING else None
+        yield field.name, value, default
 
 
 def _use(repo_id: str, task: dict | None, architecture: str) -> list[str]:

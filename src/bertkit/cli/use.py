@@ -7,11 +7,11 @@ from pathlib import Path
 import torch
 
 from bertkit.cli.common import (add_backend_options, add_device_option, add_model_option, backend_options,
-                                check_device, check_model_path, emit, hub_options, prediction_lines, refuse_file_as_text)
+                                check_device, check_model_path, emit, hub_options, refuse_file_as_text)
 from bertkit.common.defaults import DOC_STRIDE, MAX_ANSWER_LENGTH, QA_MAX_SEQ_LENGTH
 from bertkit.common.errors import InputError, NotFoundError
 from bertkit.pipelines import pipeline
-from bertkit.tasks import read_file_to_classify
+from bertkit.tasks import get_task, read_file_to_classify
 
 EPILOG = {
     "fill-mask": ('examples:\n  bertkit fill-mask "Love is like the [MASK]." --model bert-base-uncased\n'
@@ -88,7 +88,7 @@ def cmd_similarity(args) -> None:
 
 
 def cmd_classify(args) -> None:
-    """The pipeline's labels per text; people get the table of `bertkit predict` (prediction_lines)."""
+    """The pipeline's labels per text; people get the table of `bertkit predict` (the task's `format_lines`)."""
     refuse_file_as_text(args.texts, "classify")
     pipe = make_pipeline("text-classification", args)
     if args.file:
@@ -106,7 +106,7 @@ def cmd_classify(args) -> None:
     rows = classified_rows(texts, pairs, results)
     for row, line in zip(rows, lines or []):
         row["line"] = line
-    emit(args, results, "\n".join(prediction_lines(rows)))
+    emit(args, results, "\n".join(get_task("classification").format_lines(rows)))
 
 
 def classified_rows(texts: list[str], pairs: list[str] | None, results: list) -> list[dict]:

@@ -121,7 +121,7 @@ class QuestionAnsweringPipeline(Pipeline):
     def _saved_qa_task(self) -> QATask | None:
         """The QA task the model was fine-tuned for (its task.json), or None without one."""
         info = (self.checkpoint.task if self.checkpoint is not None else None) or {}
-        if info.get("family") != "qa" or not info.get("task"):
+        if info.get("family") != QATask.family or not info.get("task"):
             return None
         return get_task(info["task"], **(info.get("options") or {}))
 

@@ -3,15 +3,24 @@
 A task object is the data side of fine-tuning.  The training loop only needs
 `task.encode(...)` (features), `task.collate(features)` (tensors for `model(**batch)`),
 and for evaluation `task.gather` → `task.predict` → `task.metrics`.
+
+Everything else that differs between families is a method here too, so that training/,
+pipelines/ and cli/ never ask which family a task is: `use_tokenizer` (once, before
+batching: the padding id), `default_max_seq_length`, `texts_of` (what the model reads,
+for the vocabulary-coverage check), `examples_from_inputs` (command-line strings →
+examples), `format_prediction` (a JSON record) and `format_lines` (the table people see).
+A new family is one module (a `Task` subclass) plus a registry entry in `tasks/__init__.py`.
 """
 from __future__ import annotations
 
+import json
 import warnings
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
 
+from bertkit.common.defaults import MAX_SEQ_LENGTH
 from bertkit.common.errors import InputError
 
 from .readers import ExampleList, ReadReport, train_valid_split
@@ -95,6 +104,8 @@ class Task:
     model_class = ""
     main_metric = ""
     problem_type: str | None = None
+    pipeline_tag = "text-classification"         # the Hub's pipeline tag of a model fine-tuned for it
+    default_max_seq_length = MAX_SEQ_LENGTH      # BERT's usual length for the family (QA: 384-token windows)
 
     def __init__(self, labels: Sequence[str] | None = None, pad_token_id: int = 0, label_names=None):
         self.labels = list(labels) if labels is not None else None
@@ -203,6 +214,25 @@ class Task:
         """Raise now (before any model is loaded) if `label_names` does not fit the labels."""
         _ = self.names
 
+    # -- what orchestration asks of every family --------------------------------------
+    def use_tokenizer(self, tokenizer) -> None:
+        """Hand the task its tokenizer once, before batching: `collate` pads with its [PAD] id."""
+        self.tokenizer = tokenizer
+        self.pad_token_id = tokenizer.pad_token_id
+
+    def texts_of(self, examples) -> Iterator[str]:
+        """The text the model reads from each example (for the vocabulary-coverage check)."""
+        for ex in examples:
+            yield ex.text + (" " + ex.text_pair if getattr(ex, "text_pair", None) else "")
+
+    def examples_from_inputs(self, inputs: Sequence[str]) -> ExampleList:
+        """Unlabelled examples from the strings of `bertkit predict TEXT ...` (each family says how)."""
+        raise InputError(f"task {self.name!r} cannot predict from command-line texts: use --file FILE")
+
+    def format_lines(self, rows: Sequence[dict]) -> list[str]:
+        """Prediction records (`format_prediction`) as lines for people; here one JSON object a line."""
+        return [json.dumps(row, ensure_ascii=False) for row in rows]
+
     # -- batching and evaluation ------------------------------------------------------
     def collate(self, features: Sequence[dict]) -> dict:
         return collate_inputs(features, self.pad_token_id)
@@ -293,6 +323,17 @@ def resolve_label_names(spec, labels: list[str], task_name: str) -> list[str]:
     if len(set(names)) != len(names):
         raise InputError(f"--label-names: the names {names} are not all different")
     return list(names)
+
+
+def number_header(rows: Sequence[dict]) -> str:
+    """The first column of a prediction table: "line" (in its file) or "#" (command-line inputs)."""
+    return "line" if any("line" in row for row in rows) else "#"
+
+
+def clip(text: str, width: int) -> str:
+    """`text` on one line, at most `width` characters (… marks a cut)."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 def _example_fields(example) -> dict:

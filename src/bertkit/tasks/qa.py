@@ -49,7 +49,7 @@ from bertkit.common.defaults import (DOC_STRIDE, MAX_ANSWER_LENGTH, MAX_QUERY_LE
 from bertkit.common.errors import InputError
 
 from . import metrics as M
-from .base import FeatureList, PredictionList, Task, collate_inputs, real_lengths, to_numpy
+from .base import FeatureList, PredictionList, Task, clip, collate_inputs, real_lengths, to_numpy
 from .readers import ExampleList, QAExample, ReadReport, train_valid_split
 from .squad import read_squad
 
@@ -78,6 +78,8 @@ class QATask(Task):
     family = "qa"
     model_class = "BertForQuestionAnswering"
     main_metric = "f1"
+    pipeline_tag = "question-answering"
+    default_max_seq_length = QA_MAX_SEQ_LENGTH
 
     def __init__(self, name: str = "qa", *, metric: str = "squad", version_2_with_negative: bool = False,
                  null_score_diff_threshold: float = 0.0, max_seq_length: int = QA_MAX_SEQ_LENGTH,
@@ -126,6 +128,17 @@ class QATask(Task):
     # -- reading -----------------------------------------------------------------------
     def read(self, path, **_) -> ExampleList:
         return read_squad(path, version_2_with_negative=self.version_2_with_negative)
+
+    def examples_from_inputs(self, inputs: Sequence[str]) -> ExampleList:
+        """Command-line strings: 'question' 'context' ['question' 'context' ...]."""
+        if len(inputs) % 2:
+            raise InputError("QA prediction takes pairs: 'question' 'context' ['question' 'context' ...]")
+        return ExampleList(QAExample(id=str(i), question=q, context=c)
+                           for i, (q, c) in enumerate(zip(inputs[0::2], inputs[1::2])))
+
+    def texts_of(self, examples):
+        for ex in examples:
+            yield ex.question + " " + ex.context[:500]
 
     def train_valid_split(self, examples, valid_fraction: float = 0.1, seed: int = 42):
         """Split by article, never by question, so no context is in both halves."""
@@ -321,6 +334,16 @@ class QATask(Task):
         """JSON record: an infinite null_score_diff (no valid span at all) is written as null."""
         record = {"id": example.id, "question": example.question, **prediction}
         return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
+
+    def format_lines(self, rows: Sequence[dict]) -> list[str]:
+        """Each question's answer with its score: ``id  score  'answer'  ← question``."""
+        lines = [f"{'id':>5}  {'score':>7}  answer  ← question"] if rows else []
+        for n, row in enumerate(rows, 1):
+            score = row.get("score")
+            shown = f"{score:>7.3f}" if isinstance(score, (int, float)) else f"{'-':>7}"
+            answer = repr(row["answer"]) if row.get("answer") else "(no answer)"
+            lines.append(f"{str(row.get('id', n)):>5}  {shown}  {clip(answer, 60)}  ← {clip(row['question'], 80)}")
+        return lines
 
 
 def decide(prediction: dict, threshold: float) -> dict:
