@@ -48,6 +48,21 @@ def add_device_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: the GPU when there is one)")
 
 
+MAX_SEQ_LENGTH_FLAGS = ("--max-seq-length", "--max-length")     # the name, and its old spelling
+
+
+def add_max_seq_length_option(parser: argparse.ArgumentParser, default: int | None = None,
+                              unit: str = "example", when_unset: str | None = None) -> None:
+    """`--max-seq-length N`, declared once for every verb: tokens per `unit`, [CLS] and [SEP] included.
+
+    Without it (default None) a fine-tuned model reads as many tokens as it was trained with (its
+    task.json), any other model as many as the verb says (`when_unset`) or its position limit."""
+    unset = when_unset or "the length saved with a fine-tuned model (task.json), else the model's limit"
+    parser.add_argument(*MAX_SEQ_LENGTH_FLAGS, dest="max_seq_length", type=int, default=default, metavar="N",
+                        help=f"tokens per {unit}, [CLS] and [SEP] included; longer inputs are cut (default: "
+                             f"{default if default is not None else unset})")
+
+
 def check_device(args: argparse.Namespace) -> None:
     """Check --device against this machine now, before any data or model loads (resolve_device):
     a device that is not here is one line naming the ones that are.  None stays None (the default)."""

@@ -4,8 +4,9 @@ from __future__ import annotations
 import json
 
 from bertkit.apps.quickstart import run_quickstart
-from bertkit.cli.common import (add_backend_options, add_device_option, add_model_option, backend_options,
-                                check_device, check_model_path, emit, existing_files, metric_lines, refuse_file_as_text)
+from bertkit.cli.common import (add_backend_options, add_device_option, add_max_seq_length_option, add_model_option,
+                                backend_options, check_device, check_model_path, emit, existing_files, metric_lines,
+                                refuse_file_as_text)
 from bertkit.cli.options import add_options, settings_from_args
 from bertkit.tasks import describe_tasks
 from bertkit.training.finetune import FinetuneSettings, evaluate_file, predict_with_task, run_finetune
@@ -96,8 +97,7 @@ def register(verb) -> None:
     add_model_option(p, required=True, help="a fine-tuned model folder (the best/ folder of `bertkit finetune`)")
     p.add_argument("--data", required=True, help="a labelled file in the task's format")
     p.add_argument("--task", default=None, help="default: the task saved with the model (task.json)")
-    p.add_argument("--max-seq-length", "--max-length", type=int, default=None,
-                   help="tokens per example (default: as in fine-tuning)")
+    add_max_seq_length_option(p)
     add_device_option(p)
 
     p = verb("predict", cmd_predict, "Run a fine-tuned model on texts or a file.", EPILOG["predict"])
