@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from pathlib import Path
 
 import pytest
 
+from bertkit.tasks import QAExample, TaggedExample, TextExample, get_task
 from pipeline_fixtures import tiny_model_dir
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "bertkit"
@@ -103,3 +105,31 @@ def test_the_qa_pipeline_windows_with_the_saved_length(tmp_path, minilm_path):
     pipe = pipeline("question-answering", model=str(folder), device="cpu")
     assert pipe.window_length(None) == 96 and pipe.window_length(200) == 200
     assert pipe.window_length(10_000) == 512                                  # the model's positions
+
+
+# ----------------------------------------------------------------------------- retired names
+
+def test_every_retired_keyword_goes_through_renamed():
+    """One mechanism: `bertkit.text.names.renamed` (flags: a settings field's `aliases`).  The one other
+    DeprecationWarning is QATask.n_best, an attribute (a decorator cannot rename an attribute)."""
+    calls = [f"{p.relative_to(SRC)}:{n}" for p in SRC.rglob("*.py") if p.name != "names.py"
+             for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+             if "DeprecationWarning" in line and "warn" in line]
+    assert [c.split(":")[0] for c in calls] == ["tasks/qa.py"], calls
+    assert not any(re.search(r"def renamed_keywords|def seq_length_argument|\*\*deprecated", p.read_text())
+                   for p in SRC.rglob("*.py"))
+
+
+@pytest.mark.parametrize("name,example", [("sst2", TextExample("a rather long text " * 8, None, "1")),
+                                          ("conll2003", TaggedExample(["EU"] * 30, ["B-ORG"] * 30)),
+                                          ("squad", QAExample(id="1", question="Who?", context="Kim sat. " * 30))])
+def test_old_max_length_works_with_one_warning(name, example, tokenizer):
+    task = get_task(name, **({"doc_stride": 8} if name == "squad" else {}))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        old = task.encode([example], tokenizer, max_length=24)
+    assert [str(w.message) for w in caught] == [
+        f"{type(task).__name__}.encode: max_length= is deprecated, use max_seq_length="]
+    assert caught[0].filename == __file__
+    new = task.encode([example], tokenizer, max_seq_length=24)
+    assert [f["input_ids"] for f in old] == [f["input_ids"] for f in new] and len(new[0]["input_ids"]) == 24

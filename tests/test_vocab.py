@@ -313,5 +313,5 @@ def test_old_keyword_names_still_work_and_say_the_new_one(tmp_path):
         assert count_words([corpus], lowercase=False) == count_words([corpus], do_lower_case=False)
     with pytest.warns(DeprecationWarning, match="tokenize_chinese_chars"):
         assert char_rules(True, None, split_cjk=False) is char_rules(True, None, tokenize_chinese_chars=False)
-    with pytest.raises(InputError, match="pass only do_lower_case"):
-        train_vocab(corpus, vocab_size=120, lowercase=False, do_lower_case=False)
+    with pytest.warns(DeprecationWarning), pytest.raises(InputError, match="disagree; pass only do_lower_case"):
+        train_vocab(corpus, vocab_size=120, lowercase=False, do_lower_case=True)

@@ -14,7 +14,6 @@ A new family is one module (a `Task` subclass) plus a registry entry in `tasks/_
 from __future__ import annotations
 
 import json
-import warnings
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -51,15 +50,6 @@ def collate_inputs(features: Sequence[dict], pad_token_id: int = 0) -> dict:
     types = pad_to_longest([f["token_type_ids"] for f in features], 0)
     mask = pad_to_longest([[1] * len(f["input_ids"]) for f in features], 0)
     return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}   # each [B, T]
-
-
-def seq_length_argument(max_seq_length: int, max_length: int | None, where: str) -> int:
-    """`max_seq_length`, or the deprecated keyword `max_length` (with a DeprecationWarning)."""
-    if max_length is None:
-        return max_seq_length
-    warnings.warn(f"{where}(max_length=...) is deprecated; use max_seq_length=...", DeprecationWarning,
-                  stacklevel=3)
-    return max_length
 
 
 def source_file(examples) -> str:
@@ -197,10 +187,10 @@ class Task:
                              f"{self.name!r} has labels {self.labels_text()}; use the task the model was "
                              "trained on.")
 
-    def start_encoding(self, examples, max_seq_length: int, max_length: int | None, training: bool):
-        """What every `encode` does first: the sequence length (`max_length=` is its deprecated name),
-        a report that names the examples' file, and with training=True the labels checked."""
-        n = seq_length_argument(max_seq_length, max_length, "encode")
+    def start_encoding(self, examples, n: int, training: bool):
+        """What every `encode` does first: a report that names the examples' file and the length `n`,
+        and with training=True the labels checked.  (`encode(max_length=)`, the old name of
+        max_seq_length, goes through `bertkit.text.names.renamed` like every retired keyword.)"""
         file = source_file(examples)
         report = ReadReport(source=f"{self.name}: {file or 'examples'} encoded (max_seq_length={n})", file=file)
         if training:

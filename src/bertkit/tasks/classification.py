@@ -22,6 +22,7 @@ import torch
 
 from bertkit.common.defaults import IGNORE_INDEX, MAX_SEQ_LENGTH
 from bertkit.common.errors import InputError
+from bertkit.text.names import renamed
 
 from . import metrics as M
 from .base import (FeatureList, PredictionList, Task, clip, collate_inputs, number_header, place, place_with,
@@ -178,8 +179,9 @@ class ClassificationTask(Task):
         return " ".join(flags) + " (name the labels with --label-names VALUE=NAME,...)"
 
     # -- encoding ----------------------------------------------------------------------
+    @renamed(max_length="max_seq_length")
     def encode(self, examples: Sequence[TextExample], tokenizer, max_seq_length: int = MAX_SEQ_LENGTH,
-               training: bool = False, *, max_length: int | None = None) -> FeatureList:
+               training: bool = False) -> FeatureList:
         """Tokenize into features {input_ids, token_type_ids, labels, example_index}.
 
         Pairs are truncated longest-first to `max_seq_length` tokens (the cut examples are
@@ -188,7 +190,7 @@ class ClassificationTask(Task):
         IGNORE_INDEX (-100) and is noted in `features.report`.  (`max_length=` is the old,
         deprecated name of `max_seq_length`.)
         """
-        n, report = self.start_encoding(examples, max_seq_length, max_length, training)
+        n, report = self.start_encoding(examples, max_seq_length, training)
         self._note_unknown_labels(examples, report)
         ids, types, cut = _tokenize(examples, tokenizer, n)
         what = "text pairs" if any(ex.text_pair is not None for ex in examples) else "texts"

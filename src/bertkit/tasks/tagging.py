@@ -28,6 +28,7 @@ import numpy as np
 
 from bertkit.common.defaults import IGNORE_INDEX, MAX_SEQ_LENGTH
 from bertkit.common.errors import InputError
+from bertkit.text.names import renamed
 
 from . import metrics as M
 from .base import (FeatureList, PredictionList, Task, collate_inputs, number_header, pad_to_longest, place,
@@ -150,14 +151,15 @@ class TaggingTask(Task):
                          "--tag-column N), whose labels come from the training data.")
 
     # -- encoding ----------------------------------------------------------------------
+    @renamed(max_length="max_seq_length")
     def encode(self, examples: Sequence[TaggedExample], tokenizer, max_seq_length: int = MAX_SEQ_LENGTH,
-               training: bool = False, *, max_length: int | None = None) -> FeatureList:
+               training: bool = False) -> FeatureList:
         """Features {input_ids, token_type_ids, labels, word_starts, example_index}.
 
         Each distinct word is split into pieces once (one batched tokenizer call).
         (`max_length=` is the old, deprecated name of `max_seq_length`.)
         """
-        n, report = self.start_encoding(examples, max_seq_length, max_length, training)
+        n, report = self.start_encoding(examples, max_seq_length, training)
         self._note_unknown_tags(examples, report)
         pieces = word_pieces({w for ex in examples for w in ex.words}, tokenizer, report)
         budget = n - 2                                          # room left by [CLS] and [SEP]
