@@ -1,4 +1,6 @@
-"""fill-mask and feature-extraction give the reference pipelines' outputs on the same weights.
+"""fill-mask and feature-extraction give the reference pipelines' outputs on the same weights;
+next-sentence (no pipeline in transformers) gives BertForNextSentencePrediction's softmax.
+(text-classification: tests/test_pipelines_classify.py; token-classification: tests/test_pipelines_tokens.py.)
 
 MiniLM has no MLM head, so fill-mask uses a seeded random BertForMaskedLM over the MiniLM vocab,
 saved with bertkit and loaded by both implementations.
@@ -81,3 +83,30 @@ def test_features_match_reference_on_minilm(minilm_path):
         ref_all = model(**enc, output_hidden_states=True).hidden_states
     for layer in range(7):
         np.testing.assert_allclose(hidden[layer].numpy(), ref_all[layer][0].numpy(), atol=1e-4)
+
+
+# next-sentence has no pipeline in transformers: the reference is BertForNextSentencePrediction's softmax
+PAIRS = [("I am going outside", "I will be back after 6"), ("I am going outside", "Where are you come from?"),
+         ("The function returns a list of strings.", "Each string is one line of the file.")]
+
+
+def test_next_sentence_matches_the_reference_models_softmax(tmp_path, minilm_path):
+    from bertkit import pipeline
+    import bertkit
+    d = tiny_model_dir(tmp_path / "nsp", "BertForNextSentencePrediction", minilm_path)
+    nsp = bertkit.BertForNextSentencePrediction.from_pretrained(d)
+    with torch.no_grad():                                # a random small head says 0.5 to everything
+        nsp.cls.seq_relationship.weight.mul_(300)
+    nsp.save_pretrained(d)
+    ours = pipeline("next-sentence", model=d, device="cpu")
+    model = transformers.BertForNextSentencePrediction.from_pretrained(d).eval()
+    tok = transformers.BertTokenizerFast.from_pretrained(d)
+    with torch.no_grad():
+        enc = tok([a for a, _ in PAIRS], [b for _, b in PAIRS], padding=True, return_tensors="pt")
+        want = model(**enc).logits.softmax(-1)                               # [B, 2]: IsNext, NotNext
+    got = ours(PAIRS)
+    assert len(got) == len(PAIRS)
+    for g, w in zip(got, want.tolist()):
+        assert g["is_next_probability"] == pytest.approx(w[0], abs=1e-4)
+        assert g["label"] == ("IsNext" if w[0] >= w[1] else "NotNext")
+    assert len({round(g["is_next_probability"], 4) for g in got}) > 1          # the model reads the pairs

@@ -1,9 +1,13 @@
-"""`prediction_lines`: the one table `bertkit predict` and `bertkit classify` print, per task family."""
+"""`task.format_lines`: the one table `bertkit predict` and `bertkit classify` print, each family its own."""
 from __future__ import annotations
 
 import json
 
-from bertkit.cli.common import prediction_lines
+from bertkit.tasks import Task, get_task
+
+
+def prediction_lines(rows, task="classification"):
+    return get_task(task).format_lines(rows)
 
 
 def test_classification_rows_from_a_file_show_lines_and_gold():
@@ -25,7 +29,8 @@ def test_classification_rows_from_the_command_line_are_numbered():
 
 
 def test_regression_rows_show_score_and_gold_score():
-    header, row = prediction_lines([{"line": 2, "text": "a", "text_pair": "b", "score": 3.25, "gold": 4.0}])
+    header, row = prediction_lines([{"line": 2, "text": "a", "text_pair": "b", "score": 3.25, "gold": 4.0}],
+                                   "regression")
     assert header.split() == ["line", "score", "gold", "text"]
     assert row.split() == ["2", "3.250", "4.000", "a", "|||", "b"]
 
@@ -34,7 +39,7 @@ def test_tagging_rows_print_word_slash_tag():
     rows = [{"line": 3, "words": ["EU", "rejects", "German"], "tags": ["B-ORG", "O", "B-MISC"],
              "gold": ["B-ORG", "O", "O"]},
             {"words": ["Smith", "runs"], "tags": ["NNP", "VBZ"]}]
-    header, first, second = prediction_lines(rows)
+    header, first, second = prediction_lines(rows, "tagging")
     assert header.startswith(" line")
     assert first == "    3  EU/B-ORG rejects German/B-MISC   (gold: 2/3 tags agree)"
     assert second == "    2  Smith/NNP runs/VBZ"
@@ -43,11 +48,12 @@ def test_tagging_rows_print_word_slash_tag():
 def test_qa_rows_print_answer_score_and_question():
     header, row, empty = prediction_lines([
         {"id": "q1", "question": "Who sat?", "answer": "The cat", "score": 0.75, "start": 0, "end": 7},
-        {"id": "q2", "question": "Why?", "answer": "", "score": None}])
+        {"id": "q2", "question": "Why?", "answer": "", "score": None}], "qa")
     assert header.split()[:2] == ["id", "score"]
     assert row == "   q1    0.750  'The cat'  ← Who sat?"
     assert empty == "   q2        -  (no answer)  ← Why?"
 
 
-def test_anything_else_is_json():
-    assert prediction_lines([{"x": 1}]) == [json.dumps({"x": 1})] and prediction_lines([]) == []
+def test_a_task_without_a_table_prints_json_lines():
+    assert Task().format_lines([{"x": 1}]) == [json.dumps({"x": 1})]
+    assert all(get_task(name).format_lines([]) == [] for name in ("classification", "tagging", "qa"))

@@ -314,8 +314,8 @@ def test_old_keyword_names_still_work_and_say_the_new_one(tmp_path):
         assert count_words([corpus], lowercase=False) == count_words([corpus], do_lower_case=False)
     with pytest.warns(DeprecationWarning, match="tokenize_chinese_chars"):
         assert char_rules(True, None, split_cjk=False) is char_rules(True, None, tokenize_chinese_chars=False)
-    with pytest.raises(InputError, match="pass only do_lower_case"):
-        train_vocab(corpus, vocab_size=120, lowercase=False, do_lower_case=False)
+    with pytest.warns(DeprecationWarning), pytest.raises(InputError, match="disagree; pass only do_lower_case"):
+        train_vocab(corpus, vocab_size=120, lowercase=False, do_lower_case=True)
 
 
 def test_vocab_cli_shows_progress_on_stderr_and_none_with_json(tmp_path, capsys):
@@ -337,3 +337,21 @@ def test_vocab_cli_shows_progress_on_stderr_and_none_with_json(tmp_path, capsys)
     assert main(["vocab", str(corpus), "--size", "200", "--out", str(tmp_path / "w"), "--json"]) == 0
     out, err = capsys.readouterr()
     assert err == "" and json.loads(out)["vocab_size"] == 200
+
+
+def test_the_vocab_verb_takes_the_algorithm(tmp_path, capsys):
+    """`bertkit vocab --algorithm likelihood` trains the vocab `train_vocab(..., algorithm="likelihood")` trains."""
+    from bertkit.cli import main
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("quit bit sit\n" * 2 + "bit sit bit\n" * 3 + ENGLISH * 5, encoding="utf-8")
+    for algorithm in ("frequency", "likelihood"):
+        assert main(["vocab", str(corpus), "--size", "150", "--algorithm", algorithm,
+                     "--out", str(tmp_path / algorithm)]) in (0, None)
+        config = json.loads((tmp_path / algorithm / "tokenizer_config.json").read_text())
+        assert config["vocab_training"]["algorithm"] == algorithm
+        library = train_vocab(corpus, vocab_size=150, algorithm=algorithm)
+        assert BertTokenizer.from_pretrained(tmp_path / algorithm).ids_to_tokens == library.ids_to_tokens
+    assert (tmp_path / "frequency" / "vocab.txt").read_text() != (tmp_path / "likelihood" / "vocab.txt").read_text()
+    with pytest.raises(SystemExit):
+        main(["vocab", str(corpus), "--algorithm", "bpe", "--out", str(tmp_path / "x")])
+    assert "invalid choice: 'bpe'" in capsys.readouterr().err

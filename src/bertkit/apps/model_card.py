@@ -16,12 +16,9 @@ from pathlib import Path
 from bertkit import __version__
 from bertkit.common.hub_names import CONFIG, looks_like_path, valid_repo_id
 from bertkit.modeling.pretrained import TASK_FILE
+from bertkit.tasks import pipeline_tag_of
 from bertkit.training.finetune import FinetuneSettings
 
-#: pipeline_tag of each task family (the Hub's widget and search use it).
-PIPELINE_TAGS = {"classification": "text-classification", "pair": "text-classification",
-                 "regression": "text-classification", "tagging": "token-classification",
-                 "qa": "question-answering"}
 #: The language of the built-in tasks' data.
 TASK_LANGUAGES = {**dict.fromkeys(("sst2", "cola", "mrpc", "mnli", "rte", "stsb", "conll2003", "squad", "squad2"),
                                   "en"),
@@ -67,7 +64,7 @@ def _json(path: Path) -> dict | None:
 
 def _pipeline_tag(task: dict | None, architecture: str) -> str:
     if task:
-        return PIPELINE_TAGS.get(task.get("family"), "text-classification")
+        return pipeline_tag_of(task.get("family"))     # the Hub's widget and search use it
     return "fill-mask" if architecture in ("BertForMaskedLM", "BertForPreTraining") else "feature-extraction"
 
 
@@ -129,7 +126,7 @@ def _flags(defaults, saved: dict) -> list[str]:
         if field.name in ("task_options", "progress", "resume") or field.metadata.get("cli") is False \
                 or value is None or value == default:
             continue
-        flag = field.name.replace("_", "-")
+        flag = name.replace("_", "-")
         args += [f"--{flag}"] if value is True else [f"--no-{flag}"] if value is False else [f"--{flag}", str(value)]
     return args
 

@@ -45,6 +45,7 @@ from types import SimpleNamespace
 import torch
 
 from bertkit.apps.viz import attention_maps, attention_payload, render_static
+from bertkit.common.devices import resolve_device
 from bertkit.common.errors import missing_dependency
 from bertkit.modeling.encoder import BertModel
 from bertkit.modeling.heads import BertForMaskedLM
@@ -86,9 +87,11 @@ class ModelHost:
     """Loads the models once; runs every model call under one lock (PyTorch modules are not
     meant to run forward passes from several threads at once, and 2 cores gain nothing)."""
 
-    def __init__(self, model_dir, qa_model_dir=None, device="cpu", backend: str = "torch"):
-        """`backend="onnx"`: embeddings and answers run on ONNX Runtime (bertkit.modeling.onnx_runtime);
+    def __init__(self, model_dir, qa_model_dir=None, device=None, backend: str = "torch"):
+        """`device`: as everywhere (`resolve_device`): None is the GPU when there is one, else the CPU.
+        `backend="onnx"`: embeddings and answers run on ONNX Runtime (bertkit.modeling.onnx_runtime);
         fill-mask and attention maps stay on torch (the graph has no attention maps)."""
+        device = resolve_device(device)
         self.model_dir = Path(model_dir)
         self.qa_model_dir = Path(qa_model_dir) if qa_model_dir else None
         self.tokenizer = BertTokenizer.from_pretrained(self.model_dir)
@@ -175,7 +178,7 @@ def _short(path: Path) -> str:
 
 # ----------------------------------------------------------------------------- the app
 
-def create_app(model_dir=None, qa_model_dir=None, limits: Limits | None = None, device="cpu", host: ModelHost | None = None,
+def create_app(model_dir=None, qa_model_dir=None, limits: Limits | None = None, device=None, host: ModelHost | None = None,
                backend: str = "torch"):
     """The FastAPI application (models loaded now).  Pass `host=` to reuse loaded models."""
     _require("fastapi")
@@ -414,7 +417,7 @@ class BodyLimit:
 # ----------------------------------------------------------------------------- running
 
 def run_server(model_dir, qa_model_dir=None, host: str = "127.0.0.1", port: int = 8000, threads: int | None = None,
-               limits: Limits | None = None, device: str = "cpu", backend: str = "torch") -> None:
+               limits: Limits | None = None, device: str | None = None, backend: str = "torch") -> None:
     """Load the models and serve until Ctrl-C (what `bertkit serve` does)."""
     _require("uvicorn")
     import uvicorn

@@ -12,8 +12,8 @@ from bertkit.apps.search import (RERANKER_META, Index, build_index, read_passage
 from bertkit.apps.serve import Limits, run_server
 from bertkit.apps.upload import push_to_hub
 from bertkit.apps.viz import save_attention
-from bertkit.cli.common import (UserError, add_device_option, add_model_option, check_device, emit,
-                                open_model)
+from bertkit.cli.common import (UserError, add_device_option, add_max_seq_length_option, add_model_option,
+                                check_device, emit, open_model)
 from bertkit.common.errors import NotFoundError
 from bertkit.modeling.convert import DTYPES, convert_checkpoint
 from bertkit.modeling.onnx_export import check_parity, export_onnx, load_model
@@ -140,7 +140,7 @@ def register_search(verb) -> None:
     q.add_argument("--out", required=True, help="the index folder to write")
     add_model_option(q, help="the bi-encoder: a folder, 'minilm' or a Hub name")
     q.add_argument("--batch-size", type=int, default=64, help="passages per batch (default: 64)")
-    q.add_argument("--max-seq-length", type=int, default=256, help="tokens per passage or window (default: 256)")
+    add_max_seq_length_option(q, default=256, unit="passage or window")
     q.add_argument("--int8", action="store_true", help="embed with the int8-quantized encoder (CPU, faster)")
     q.add_argument("--window", type=int, default=None, help="split long passages into windows of this many "
                    "tokens (e.g. 128); a passage scores as its best window")
@@ -163,7 +163,7 @@ def register_search(verb) -> None:
     q.add_argument("--negatives", type=int, default=3, help="random negatives per positive (default: 3)")
     q.add_argument("--epochs", type=float, default=1.0, help="passes over the pairs (default: 1.0)")
     q.add_argument("--batch-size", type=int, default=16, help="pairs per step (default: 16)")
-    q.add_argument("--max-seq-length", type=int, default=256, help="tokens per pair (default: 256)")
+    add_max_seq_length_option(q, default=256, unit="(question, passage) pair")
     q.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
     q.add_argument("--eval", default=None, help="pairs to evaluate on (same formats); default: hold out --eval-share "
                    "of the pairs")
@@ -188,7 +188,7 @@ def cmd_serve(args) -> None:
     check_device(args)
     qa = open_model(args, "qa_model").directory if args.qa_model else None
     run_server(open_model(args).directory, qa, host=args.host, port=args.port, threads=args.threads,
-               limits=Limits(timeout_s=args.timeout), device=args.device or "cpu", backend=args.backend)
+               limits=Limits(timeout_s=args.timeout), device=args.device, backend=args.backend)
 
 
 # ----------------------------------------------------------------------------- bench, files
@@ -238,7 +238,7 @@ def register(verb) -> None:
     p.add_argument("--pair", default=None, help="optional second sentence")
     add_model_option(p)
     p.add_argument("--out", required=True, help="folder for attention.png and attention.html")
-    p.add_argument("--max-seq-length", type=int, default=128, help="tokens at most (default: 128)")
+    add_max_seq_length_option(p, default=128, unit="text (or pair)")
     p.add_argument("--no-png", action="store_true", help="only the HTML file (no matplotlib needed)")
 
     p = verb("serve", cmd_serve, "Web demo: fill-mask, question answering and attention in the browser.",

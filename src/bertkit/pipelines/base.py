@@ -49,7 +49,11 @@ class Pipeline:
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         limit = self.model.config.max_position_embeddings
-        self.max_length = min(max_length or limit, limit)
+        # the caller's length, else the one a fine-tuned model was trained with (task.json, as
+        # `bertkit predict` reads it), else the model's limit
+        self.saved_max_length = self.checkpoint.max_seq_length if self.checkpoint is not None else None
+        self.given_max_length, self.position_limit = max_length, limit
+        self.max_length = min(max_length or self.saved_max_length or limit, limit)
 
     def open(self, name, tokenizer, quantize: str | None, threads: int | None, hub_options: dict):
         """(model, tokenizer) from a checkpoint name: the torch model, or its ONNX stand-in."""

@@ -48,45 +48,44 @@ from bertkit.common.errors import InputError
 from bertkit.modeling import BertForQuestionAnswering
 from bertkit.pipelines.base import Pipeline
 from bertkit.tasks import get_task
-from bertkit.tasks.qa import QATask, renamed_keywords
+from bertkit.tasks.qa import QATask
+from bertkit.text.names import renamed
 from bertkit.tasks.readers import QAExample
 
 #: the reference pipeline's names (and bertkit's old n_best) → the names of run_squad.py
 DEPRECATED_NAMES = {"max_seq_len": "max_seq_length", "max_question_len": "max_query_length",
                     "max_answer_len": "max_answer_length", "n_best": "n_best_size"}
-DEFAULTS = {"max_seq_length": QA_MAX_SEQ_LENGTH, "max_query_length": MAX_QUERY_LENGTH,
-            "max_answer_length": MAX_ANSWER_LENGTH, "n_best_size": N_BEST_SIZE}
 
 
 class QuestionAnsweringPipeline(Pipeline):
-    """`pipe(question=..., context=..., top_k=1, max_seq_length=384, doc_stride=128,
+    """`pipe(question=..., context=..., top_k=1, max_seq_length=None, doc_stride=128,
     max_answer_length=30, max_query_length=64, n_best_size=20, handle_impossible_answer=None,
     null_score_diff_threshold=None)` (None: as the model's task.json says, see `null_rule`).
 
     Also `pipe({"question": q, "context": c})`, `pipe(q, c)`, or lists of questions and
     contexts (one context per question, or one context shared by all questions).
     One question → a dict (top_k=1) or a list of dicts; several → one such per question.
+    `max_seq_length=None`: the window length the model was fine-tuned with (task.json), else 384.
     """
 
     model_class = BertForQuestionAnswering
 
+    @renamed(**DEPRECATED_NAMES)
     def __call__(self, *args, question=None, context=None, top_k: int = 1,
-                 max_seq_length: int = QA_MAX_SEQ_LENGTH, doc_stride: int = DOC_STRIDE,
+                 max_seq_length: int | None = None, doc_stride: int = DOC_STRIDE,
                  max_answer_length: int = MAX_ANSWER_LENGTH, max_query_length: int = MAX_QUERY_LENGTH,
                  n_best_size: int = N_BEST_SIZE, handle_impossible_answer: bool | None = None,
-                 null_score_diff_threshold: float | None = None, **deprecated):
-        s = self._settings({"max_seq_length": max_seq_length, "max_query_length": max_query_length,
-                            "max_answer_length": max_answer_length, "n_best_size": n_best_size}, deprecated)
+                 null_score_diff_threshold: float | None = None):
         questions, contexts, single = self._inputs(args, question, context)
         if not isinstance(top_k, int) or top_k < 1:
             raise InputError(f"top_k must be a positive integer, got {top_k!r}")
-        task = self.task(doc_stride=doc_stride, max_answer_length=s["max_answer_length"],
-                         max_query_length=s["max_query_length"], n_best_size=max(s["n_best_size"], top_k))
+        task = self.task(doc_stride=doc_stride, max_answer_length=max_answer_length,
+                         max_query_length=max_query_length, n_best_size=max(n_best_size, top_k))
         examples = [self._example(i, q, c) for i, (q, c) in enumerate(zip(questions, contexts))]
         with warnings.catch_warnings():   # contexts are tokenized whole on purpose, then windowed
             warnings.filterwarnings("ignore", message="Token indices sequence length is longer")
             features = task.encode(examples, self.tokenizer,
-                                   max_seq_length=min(s["max_seq_length"], self.max_length))
+                                   max_seq_length=self.window_length(max_seq_length))
         # windows longest first (short contexts give short windows), then back in their own order
         order = sorted(range(len(features)), key=lambda i: -len(features[i]["input_ids"]))
         with torch.no_grad():
@@ -103,6 +102,12 @@ class QuestionAnsweringPipeline(Pipeline):
                    for windows, ex in zip(per_example, examples)]
         results = [r[0] if top_k == 1 else r for r in results]
         return results[0] if single else results
+
+    def window_length(self, max_seq_length: int | None) -> int:
+        """Tokens per window: the call's, else the pipeline's (max_length=), else the fine-tuned model's
+        (task.json), else BERT's 384; never more than the model's positions."""
+        wanted = max_seq_length or self.given_max_length or self.saved_max_length or QA_MAX_SEQ_LENGTH
+        return min(wanted, self.position_limit)
 
     def null_rule(self, handle_impossible_answer: bool | None = None,
                   null_score_diff_threshold: float | None = None) -> float | None:
@@ -121,20 +126,11 @@ class QuestionAnsweringPipeline(Pipeline):
     def _saved_qa_task(self) -> QATask | None:
         """The QA task the model was fine-tuned for (its task.json), or None without one."""
         info = (self.checkpoint.task if self.checkpoint is not None else None) or {}
-        if info.get("family") != "qa" or not info.get("task"):
+        if info.get("family") != QATask.family or not info.get("task"):
             return None
         return get_task(info["task"], **(info.get("options") or {}))
 
     # -- inputs
-    @staticmethod
-    def _settings(given: dict, deprecated: dict) -> dict:
-        """The run_squad.py names, with old names (warned about) filled in; both at once must agree."""
-        old = renamed_keywords(deprecated, DEPRECATED_NAMES, "question-answering pipeline", stacklevel=4)
-        for new, value in old.items():
-            if given[new] != DEFAULTS[new] and given[new] != value:
-                raise InputError(f"{new}={given[new]} and its old name (={value}) disagree: give only {new}=")
-        return {**given, **old}
-
     @staticmethod
     def _inputs(args, question, context):
         if args:

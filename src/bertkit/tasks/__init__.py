@@ -31,6 +31,16 @@ The interface (the same for every family)::
     task.evaluate(model, valid, valid_features)                # the three lines above in one
     task.format_prediction(predictions[0], valid[0])           # JSON record for `bertkit predict`
 
+    task.use_tokenizer(tokenizer)                 # once, before collate: the [PAD] id
+    task.default_max_seq_length                   # 128; QA: 384-token windows
+    task.texts_of(examples)                       # what the model reads (vocabulary-coverage check)
+    task.examples_from_inputs(["a text", ...])    # `bertkit predict TEXT ...` (QA: question, context pairs)
+    task.format_lines(records)                    # the table `bertkit predict` prints
+
+Orchestration (training/, pipelines/, cli/, apps/) uses only this interface and never asks
+which family a task is: a new family is one module with a `Task` subclass plus its entries
+in `_BUILDERS` below.
+
 Labels: `task.labels` are the values the files write ("0", "1"), `task.names` what people
 see ("negative", "positive"; `label_names="0=negative,1=positive"` for your own data).
 The names go into the model's config (id2label), so every tool that reads the model
@@ -168,6 +178,12 @@ def did_you_mean(name: str) -> str:
     return f" (did you mean {names[close[0]]!r}?)" if close and name else ""
 
 
+def pipeline_tag_of(family: str | None) -> str:
+    """The Hub's pipeline tag for a model fine-tuned for a task family (the `pipeline_tag` of its Task class)."""
+    tags = {cls.family: cls.pipeline_tag for cls, _, _ in _BUILDERS.values()}
+    return tags.get(family, Task.pipeline_tag)
+
+
 def describe_tasks() -> dict[str, str]:
     """Task name → one-line description (for `bertkit finetune --help`)."""
     return {name: text for name, (_, _, text) in _BUILDERS.items()}
@@ -177,4 +193,4 @@ __all__ = ["get_task", "describe_tasks", "TASK_NAMES", "Task", "ClassificationTa
            "TaggingTask", "QATask", "ExampleList", "FeatureList", "PredictionList", "ReadReport",
            "TextExample", "TaggedExample", "QAExample", "read_table", "read_jsonl", "read_conll",
            "read_kmou", "read_squad", "train_valid_split", "CONLL2003_LABELS", "KO_NER_LABELS", "NLI_LABELS",
-           "did_you_mean", "read_file_to_classify"]
+           "did_you_mean", "read_file_to_classify", "pipeline_tag_of"]

@@ -3,15 +3,23 @@
 A task object is the data side of fine-tuning.  The training loop only needs
 `task.encode(...)` (features), `task.collate(features)` (tensors for `model(**batch)`),
 and for evaluation `task.gather` → `task.predict` → `task.metrics`.
+
+Everything else that differs between families is a method here too, so that training/,
+pipelines/ and cli/ never ask which family a task is: `use_tokenizer` (once, before
+batching: the padding id), `default_max_seq_length`, `texts_of` (what the model reads,
+for the vocabulary-coverage check), `examples_from_inputs` (command-line strings →
+examples), `format_prediction` (a JSON record) and `format_lines` (the table people see).
+A new family is one module (a `Task` subclass) plus a registry entry in `tasks/__init__.py`.
 """
 from __future__ import annotations
 
-import warnings
-from typing import Sequence
+import json
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
 
+from bertkit.common.defaults import MAX_SEQ_LENGTH
 from bertkit.common.errors import InputError
 
 from .readers import ExampleList, ReadReport, train_valid_split
@@ -42,15 +50,6 @@ def collate_inputs(features: Sequence[dict], pad_token_id: int = 0) -> dict:
     types = pad_to_longest([f["token_type_ids"] for f in features], 0)
     mask = pad_to_longest([[1] * len(f["input_ids"]) for f in features], 0)
     return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}   # each [B, T]
-
-
-def seq_length_argument(max_seq_length: int, max_length: int | None, where: str) -> int:
-    """`max_seq_length`, or the deprecated keyword `max_length` (with a DeprecationWarning)."""
-    if max_length is None:
-        return max_seq_length
-    warnings.warn(f"{where}(max_length=...) is deprecated; use max_seq_length=...", DeprecationWarning,
-                  stacklevel=3)
-    return max_length
 
 
 def source_file(examples) -> str:
@@ -95,6 +94,8 @@ class Task:
     model_class = ""
     main_metric = ""
     problem_type: str | None = None
+    pipeline_tag = "text-classification"         # the Hub's pipeline tag of a model fine-tuned for it
+    default_max_seq_length = MAX_SEQ_LENGTH      # BERT's usual length for the family (QA: 384-token windows)
 
     def __init__(self, labels: Sequence[str] | None = None, pad_token_id: int = 0, label_names=None):
         self.labels = list(labels) if labels is not None else None
@@ -186,10 +187,10 @@ class Task:
                              f"{self.name!r} has labels {self.labels_text()}; use the task the model was "
                              "trained on.")
 
-    def start_encoding(self, examples, max_seq_length: int, max_length: int | None, training: bool):
-        """What every `encode` does first: the sequence length (`max_length=` is its deprecated name),
-        a report that names the examples' file, and with training=True the labels checked."""
-        n = seq_length_argument(max_seq_length, max_length, "encode")
+    def start_encoding(self, examples, n: int, training: bool):
+        """What every `encode` does first: a report that names the examples' file and the length `n`,
+        and with training=True the labels checked.  (`encode(max_length=)`, the old name of
+        max_seq_length, goes through `bertkit.text.names.renamed` like every retired keyword.)"""
         file = source_file(examples)
         report = ReadReport(source=f"{self.name}: {file or 'examples'} encoded (max_seq_length={n})", file=file)
         if training:
@@ -202,6 +203,25 @@ class Task:
     def check_label_names(self) -> None:
         """Raise now (before any model is loaded) if `label_names` does not fit the labels."""
         _ = self.names
+
+    # -- what orchestration asks of every family --------------------------------------
+    def use_tokenizer(self, tokenizer) -> None:
+        """Hand the task its tokenizer once, before batching: `collate` pads with its [PAD] id."""
+        self.tokenizer = tokenizer
+        self.pad_token_id = tokenizer.pad_token_id
+
+    def texts_of(self, examples) -> Iterator[str]:
+        """The text the model reads from each example (for the vocabulary-coverage check)."""
+        for ex in examples:
+            yield ex.text + (" " + ex.text_pair if getattr(ex, "text_pair", None) else "")
+
+    def examples_from_inputs(self, inputs: Sequence[str]) -> ExampleList:
+        """Unlabelled examples from the strings of `bertkit predict TEXT ...` (each family says how)."""
+        raise InputError(f"task {self.name!r} cannot predict from command-line texts: use --file FILE")
+
+    def format_lines(self, rows: Sequence[dict]) -> list[str]:
+        """Prediction records (`format_prediction`) as lines for people; here one JSON object a line."""
+        return [json.dumps(row, ensure_ascii=False) for row in rows]
 
     # -- batching and evaluation ------------------------------------------------------
     def collate(self, features: Sequence[dict]) -> dict:
@@ -293,6 +313,17 @@ def resolve_label_names(spec, labels: list[str], task_name: str) -> list[str]:
     if len(set(names)) != len(names):
         raise InputError(f"--label-names: the names {names} are not all different")
     return list(names)
+
+
+def number_header(rows: Sequence[dict]) -> str:
+    """The first column of a prediction table: "line" (in its file) or "#" (command-line inputs)."""
+    return "line" if any("line" in row for row in rows) else "#"
+
+
+def clip(text: str, width: int) -> str:
+    """`text` on one line, at most `width` characters (… marks a cut)."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 def _example_fields(example) -> dict:

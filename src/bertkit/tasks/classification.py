@@ -22,9 +22,10 @@ import torch
 
 from bertkit.common.defaults import IGNORE_INDEX, MAX_SEQ_LENGTH
 from bertkit.common.errors import InputError
+from bertkit.text.names import renamed
 
 from . import metrics as M
-from .base import (FeatureList, PredictionList, Task, collate_inputs, place, place_with,
+from .base import (FeatureList, PredictionList, Task, clip, collate_inputs, number_header, place, place_with,
                    source_file, to_numpy)
 from .readers import ExampleList, ReadReport, TextExample, header_of, quoted_columns, read_table
 
@@ -94,6 +95,14 @@ class ClassificationTask(Task):
         """Unlabelled examples from raw strings (for `predict`)."""
         pairs = pairs if pairs is not None else [None] * len(texts)
         return ExampleList(TextExample(t, p, None) for t, p in zip(texts, pairs))
+
+    def examples_from_inputs(self, inputs: Sequence[str]) -> ExampleList:
+        """Command-line strings: one text each, or text, pair, text, pair ... for a pair task."""
+        if self.columns.get("text_pair_column") is not None:
+            if len(inputs) % 2:
+                raise InputError(f"task {self.name!r} classifies pairs: give 'text' 'pair' ['text' 'pair' ...]")
+            return self.examples_from_texts(inputs[0::2], inputs[1::2])
+        return self.examples_from_texts(inputs)
 
     def fit_labels(self, examples) -> list[str]:
         """Set the label set from training data when the task has none (sorted; numbers numerically)."""
@@ -170,8 +179,9 @@ class ClassificationTask(Task):
         return " ".join(flags) + " (name the labels with --label-names VALUE=NAME,...)"
 
     # -- encoding ----------------------------------------------------------------------
+    @renamed(max_length="max_seq_length")
     def encode(self, examples: Sequence[TextExample], tokenizer, max_seq_length: int = MAX_SEQ_LENGTH,
-               training: bool = False, *, max_length: int | None = None) -> FeatureList:
+               training: bool = False) -> FeatureList:
         """Tokenize into features {input_ids, token_type_ids, labels, example_index}.
 
         Pairs are truncated longest-first to `max_seq_length` tokens (the cut examples are
@@ -180,7 +190,7 @@ class ClassificationTask(Task):
         IGNORE_INDEX (-100) and is noted in `features.report`.  (`max_length=` is the old,
         deprecated name of `max_seq_length`.)
         """
-        n, report = self.start_encoding(examples, max_seq_length, max_length, training)
+        n, report = self.start_encoding(examples, max_seq_length, training)
         self._note_unknown_labels(examples, report)
         ids, types, cut = _tokenize(examples, tokenizer, n)
         what = "text pairs" if any(ex.text_pair is not None for ex in examples) else "texts"
@@ -253,6 +263,10 @@ class ClassificationTask(Task):
             record["gold"] = self.display(example.label)
         return record
 
+    def format_lines(self, rows: Sequence[dict]) -> list[str]:
+        """The table `bertkit predict` and `bertkit classify` print (`format_classification_lines`)."""
+        return format_classification_lines(rows)
+
 
 class RegressionTask(ClassificationTask):
     """Text-pair regression (STS-B): one output, MSE loss, scored by Pearson and Spearman."""
@@ -320,6 +334,53 @@ class RegressionTask(ClassificationTask):
         if example.label is not None:
             record["gold"] = example.label
         return record
+
+
+def format_classification_lines(rows: Sequence[dict]) -> list[str]:
+    """Classification and regression records (``text``, ``label`` + ``probability``, or ``score``):
+
+         line  label      prob  gold          text
+            2  negative  0.912  negative ✓    a gorgeous, witty film
+
+    `line` is the example's line in its file (1-based, the header counted, as an editor
+    shows it); inputs from the command line are numbered 1, 2, ... under `#`.  `gold`
+    (the file's own label) appears when the file has one, ✓/✗ against the prediction.
+    Rows with ``others`` (classify --top-k) list the next labels after the text.
+    """
+    if not rows:
+        return []
+    has_gold = any("gold" in row for row in rows)
+    value_key = "probability" if "probability" in rows[0] else "score"
+    has_label = any("label" in row for row in rows)
+    width = max(5, *(len(str(row.get("label", ""))) for row in rows))
+    gold_width = max(4, *(len(_fmt(row.get("gold", "-"))) for row in rows)) + 2 if has_gold else 0
+    head = f"{number_header(rows):>5}  " + (f"{'label':<{width}}  " if has_label else "")
+    head += f"{'prob' if value_key == 'probability' else 'score':>7}"
+    head += f"  {'gold':<{gold_width}}" if has_gold else ""
+    lines = [head + "  text"]
+    for n, row in enumerate(rows, 1):
+        line = f"{row.get('line', n):>5}  " + (f"{str(row.get('label', '')):<{width}}  " if has_label else "")
+        line += f"{row[value_key]:>7.3f}"
+        if has_gold:
+            line += f"  {_gold_mark(row, value_key):<{gold_width}}"
+        text = row["text"] + (f" ||| {row['text_pair']}" if row.get("text_pair") else "")
+        line += f"  {clip(text, 100)}"
+        if row.get("others"):
+            line += "   (next: " + ", ".join(f"{o['label']} {o['score']:.3f}" for o in row["others"]) + ")"
+        lines.append(line)
+    return lines
+
+
+def _gold_mark(row: dict, value_key: str) -> str:
+    if "gold" not in row:
+        return "-"
+    if value_key == "score":
+        return _fmt(row["gold"])
+    return f"{row['gold']} {'✓' if str(row['gold']) == str(row.get('label')) else '✗'}"
+
+
+def _fmt(value) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
 def _tokenize(examples, tokenizer, max_seq_length: int) -> tuple[list, list, list[int]]:

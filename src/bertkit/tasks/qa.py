@@ -47,28 +47,14 @@ import torch
 from bertkit.common.defaults import (DOC_STRIDE, MAX_ANSWER_LENGTH, MAX_QUERY_LENGTH, N_BEST_SIZE,
                                      QA_MAX_SEQ_LENGTH)
 from bertkit.common.errors import InputError
+from bertkit.text.names import renamed
 
 from . import metrics as M
-from .base import FeatureList, PredictionList, Task, collate_inputs, real_lengths, to_numpy
+from .base import FeatureList, PredictionList, Task, clip, collate_inputs, real_lengths, to_numpy
 from .readers import ExampleList, QAExample, ReadReport, train_valid_split
 from .squad import read_squad
 
 NO_ANSWER = "no answer"          # training target of an unanswerable question: [CLS] in every window
-
-
-def renamed_keywords(given: dict, renames: dict[str, str], where: str, stacklevel: int = 3) -> dict:
-    """Old keyword names → {new name: value}, with a DeprecationWarning naming the new one.
-
-    A name that is neither old nor new is refused as Python would refuse it (TypeError).
-    """
-    out = {}
-    for old, value in given.items():
-        if old not in renames:
-            raise TypeError(f"{where} got an unexpected keyword argument {old!r}")
-        warnings.warn(f"{where}: {old}= is deprecated, use {renames[old]}= (the name of BERT's run_squad.py)",
-                      DeprecationWarning, stacklevel=stacklevel)
-        out[renames[old]] = value
-    return out
 
 
 class QATask(Task):
@@ -78,15 +64,16 @@ class QATask(Task):
     family = "qa"
     model_class = "BertForQuestionAnswering"
     main_metric = "f1"
+    pipeline_tag = "question-answering"
+    default_max_seq_length = QA_MAX_SEQ_LENGTH
 
+    @renamed(n_best="n_best_size")
     def __init__(self, name: str = "qa", *, metric: str = "squad", version_2_with_negative: bool = False,
                  null_score_diff_threshold: float = 0.0, max_seq_length: int = QA_MAX_SEQ_LENGTH,
                  doc_stride: int = DOC_STRIDE, max_query_length: int = MAX_QUERY_LENGTH,
                  max_answer_length: int = MAX_ANSWER_LENGTH, n_best_size: int = N_BEST_SIZE,
-                 pad_token_id: int = 0, **deprecated):
+                 pad_token_id: int = 0):
         super().__init__(None, pad_token_id)
-        n_best_size = renamed_keywords(deprecated, {"n_best": "n_best_size"}, "QATask").get("n_best_size",
-                                                                                              n_best_size)
         if metric not in ("squad", "korquad"):
             raise InputError(f"unknown QA metric {metric!r}: use 'squad' or 'korquad'")
         for option, value in (("max_seq_length", max_seq_length), ("doc_stride", doc_stride),
@@ -106,7 +93,7 @@ class QATask(Task):
 
     @property
     def n_best(self) -> int:
-        """Deprecated name of `n_best_size`."""
+        """Deprecated name of `n_best_size` (an attribute: the one alias `renamed` cannot cover)."""
         warnings.warn("QATask.n_best is deprecated, use n_best_size", DeprecationWarning, stacklevel=2)
         return self.n_best_size
 
@@ -127,22 +114,34 @@ class QATask(Task):
     def read(self, path, **_) -> ExampleList:
         return read_squad(path, version_2_with_negative=self.version_2_with_negative)
 
+    def examples_from_inputs(self, inputs: Sequence[str]) -> ExampleList:
+        """Command-line strings: 'question' 'context' ['question' 'context' ...]."""
+        if len(inputs) % 2:
+            raise InputError("QA prediction takes pairs: 'question' 'context' ['question' 'context' ...]")
+        return ExampleList(QAExample(id=str(i), question=q, context=c)
+                           for i, (q, c) in enumerate(zip(inputs[0::2], inputs[1::2])))
+
+    def texts_of(self, examples):
+        for ex in examples:
+            yield ex.question + " " + ex.context[:500]
+
     def train_valid_split(self, examples, valid_fraction: float = 0.1, seed: int = 42):
         """Split by article, never by question, so no context is in both halves."""
         return train_valid_split(examples, valid_fraction, seed, group=lambda ex: ex.article)
 
     # -- encoding ----------------------------------------------------------------------
+    @renamed(max_length="max_seq_length")
     def encode(self, examples: Sequence[QAExample], tokenizer, max_seq_length: int | None = None,
-               training: bool = False, *, max_length: int | None = None) -> FeatureList:
+               training: bool = False) -> FeatureList:
         """Windows of every example: {input_ids, token_type_ids, example_index, context_start,
         context_offsets (char span of each context piece in the window) [, start/end_positions]}.
 
-        `max_seq_length` (default: the task's) is the length of a window; `max_length`, the
-        keyword every task's `encode` takes, means the same here.  With `training=True`
+        `max_seq_length` (default: the task's) is the length of a window (`max_length=` is its
+        old name, as in every task's `encode`).  With `training=True`
         questions whose first answer cannot be located in the context are left out (counted
         in `features.report`); unanswerable ones (SQuAD 2.0) target [CLS] in every window.
         """
-        length = self._window_length(max_seq_length, max_length)
+        length = self.max_seq_length if max_seq_length is None else max_seq_length
         report = ReadReport(source=f"{self.name} encode (max_seq_length={length}, doc_stride={self.doc_stride})")
         questions = _batch_ids(tokenizer, [ex.question for ex in examples])
         contexts = _tokenize_contexts(tokenizer, examples)
@@ -161,13 +160,6 @@ class QATask(Task):
             features.extend(self._windows(i, ex, query, context, target, length, tokenizer, report))
         report.examples, report.unit = len(features), f"windows from {len(examples):,} questions"
         return features
-
-    def _window_length(self, max_seq_length: int | None, max_length: int | None) -> int:
-        if max_seq_length is not None and max_length is not None and max_seq_length != max_length:
-            raise InputError(f"max_seq_length={max_seq_length} and max_length={max_length} name the same "
-                             "window length: give one of them")
-        length = max_seq_length if max_seq_length is not None else max_length
-        return self.max_seq_length if length is None else length
 
     def _target(self, ex: QAExample, doc_offsets):
         """What the windows of `ex` learn: NO_ANSWER ([CLS]), the answer's (first, last) piece, or None."""
@@ -321,6 +313,16 @@ class QATask(Task):
         """JSON record: an infinite null_score_diff (no valid span at all) is written as null."""
         record = {"id": example.id, "question": example.question, **prediction}
         return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
+
+    def format_lines(self, rows: Sequence[dict]) -> list[str]:
+        """Each question's answer with its score: ``id  score  'answer'  ← question``."""
+        lines = [f"{'id':>5}  {'score':>7}  answer  ← question"] if rows else []
+        for n, row in enumerate(rows, 1):
+            score = row.get("score")
+            shown = f"{score:>7.3f}" if isinstance(score, (int, float)) else f"{'-':>7}"
+            answer = repr(row["answer"]) if row.get("answer") else "(no answer)"
+            lines.append(f"{str(row.get('id', n)):>5}  {shown}  {clip(answer, 60)}  ← {clip(row['question'], 80)}")
+        return lines
 
 
 def decide(prediction: dict, threshold: float) -> dict:

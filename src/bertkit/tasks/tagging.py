@@ -29,10 +29,11 @@ import numpy as np
 from bertkit.common.defaults import IGNORE_INDEX, MAX_SEQ_LENGTH
 from bertkit.common.errors import InputError
 from bertkit.data.named import DatasetSplit
+from bertkit.text.names import renamed
 
 from . import metrics as M
-from .base import (FeatureList, PredictionList, Task, collate_inputs, pad_to_longest, place, place_with,
-                   real_lengths, source_file, to_numpy)
+from .base import (FeatureList, PredictionList, Task, collate_inputs, number_header, pad_to_longest, place,
+                   place_with, real_lengths, source_file, to_numpy)
 from .readers import ExampleList, ReadReport, TaggedExample, read_conll, read_kmou
 from .records import read_tagged_dataset
 
@@ -46,6 +47,7 @@ class TaggingTask(Task):
 
     family = "tagging"
     model_class = "BertForTokenClassification"
+    pipeline_tag = "token-classification"
 
     def __init__(self, name: str = "tagging", labels: Sequence[str] | None = None, *,
                  format: str = "conll", word_column: int = 0, tag_column: int | None = -1,
@@ -81,6 +83,26 @@ class TaggingTask(Task):
     def examples_from_texts(self, texts: Sequence[str]) -> ExampleList:
         """Unlabelled examples from raw sentences, words split on whitespace (for `predict`)."""
         return ExampleList(TaggedExample(t.split(), None, "", t) for t in texts)
+
+    def examples_from_inputs(self, inputs: Sequence[str]) -> ExampleList:
+        """Command-line strings: one sentence each, words split on whitespace."""
+        return self.examples_from_texts(inputs)
+
+    def texts_of(self, examples):
+        for ex in examples:
+            yield " ".join(ex.words)
+
+    def format_lines(self, rows: Sequence[dict]) -> list[str]:
+        """Each sentence as ``word/TAG`` (O words bare), with how many tags agree with the file's gold."""
+        lines = [f"{number_header(rows):>5}  words/tags (O words bare)"] if rows else []
+        for n, row in enumerate(rows, 1):
+            text = " ".join(w if t == "O" else f"{w}/{t}" for w, t in zip(row["words"], row["tags"]))
+            gold = row.get("gold")
+            if gold is not None:
+                agree = sum(p == g for p, g in zip(row["tags"], gold))
+                text += f"   (gold: {agree}/{len(gold)} tags agree)"
+            lines.append(f"{row.get('line', n):>5}  {text}")
+        return lines
 
     def fit_labels(self, examples) -> list[str]:
         """Label set from training tags when the task has none.
@@ -134,14 +156,15 @@ class TaggingTask(Task):
                          "--tag-column N), whose labels come from the training data.")
 
     # -- encoding ----------------------------------------------------------------------
+    @renamed(max_length="max_seq_length")
     def encode(self, examples: Sequence[TaggedExample], tokenizer, max_seq_length: int = MAX_SEQ_LENGTH,
-               training: bool = False, *, max_length: int | None = None) -> FeatureList:
+               training: bool = False) -> FeatureList:
         """Features {input_ids, token_type_ids, labels, word_starts, example_index}.
 
         Each distinct word is split into pieces once (one batched tokenizer call).
         (`max_length=` is the old, deprecated name of `max_seq_length`.)
         """
-        n, report = self.start_encoding(examples, max_seq_length, max_length, training)
+        n, report = self.start_encoding(examples, max_seq_length, training)
         self._note_unknown_tags(examples, report)
         pieces = word_pieces({w for ex in examples for w in ex.words}, tokenizer, report)
         budget = n - 2                                          # room left by [CLS] and [SEP]

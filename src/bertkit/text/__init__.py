@@ -11,6 +11,8 @@
     corpus.py           raw text files -> documents -> sentences, streamed
     merges.py           the merge rules of vocab training: by frequency or by likelihood
     vocab.py            training a WordPiece vocabulary from raw text (train_vocab)
+    coverage.py         does a vocabulary cover the text? measured, and said when it does not
+    domain.py           domain words into a published vocabulary's [unused] slots, same size
 
 Nothing here imports a model; every floor above may import this one.
 """

@@ -3,6 +3,7 @@
     trainer.py      the loop: AdamW + warmup/decay, gradient accumulation, bf16, DDP,
                     Ctrl-C, evaluation, the best model and patience (KeepBest)
     settings.py     TrainingSettings: every training setting once (both verbs' flags, the Trainer's input)
+    distributed.py  torchrun: ranks, devices, the barrier, DDP wrapping (gloo on CPU, NCCL on GPUs)
     checkpoints.py  atomic run checkpoints (step-N/), exact resume, pruning and removal
     feed.py         the micro-batches of a run, in order, collated ahead (thread, pinned memory)
     precision.py    bf16 autocast, bf16 weights with fp32 master weights, fused AdamW

@@ -21,7 +21,6 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import torch
 
@@ -34,7 +33,7 @@ from bertkit.common.settings import option
 from bertkit.data.named import EVAL_SPLITS, open_split
 from bertkit.modeling.onnx_runtime import onnx_model
 from bertkit.modeling.pretrained import TASK_FILE, open_checkpoint
-from bertkit.tasks import TASK_NAMES, ExampleList, QAExample, get_task
+from bertkit.tasks import TASK_NAMES, get_task
 from bertkit.text.coverage import check_coverage
 from bertkit.training.distributed import process_info
 from bertkit.training.settings import nested, with_defaults
@@ -177,22 +176,6 @@ def prepare_data(s: FinetuneSettings):
 
 # ----------------------------------------------------------------------------- fine-tune
 
-def example_texts(examples) -> Iterator[str]:
-    """The text a model will read from each example (all task families), for the coverage check."""
-    for ex in examples:
-        if hasattr(ex, "words"):
-            yield " ".join(ex.words)
-        elif hasattr(ex, "question"):
-            yield ex.question + " " + ex.context[:500]
-        else:
-            yield ex.text + (" " + ex.text_pair if ex.text_pair else "")
-
-
-def default_max_seq_length(task) -> int:
-    """BERT's usual sequence length for the task's family: 384-token windows for QA, else 128."""
-    return QA_MAX_SEQ_LENGTH if task.family == "qa" else MAX_SEQ_LENGTH
-
-
 def say(s: FinetuneSettings, text: str) -> None:
     """A message for the user (rank 0 only under torchrun)."""
     if s.training.progress and process_info().is_main:
@@ -227,10 +210,10 @@ def _run_finetune(s: FinetuneSettings) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     ckpt = open_checkpoint(s.model)
     tokenizer = ckpt.tokenizer()
-    task.pad_token_id = tokenizer.pad_token_id
-    check_coverage(tokenizer, example_texts(train), where=f"finetune {s.model} on {s.train or s.dataset}")
+    task.use_tokenizer(tokenizer)
+    check_coverage(tokenizer, task.texts_of(train), where=f"finetune {s.model} on {s.train or s.dataset}")
     model = prepare_model(s, task, ckpt)
-    max_seq_length = s.max_seq_length or default_max_seq_length(task)
+    max_seq_length = s.max_seq_length or task.default_max_seq_length
     train_features = task.encode(train, tokenizer, max_seq_length, training=True)    # (QA: max_length)
     valid_features = task.encode(valid, tokenizer, max_seq_length, training=False)
     reports.update(train_encode=train_features.report.summary(), eval_encode=valid_features.report.summary())
@@ -326,9 +309,9 @@ def load_finetuned(model_dir: str, task_name: str | None = None, device=None):
     saved_labels = {"labels": info["labels"]} if info.get("labels") else {}     # values; names: config
     task.use_labels_from_config(model.config, **saved_labels)
     tokenizer = ckpt.tokenizer()
-    task.pad_token_id = tokenizer.pad_token_id
+    task.use_tokenizer(tokenizer)
     device = resolve_device(device)
-    return task, tokenizer, model.to(device).eval(), ckpt.max_seq_length or default_max_seq_length(task)
+    return task, tokenizer, model.to(device).eval(), ckpt.max_seq_length or task.default_max_seq_length
 
 
 def evaluate_file(model_dir: str, data: str, task_name: str | None = None, max_seq_length: int | None = None,
@@ -339,7 +322,7 @@ def evaluate_file(model_dir: str, data: str, task_name: str | None = None, max_s
     """
     task, tokenizer, model, default_length = load_finetuned(model_dir, task_name, device)
     examples = task.read(data)
-    check_coverage(tokenizer, example_texts(examples), where=f"eval {model_dir} on {data}")
+    check_coverage(tokenizer, task.texts_of(examples), where=f"eval {model_dir} on {data}")
     features = task.encode(examples, tokenizer, max_seq_length or default_length, training=False)
     if not quiet:
         _print_news(examples.report, features.report)
@@ -356,6 +339,12 @@ def predict_texts(model_dir: str, inputs: list[str], file: str | None = None, de
     its gold label when it has one.  Reading/encoding notes go to stderr (unless `quiet`).
     `backend="onnx"` runs the model on ONNX Runtime (exported once and cached, as the pipelines do).
     """
+    return predict_with_task(model_dir, inputs, file, device, quiet, backend, quantize)[1]
+
+
+def predict_with_task(model_dir: str, inputs: list[str], file: str | None = None, device=None,
+                      quiet: bool = False, backend: str = "torch", quantize: str | None = None):
+    """(task, records) of `predict_texts`: `task.format_lines(records)` is the table people see."""
     task, tokenizer, model, max_seq_length = load_finetuned(model_dir, device=device)
     if backend == "onnx":
         model = onnx_model(open_checkpoint(model_dir), type(model), quantize)
@@ -363,30 +352,17 @@ def predict_texts(model_dir: str, inputs: list[str], file: str | None = None, de
         if not Path(file).is_file():
             raise NotFoundError(f"file not found: {file}")
         examples = task.read(file)
-    elif task.family == "qa":
-        examples = _qa_examples(inputs)
-    elif task.family == "tagging":
-        examples = task.examples_from_texts(inputs)
     else:
-        pairs = inputs[1::2] if getattr(task, "columns", {}).get("text_pair_column") else None
-        texts = inputs[0::2] if pairs else inputs
-        examples = task.examples_from_texts(texts, pairs)
+        examples = task.examples_from_inputs(inputs)
     if not len(examples):
         raise InputError("nothing to predict: give texts on the command line or --file FILE")
     features = task.encode(examples, tokenizer, max_seq_length, training=False)
     if not quiet:
         _print_news(examples.report, features.report)
     predictions = task.predict(task.run_model(model, features), features, examples)
-    return [task.format_prediction(p, ex) for p, ex in zip(predictions, examples)]
+    return task, [task.format_prediction(p, ex) for p, ex in zip(predictions, examples)]
 
 
 def _print_news(*reports) -> None:
     """The reports that skipped or noted something, on stderr."""
     _print_reports({str(i): r.summary() for i, r in enumerate(reports) if r.has_news()})
-
-
-def _qa_examples(inputs: list[str]) -> ExampleList:
-    if len(inputs) % 2:
-        raise InputError("QA prediction takes pairs: 'question' 'context' ['question' 'context' ...]")
-    return ExampleList(QAExample(id=str(i), question=q, context=c)
-                       for i, (q, c) in enumerate(zip(inputs[0::2], inputs[1::2])))

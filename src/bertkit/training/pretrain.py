@@ -43,6 +43,7 @@ from typing import Callable
 import torch
 
 from bertkit.common.defaults import HELD_OUT_EVERY, IGNORE_INDEX, MLM_PROBABILITY
+from bertkit.common.devices import resolve_device
 from bertkit.common.errors import InputError
 from bertkit.common.files import atomic_write_text, removed_on_failure
 from bertkit.common.settings import option
@@ -255,7 +256,7 @@ def build_model(s: PretrainSettings, tokenizer) -> BertForPreTraining:
 
 def on_gpu(s: PretrainSettings) -> bool:
     """Whether this run trains on a CUDA device (--device, else the GPU when there is one)."""
-    return torch.device(s.training.device).type == "cuda" if s.training.device else torch.cuda.is_available()
+    return resolve_device(s.training.device).type == "cuda"
 
 
 @dataclass
