@@ -106,3 +106,17 @@ def test_the_best_record_survives_a_resume(tmp_path):
     assert resumed.resume() and resumed.state.best["score"] == 0.9
     resumed.train()
     assert saved == [1, 2, 6]                                 # 0.8 at step 5 is not better than 0.9
+
+
+@pytest.mark.parametrize("verb, flag", [("pretrain", "--batch-size"), ("finetune", "--batch-size"),
+                                        ("pretrain", "--grad-accum"), ("finetune", "--learning-rate")])
+def test_impossible_training_settings_are_one_line_before_anything_is_read(verb, flag, tmp_path, capsys):
+    from bertkit.cli import main
+    argv = {"pretrain": ["pretrain", str(tmp_path / "c.txt"), "--out", str(tmp_path / "o")],
+            "finetune": ["finetune", "--task", "sst2", "--train", str(tmp_path / "t.tsv"), "--out", str(tmp_path / "o")]}
+    (tmp_path / "c.txt").write_text("a b .\n")
+    (tmp_path / "t.tsv").write_text("sentence\tlabel\na\t1\n")
+    assert main([*argv[verb], flag, "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{flag} 0" in err[0] and "(must be" in err[0], err
+    assert not (tmp_path / "o").exists()

@@ -24,6 +24,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from bertkit.common.errors import InputError
 from bertkit.common.settings import option
 from bertkit.training.progress import REPORT_TO, check_report_to
 
@@ -69,6 +70,16 @@ class TrainingSettings:
 
     def __post_init__(self) -> None:
         check_report_to(self.report_to)
+        wrong = [f"--{name.replace('_', '-')} {value} (must be {rule})" for name, value, ok, rule in (
+            ("batch_size", self.batch_size, self.batch_size >= 1, "at least 1"),
+            ("grad_accum", self.grad_accum, self.grad_accum >= 1, "at least 1"),
+            ("steps", self.steps, self.steps is None or self.steps >= 1, "at least 1"),
+            ("epochs", self.epochs, self.epochs > 0, "more than 0"),
+            ("learning_rate", self.learning_rate, self.learning_rate > 0, "more than 0"),
+            ("save_every", self.save_every, self.save_every >= 0, "0 or more"),
+            ("warmup_ratio", self.warmup_ratio, 0 <= self.warmup_ratio <= 1, "between 0 and 1")) if not ok]
+        if wrong:
+            raise InputError("invalid training setting: " + "; ".join(wrong))
 
 
 def with_defaults(name: str, **defaults: Any) -> type:
