@@ -100,3 +100,21 @@ def test_a_changed_corpus_under_a_run_with_checkpoints_is_refused(tmp_path):
     with pytest.raises(InputError, match="changed since the run"):
         prepare_data(settings(tmp_path), out)
     prepare_data(settings(tmp_path, resume=False), out)             # --no-resume: start over on the new corpus
+
+
+def test_the_closing_try_it_masks_a_held_out_sentence_of_the_corpus(tmp_path):
+    """The last line of `bertkit pretrain` suggests a fill-mask on the corpus's own held-out text (a Korean model
+    is not asked about the capital of France)."""
+    from bertkit.training.pretrain import PretrainTraining, run_pretraining
+    lines = ["이 영화 정말 재미있다 .", "배우들 연기가 좋았다 .", "다시 보고 싶은 영화 ."]
+    (tmp_path / "corpus.txt").write_text("\n\n".join(f"{lines[d % 3]}\n{lines[(d + 1) % 3]} {d}" for d in range(60)))
+    said = []
+    run_pretraining(PretrainSettings(files=[str(tmp_path / "corpus.txt")], out_dir=str(tmp_path / "out"), size="tiny",
+                                     vocab_size=200, workers=1, held_out_every=10, do_lower_case=False,
+                                     strip_accents=False, max_seq_length=32, eval_batches=1,
+                                     training=PretrainTraining(steps=2, batch_size=4, save_every=0)), say=said.append)
+    suggestion = said[-1].split('fill-mask "')[1].split('" --model')[0]
+    assert "[MASK]" in suggestion and "France" not in said[-1]
+    held_out = {w for d in range(9, 60, 10) for w in f"{lines[d % 3]} {lines[(d + 1) % 3]} {d}".split()}
+    words = suggestion.replace("[MASK]", " ").replace(".", " ").split()
+    assert words and all(w in held_out for w in words), suggestion
