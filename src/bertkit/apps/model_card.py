@@ -126,7 +126,7 @@ def _flags(defaults, saved: dict) -> list[str]:
         if field.name in ("task_options", "progress", "resume") or field.metadata.get("cli") is False \
                 or value is None or value == default:
             continue
-        flag = name.replace("_", "-")
+        flag = field.name.replace("_", "-")
         args += [f"--{flag}"] if value is True else [f"--no-{flag}"] if value is False else [f"--{flag}", str(value)]
     return args
 

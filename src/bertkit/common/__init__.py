@@ -2,6 +2,7 @@
 
     errors.py      BertkitError and its kinds: the errors a user can cause and fix
     files.py       atomic writes: a file or a directory is replaced whole, or not at all
+    compression.py read .gz / .bz2 / .xz / .zst files as text, as if they were plain
     defaults.py    the numbers BERT's recipes agree on (15% masking, QA windows 384/128/64/30, ...)
     devices.py     `resolve_device`: --device checked against this machine; None = the GPU when there is one
     settings.py    `option()`: a settings field that is also its command-line option
