@@ -170,3 +170,17 @@ def pyplot():
     except ImportError:
         return None
     return plt
+
+
+def fail_if_different(comparisons: Iterable[tuple[str, float, float]]) -> None:
+    """The verdict of a side-by-side benchmark: `comparisons` are (what, |bertkit − reference|,
+    tolerance).  Every difference above its tolerance (NaN too) prints one `DIFFERENT:` line and
+    the benchmark exits with status 1 — a fast run whose outputs differ is a failed run.
+    Call it after the tables are printed, so the figures are still shown."""
+    comparisons = list(comparisons)
+    bad = [f"DIFFERENT: {what}: |bertkit - reference| = {diff:.3g} > tolerance {tol:g}"
+           for what, diff, tol in comparisons if not diff <= tol]
+    if bad:
+        print("\n".join(bad), file=sys.stderr, flush=True)
+        raise SystemExit(1)
+    print(f"outputs: all {len(comparisons)} comparisons with the reference within tolerance")

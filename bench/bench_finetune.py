@@ -45,11 +45,14 @@ import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA, markdown_table, peak_rss_mb, set_threads  # noqa: E402
+from _common import DATA, fail_if_different, markdown_table, peak_rss_mb, set_threads  # noqa: E402
 
 import torch  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
+#: "scores within noise": the two best validation scores (accuracy, F1, Pearson or MCC, on a 0-1 scale)
+#: may differ by this much — dropout draws differ, and 500 validation examples give ±0.02 of sampling noise
+SCORE_TOLERANCE = 0.03
 
 # task → (data file under ../shared/data, metric in the table, max_length, default train examples)
 TASKS = {
@@ -295,6 +298,13 @@ def main() -> None:
         _write(results, args)                                # keep what is done if a later task fails
     print_report(results, args)
     print(f"peak RSS of this process: {peak_rss_mb():,.0f} MiB; results in {args.out}")
+    fail_if_different(score_comparisons(results))
+
+
+def score_comparisons(results: list[dict]) -> list[tuple[str, float, float]]:
+    """(task and metric, |bertkit best − reference best|, SCORE_TOLERANCE) per task."""
+    return [(f"{r['task']} best {r['metric']}", abs(r["bertkit"]["best"][r["metric"]] - r["reference"]["best"][r["metric"]]),
+             SCORE_TOLERANCE) for r in results]
 
 
 def _write(results: list[dict], args) -> None:

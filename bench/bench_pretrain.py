@@ -21,12 +21,14 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (bert_training_flops, markdown_table, matmul_peak_gflops, peak_rss_mb,  # noqa: E402
+from _common import (bert_training_flops, fail_if_different, markdown_table, matmul_peak_gflops, peak_rss_mb,  # noqa: E402
                      pyplot, set_threads)
 
 import torch  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
+#: max |loss difference| allowed at any step: same maths, different code (measured ≤2.9e-6 on BERT-Mini)
+LOSS_TOLERANCE = 1e-5
 
 
 def make_batches(tokenizer, n_batches: int, batch_size: int, seq_len: int, workdir: Path) -> list[dict]:
@@ -168,6 +170,8 @@ def main() -> None:
         shown = ", ".join(f"{a:.3f}/{b:.3f}" for a, b in pairs[:: max(1, len(pairs) // 8)])
         print(f"loss curve BERT-{r['size']} (bertkit/reference): {shown}")
     print(f"peak RSS of this process: {peak_rss_mb():,.0f} MiB")
+    fail_if_different((f"BERT-{r['size']} loss curve, {args.steps} steps", r["max_diff"], LOSS_TOLERANCE)
+                      for r in curves)
 
 
 if __name__ == "__main__":

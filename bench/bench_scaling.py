@@ -32,9 +32,11 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import interleaved, markdown_table, matmul_peak_gflops, pyplot, set_threads  # noqa: E402
+from _common import fail_if_different, interleaved, markdown_table, matmul_peak_gflops, pyplot, set_threads  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
+#: max |bertkit - reference| of the last hidden state allowed at every point: the outputs are identical
+TOLERANCE = 0.0
 SWEEPS = ("seqlen", "batch", "model")
 HEADERS = ["model", "B", "T", "matmul params (M)", "MFLOP/token", "attn share", "bertkit tok/s",
            "reference tok/s", "ratio", "bertkit GFLOP/s", "reference GFLOP/s", "bertkit MFU",
@@ -312,6 +314,8 @@ def main(argv=None) -> dict[str, list[dict]]:
               "the run (machine busy?); MFU figures use the higher", file=sys.stderr)
     text = report(results, args, peak)
     print("\n" + text)
+    fail_if_different((f"{p['model']} B={p['B']} T={p['T']}", p["diff"], TOLERANCE)
+                      for points in results.values() for p in points)
     if args.out.lower() != "none":
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)

@@ -102,15 +102,25 @@ def uninterrupted(corpus, tmp_path_factory) -> list[float]:
 @pytest.mark.slow
 @pytest.mark.parametrize("trial", range(20))
 def test_random_sigkill_always_resumes_identically(corpus, uninterrupted, tmp_path, trial):
-    """Kill at a random moment (often inside a checkpoint write), resume, compare with no kill."""
+    """Kill at a random moment mid-training (often inside a checkpoint write), resume, compare with no kill.
+
+    Each kill waits for a random step's checkpoint of *this* process (training has started), then a
+    random fraction of a step more; at the kill the process is alive and step 24 is not saved."""
     import random
     rng = random.Random(trial)
     out = tmp_path / "run"
+    done = 0                                              # the last complete checkpoint before this process
     for _ in range(2):                                    # two kills per trial
         victim = bertkit("pretrain", corpus, "--out", out, *CRASH_ARGS)
-        time.sleep(rng.uniform(1.0, 12.0))
+        target = rng.randint(done + 1, done + 9)          # 1..9 then ≤18: always short of 24
+        wait_for_step(victim, out / "run", target)
+        time.sleep(rng.uniform(0.0, 0.2))
+        assert victim.poll() is None, "the run ended before the kill"
         victim.send_signal(signal.SIGKILL)
         victim.wait()
+        saved = complete_steps(out / "run")
+        assert done < target <= max(saved) < 24, (done, target, saved)   # killed mid-training, not after
+        done = max(saved)
         leftovers = [p.name for p in (out / "run").glob("step-*") if not (p / "trainer_state.pt").exists()]
         assert not leftovers, f"half-written checkpoint directories visible: {leftovers}"
     proc = bertkit("pretrain", corpus, "--out", out, *CRASH_ARGS)
@@ -119,6 +129,21 @@ def test_random_sigkill_always_resumes_identically(corpus, uninterrupted, tmp_pa
     resumed = history(out / "run")
     assert len(resumed) == len(uninterrupted)
     assert max(abs(a - b) for a, b in zip(resumed, uninterrupted)) <= 1e-6
+
+
+def complete_steps(run_dir: Path) -> list[int]:
+    """The steps whose checkpoint is complete (its trainer_state.pt written last)."""
+    return [int(p.name.split("-")[1]) for p in run_dir.glob("step-*") if (p / "trainer_state.pt").exists()]
+
+
+def wait_for_step(process, run_dir: Path, step: int, timeout: float = 600) -> None:
+    """Wait until the running `process` has a complete checkpoint of `step` or later (only the newest
+    two are kept, so an exact step could be gone between two looks)."""
+    deadline = time.time() + timeout
+    while max(complete_steps(run_dir), default=0) < step:
+        assert process.poll() is None, process.communicate()[1]
+        assert time.time() < deadline
+        time.sleep(0.02)
 
 
 def test_ctrl_c_saves_a_checkpoint_exits_130_and_resumes(corpus, tmp_path):
