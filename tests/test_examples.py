@@ -363,3 +363,24 @@ def test_16_round_trip_over_korquad(ko_vocab):
     data = run_example("16", "--ko-vocab", ko_vocab, "--data", str(path))["data"]
     assert data["questions"] == 3316 and data["placed"] > 3000
     assert data["exact"] / data["placed"] > 0.6
+
+
+def test_the_counts_of_checked_examples_are_the_tables():
+    """README.md and examples/README.md say how many of the notes' examples the tests check, and how: the
+    numbers are those of examples/README.md's table (one verdict per example)."""
+    import collections
+    from pathlib import Path
+    import re
+    repo = Path(__file__).resolve().parents[1]
+    table = (repo / "examples" / "README.md").read_text(encoding="utf-8").split("## The notes' examples")[1]
+    rows = [line.strip("|").split("|") for line in table.splitlines() if line.startswith("| 0")]
+    verdicts = collections.Counter(row[3].strip().split(" (")[0] for row in rows)
+    answer, tuned, mechanics = (verdicts["the notes' answer"], verdicts["the notes' answer, after fine-tuning on it"],
+                                verdicts["mechanics"])
+    said = f"of the notes' {len(rows)} concrete examples, {answer + tuned + mechanics} are checked by a test"
+    readme = " ".join((repo / "README.md").read_text(encoding="utf-8").split())
+    assert said + f" — {answer} assert the notes' answer, {tuned} the notes' answer after fine-tuning" in readme
+    assert f"{mechanics} only the mechanics" in readme
+    guide = " ".join((repo / "examples" / "README.md").read_text(encoding="utf-8").split())
+    assert re.search(rf"Of the notes' {len(rows)} concrete examples .*, {answer + tuned + mechanics} are checked", guide)
+    assert f"{answer} assert the notes' answer" in guide and f"{mechanics} only the mechanics" in guide
