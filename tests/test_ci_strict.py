@@ -35,6 +35,7 @@ def test_both_kinds_of_skip_fail_under_the_ci_switch(tmp_path):
     for name, text in SKIPS.items():
         (tmp_path / name).write_text(text)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), str(REPO / "src")])}
+    env.pop("BERTKIT_STRICT", None)                   # the relaxed run must be relaxed inside CI too
     for name in SKIPS:
         cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "conftest",
                "--rootdir", str(tmp_path), str(tmp_path / name)]

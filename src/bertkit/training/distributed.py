@@ -44,6 +44,9 @@ COLLECTIVE_TIMEOUT = timedelta(minutes=60)
 # DistributedDataParallel all-reduces gradients in buckets of this many MB while backward
 # still runs; BERT-Base's 440 MB of fp32 gradients make ~18 buckets: overlap without tiny messages.
 DDP_BUCKET_MB = 25
+# At exit a process waits this long for the others to reach their exit before it leaves the group
+# (a process that failed leaves after this wait when the others are still busy).
+LEAVE_SECONDS = 10
 
 
 class PeerFailed(BertkitError):
@@ -103,10 +106,21 @@ def init_distributed(device: torch.device | str | None = None) -> DistInfo:
 
 
 def _leave() -> None:
-    """At exit, leave the process group: a process that exits with the group's threads still running
-    may abort ("terminate called without an active exception"), and torchrun reports a failed job."""
-    if dist.is_initialized():
-        dist.destroy_process_group()
+    """At exit, leave the process group together: a process that exits with the group's threads still
+    running may abort ("terminate called without an active exception"), and torchrun reports a failed
+    job; and a process that tears down its connections while a peer still uses them can make that peer
+    abort.  So every rank first waits (at most LEAVE_SECONDS, through the store: no collective) until
+    every rank has reached its exit, then destroys the group."""
+    if not dist.is_initialized():
+        return
+    try:
+        store, world = dist.distributed_c10d._get_default_store(), dist.get_world_size()
+        key = f"bertkit/attempt-{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}/leaving"
+        store.set(f"{key}/{dist.get_rank()}", "1")
+        _store_wait(store, [f"{key}/{r}" for r in range(world)], LEAVE_SECONDS)
+    except Exception:  # noqa: BLE001 — the store may be gone with the job: leave anyway
+        pass
+    dist.destroy_process_group()
 
 
 def _attempt_store(info: DistInfo) -> dict:
