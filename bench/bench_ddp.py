@@ -30,7 +30,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA, REPO  # noqa: E402
+from _common import DATA, REPO, fail_if_different  # noqa: E402
 
 COMMON = ["--one-doc-per-line", "--keep-accents", "--size", "tiny", "--vocab-size", "2000", "--steps", "6",
           "--max-seq-length", "64", "--save-every", "3", "--dropout", "0", "--workers", "1", "--eval-batches", "2",
@@ -86,7 +86,7 @@ def main() -> None:
         print("| mode | fresh: exit, lines (1 process) | max abs Δw | resumed: exit, lines | max abs Δw | "
               "other world size (1 process): exit, lines | max abs Δw |")
         print("|---|---|---|---|---|---|---|")
-        base = None
+        base, comparisons = None, []
         for mode, flags in MODES.items():
             flags = [base if f == "FROM" else f for f in flags]
             pre = lambda out, batch: ["pretrain", corpus, "--out", out, "--batch-size", batch, *COMMON, *flags]  # noqa: E731
@@ -99,6 +99,21 @@ def main() -> None:
                   f"{max_diff(work / f'{mode}-one', work / f'{mode}-res'):.1e} | {o_code}, {o_lines} | "
                   f"{max_diff(work / f'{mode}-one', work / f'{mode}-w1'):.1e} |", flush=True)
             base = base or str(work / "nsp-one" / "model")
+            comparisons += verdicts(mode, [(ref_code, ref_lines), (code, lines), (r_code, r_lines), (o_code, o_lines)],
+                                    [fresh, max_diff(work / f"{mode}-one", work / f"{mode}-res"),
+                                     max_diff(work / f"{mode}-one", work / f"{mode}-w1")])
+    fail_if_different(comparisons)
+
+
+def verdicts(mode: str, runs: list[tuple[int, int]], diffs: list[float]) -> list[tuple[str, float, float]]:
+    """What must hold for `mode`: every run exits 0, the fresh 2-process run prints as many lines as one
+    process, and the weights of the fresh, resumed and other-world-size runs equal one process's
+    (within float reordering: 1e-5 in fp32, 5e-3 with bf16 weights)."""
+    tolerance = 5e-3 if mode == "bf16" else 1e-5
+    (_, ref_lines), (_, lines) = runs[0], runs[1]
+    return ([(f"{mode}: exit code of run {i}", float(c), 0.0) for i, (c, _) in enumerate(runs)]
+            + [(f"{mode}: lines printed, 2 processes vs 1", float(abs(lines - ref_lines)), 0.0)]
+            + [(f"{mode}: weights, {what}", d, tolerance) for what, d in zip(("fresh", "resumed", "other world size"), diffs)])
 
 
 if __name__ == "__main__":

@@ -52,7 +52,7 @@ try:
     import bertkit  # noqa: F401
 except ImportError:                                   # a bare checkout: use its src/
     sys.path.insert(0, str(HERE.parent / "src"))
-from _common import DATA, bert_training_flops, markdown_table  # noqa: E402
+from _common import DATA, bert_training_flops, fail_if_different, markdown_table  # noqa: E402
 
 import torch  # noqa: E402
 
@@ -693,7 +693,23 @@ def main(argv: list[str] | None = None) -> dict:
         finally:
             write(results, args.out)
     print(to_markdown(results))
+    fail_if_different(first_loss_comparisons(results))
     return results
+
+
+def first_loss_comparisons(results: dict) -> list[tuple[str, float, float]]:
+    """Every timed contestant's loss on the first batch vs the reference's in the same row group (same
+    init, same batch): equal within 1% (bf16 rounding moves it by far less; a wrong model by far more)."""
+    comparisons = []
+    for section in ("train", "compiled"):
+        rows = [r for r in results.get(section) or [] if "first_loss" in r and r.get("first_loss") is not None]
+        for r in rows:
+            ref = next((q for q in rows if q["contestant"] == "reference" and q["shape"] == r["shape"]
+                        and q["kind"] == r["kind"]), None)
+            if ref is not None and r is not ref:
+                comparisons.append((f"first loss, {section} {r['shape']} {r['kind']}: {r['contestant']}",
+                                    abs(r["first_loss"] - ref["first_loss"]), 0.01 * abs(ref["first_loss"])))
+    return comparisons
 
 
 if __name__ == "__main__":

@@ -70,7 +70,13 @@ def test_one_training_settings_dataclass_gives_both_verbs_the_same_flags():
     for verb in ("pretrain", "finetune"):
         dests = {a.dest for a in verbs[verb]._actions}
         assert set(names) <= dests, (verb, set(names) - dests)
-    assert PretrainTraining().steps == 1000 and FinetuneTraining().epochs == 3.0      # the verbs' own defaults
+    from bertkit.training.pretrain import PretrainSettings
+    assert PretrainSettings(files=["c.txt"], out_dir="o").training.steps == 1000          # the verbs' own defaults
+    assert FinetuneTraining().epochs == 3.0 and PretrainTraining().learning_rate == 5e-4
+    budget = PretrainSettings(files=["c.txt"], out_dir="o", training=PretrainTraining(time_budget="10m"))
+    assert budget.training.steps is None                    # with a time budget, no step limit unless given
+    help_text = {a.dest: a.help for a in verbs["pretrain"]._actions}["steps"]
+    assert "default 1000" in help_text and "--time-budget" in help_text
     assert issubclass(PretrainTraining, TrainingSettings) and issubclass(FinetuneTraining, TrainingSettings)
 
 

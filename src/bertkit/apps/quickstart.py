@@ -6,9 +6,11 @@
 4. Pretrain — a small BERT learns masked-LM + NSP; held-out MLM accuracy is printed as it rises.
 5. Use it   — fill-mask and next-sentence examples from the lecture notes.
 
-Nothing is downloaded. The time budget (`--minutes`, default 6 for the training part)
-is converted into a number of steps after timing a few steps on this machine, so
-the run is reproducible for a given step count and seed.
+Nothing is downloaded. Pretraining runs for a time budget (`--minutes`, default 6): the
+learning rate warms up and decays over the minutes, not over a step count
+(`training.budget`), so the run uses the whole budget whatever the machine's speed.  A few
+steps are timed first, to choose between one thread and all of them.  `--steps N` trains
+a fixed number of steps instead (reproducible for a given step count and seed).
 """
 from __future__ import annotations
 
@@ -98,13 +100,15 @@ def _run(out_dir: str, minutes: float, seed: int, size: str, vocab_size: int, st
     tokenizer = data.tokenizer
     settings.eval_batches = math.ceil(len(data.eval_set) / settings.training.batch_size)   # every held-out pair
     _show_data(data)
-    timing = ""
-    if steps is None:
-        settings.training.steps, timing = _steps_for_budget(settings, data, minutes)
+    timing, length = "", f"for {steps} steps"
+    if steps is None:                       # train for the budget: the LR schedule runs on the clock
+        _, timing = _steps_for_budget(settings, data, minutes)
+        settings.training.steps, settings.training.time_budget = None, f"{minutes:g}m"
+        length = f"for {minutes:g} min (--time-budget: warm-up and decay over the time, not a step count)"
 
     cfg = BertConfig.preset(size, vocab_size=tokenizer.vocab_size)
     say(f"[4/5] pretraining BERT-{size.capitalize()} (L={cfg.num_hidden_layers}, H={cfg.hidden_size}, "
-        f"A={cfg.num_attention_heads}, no dropout) for {settings.training.steps} steps of {settings.training.batch_size} sequences × "
+        f"A={cfg.num_attention_heads}, no dropout) {length}, steps of {settings.training.batch_size} sequences × "
         f"{settings.max_seq_length} tokens, peak learning rate {settings.training.learning_rate:g}; "
         "loss = masked-LM + next-sentence")
     if timing:
@@ -113,7 +117,7 @@ def _run(out_dir: str, minutes: float, seed: int, size: str, vocab_size: int, st
     say(f"      before training (step 0): {BEFORE_AFTER}\n          → {_top5_line(before)}")
     say(f"      held-out accuracy on the {len(data.eval_set)} sentence pairs of documents the model never trains on "
         "(same masks every time):")
-    say(f"      {'step':>6} {'loss':>8} {'MLM acc':>8} {'NSP acc':>8} {'tokens/s':>9}")
+    say(f"      {'step':>6} {'loss':>8} {'MLM acc':>8} {'NSP acc':>8} {'tokens/s':>9} {'MFU':>6}")
     result = run_pretraining(settings, on_log=_print_row, say=lambda text: None, data=data)
     say(f"      model saved to {result['model_dir']} (config.json, model.safetensors, vocab.txt)")
 
@@ -158,7 +162,7 @@ def _steps_for_budget(settings, data, minutes: float) -> tuple[int, str]:
     steps = int(max(50, min(20000, minutes * 60 / per_step)))
     measured = ", ".join(f"{t} thread{'s' if t > 1 else ''}: {1000 * s:.0f} ms" for t, s in timings.items())
     return steps, (f"      timed a training step on this machine ({measured}) → {threads} "
-                   f"thread{'s' if threads > 1 else ''}; {steps} steps fit {minutes:g} min")
+                   f"thread{'s' if threads > 1 else ''}; ≈ {steps} steps fit {minutes:g} min")
 
 
 def _seconds_per_step(model, optimizer, train_set, collate, batch_size: int, repeats: int = 12) -> float:
@@ -212,7 +216,7 @@ def _print_row(row: dict) -> None:
         return
     nsp = f"{row['nsp_accuracy']:.1%}" if "nsp_accuracy" in row else "-"
     say(f"      {row['step']:>6} {row['loss']:>8.3f} {row['mlm_accuracy']:>8.1%} {nsp:>8} "
-        f"{row['tokens_per_s']:>9.0f}")
+        f"{row['tokens_per_s']:>9.0f} {row.get('mfu', 0.0):>6.1%}")
 
 
 def _show_predictions(model_dir: Path, before: list[dict], steps: int) -> list[dict]:

@@ -49,7 +49,7 @@ EPILOG = {
 
 
 def cmd_quickstart(args) -> None:
-    run_quickstart(out_dir=args.out, minutes=args.minutes, seed=args.seed)
+    run_quickstart(out_dir=args.out, minutes=args.minutes, seed=args.seed, steps=args.steps)
 
 
 def cmd_pretrain(args) -> None:
@@ -106,7 +106,9 @@ def register(verb) -> None:
     p = verb("quickstart", cmd_quickstart, "Train a vocab and a small BERT on Python's own documentation, then "
              "try it (≤10 min on 2 cores).", EPILOG["quickstart"])
     p.add_argument("--out", default="runs/quickstart", help="output folder (default: runs/quickstart)")
-    p.add_argument("--minutes", type=float, default=6.0, help="time budget for pretraining (default: 6.0)")
+    p.add_argument("--minutes", type=float, default=6.0, help="time budget for pretraining: the learning rate warms "
+                   "up and decays over it (default: 6.0)")
+    p.add_argument("--steps", type=int, default=None, help="train this many steps instead (reproducible)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
 
     p = verb("pretrain", cmd_pretrain, "Pretrain BERT (masked LM + next sentence) on raw text files.",

@@ -270,6 +270,16 @@ def any_rank(flags: list[bool], info: DistInfo, device: torch.device) -> list[bo
     return [bool(x) for x in tensor.tolist()]
 
 
+def max_over_ranks(value: float, info: DistInfo, device: torch.device) -> float:
+    """The largest of a host number over all ranks (the same result on every rank)."""
+    if info.world == 1:
+        return value
+    device = device if device.type == "cuda" else torch.device("cpu")
+    tensor = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return float(tensor)
+
+
 def mean_over_ranks(value: torch.Tensor, info: DistInfo) -> torch.Tensor:
     """The mean of a (scalar) tensor over all ranks."""
     if info.world == 1:

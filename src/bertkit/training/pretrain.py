@@ -58,13 +58,17 @@ from bertkit.text.tokenizer import BertTokenizer
 from bertkit.text.vocab import train_vocab
 from bertkit.training.checkpoints import latest_checkpoint
 from bertkit.training.distributed import DistInfo, init_distributed, run_once
+from bertkit.training.budget import parse_duration
 from bertkit.training.settings import nested, with_defaults
 from bertkit.training.trainer import GPU_ROWS_MULTIPLE, Trainer, batch_generator, plot_loss_curve, unwrap
 
 SIZES = "tiny|mini|small|medium|base|large or L{2..12}-H{128,256,512,768}"
 
 # The training settings of pretraining: TrainingSettings' fields with pretraining's defaults.
-PretrainTraining = with_defaults("PretrainTraining", steps=1000, learning_rate=5e-4, warmup_ratio=0.06, save_every=200)
+DEFAULT_STEPS = 1000      # without --steps and --time-budget
+PretrainTraining = with_defaults("PretrainTraining", steps=None, learning_rate=5e-4, warmup_ratio=0.06, save_every=200,
+                                 helps={"steps": f"optimizer steps (default {DEFAULT_STEPS}; with --time-budget: at "
+                                                 "most this many, no limit when not given)"})
 
 
 @dataclass
@@ -115,8 +119,8 @@ class PretrainSettings:
             raise InputError("give the corpus once: text files or --dataset NAME, not both")
         if self.dataset:
             self.one_doc_per_line = True        # the corpus written from a data set has one document per line
-        if not self.training.steps:
-            raise InputError("pretraining counts optimizer steps: give --steps N (N > 0)")
+        if not self.training.steps and not self.training.time_budget:
+            self.training.steps = DEFAULT_STEPS
         if self.pack and self.nsp:
             raise InputError("--pack puts several documents in one row, and next-sentence prediction needs one "
                              "sentence pair per row: add --no-nsp (MLM only) or leave out --pack")
@@ -368,14 +372,18 @@ class StageReport:
         self(f"[3/4] model: {origin} (L={c.num_hidden_layers}, H={c.hidden_size}, A={c.num_attention_heads}), "
              f"{unwrap(model).num_parameters() / 1e6:.1f}M parameters, on {trainer.device}"
              + (f" × {self.info.world} processes (torchrun)" if self.info.world > 1 else ""))
-        step, total = trainer.state.step, trainer.total_steps
+        step, total, budget = trainer.state.step, trainer.total_steps, trainer.budget
         if resumed and step >= total:
-            self(f"      already finished at step {step} (of {total}); nothing to train — "
-                 f"pass --steps N larger than {step} to train on, or --no-resume to start over")
+            more = "a longer --time-budget" if budget else f"--steps N larger than {step}"
+            self(f"      already finished at step {step}; nothing to train — pass {more} to train on, or "
+                 "--no-resume to start over")
         elif resumed:
-            self(f"      resuming from step {step} (of {total}) in {trainer.run_dir}")
+            of = f"{budget.spent(step) / 60:.1f} of {budget.seconds / 60:g} min spent" if budget else f"of {total}"
+            self(f"      resuming from step {step} ({of}) in {trainer.run_dir}")
         rows = self.s.training.batch_size * self.s.training.grad_accum * self.info.world
-        self(f"[4/4] training {total - step} steps of {rows} × {self.s.max_seq_length} tokens; held-out MLM / NSP "
+        length = (f"for {(budget.seconds - budget.spent(step)) / 60:.1f} min (--time-budget {self.s.training.time_budget})"
+                  if budget else f"{total - step} steps")
+        self(f"[4/4] training {length}, steps of {rows} × {self.s.max_seq_length} tokens; held-out MLM / NSP "
              "accuracy as they come:")
 
     def row(self, row: dict) -> None:
@@ -383,7 +391,13 @@ class StageReport:
             self.first_row_seen = True
             per_step = (self.s.training.batch_size * self.s.training.grad_accum * self.info.world * self.s.max_seq_length
                         / row["tokens_per_s"])
-            self(f"      ≈ {per_step * self.s.training.steps / 60:.1f} min for {self.s.training.steps} steps at this speed")
+            speed = f"{row['tokens_per_s']:,.0f} tokens/s, MFU {row.get('mfu', 0.0):.1%}"
+            if self.s.training.time_budget:
+                self(f"      {per_step * 1000:.0f} ms per step ({speed}): ≈ "
+                     f"{parse_duration(self.s.training.time_budget) / per_step:,.0f} steps fit the budget")
+            else:
+                self(f"      ≈ {per_step * self.s.training.steps / 60:.1f} min for {self.s.training.steps} steps "
+                     f"at this speed ({speed})")
         if "mlm_accuracy" in row:
             nsp = f"  NSP acc {row['nsp_accuracy']:.1%}" if "nsp_accuracy" in row else ""
             self(f"      step {row['step']:>6}  loss {row['loss']:.3f}  MLM acc {row['mlm_accuracy']:.1%}  "
@@ -430,7 +444,7 @@ def run_pretraining(s: PretrainSettings, on_log=None, say: Callable[[str], None]
 
     trainer = Trainer(model, data.train_set, data.collate, s.training, out / "run", on_log=log,
                       evaluate=lambda m: pretraining_accuracy(m, eval_batches),
-                      eval_every=s.training.eval_every or max(1, s.training.steps // 10))
+                      eval_every=s.training.eval_every or 0.1)                  # default: 10 evaluations
     resumed = s.training.resume and trainer.resume()
     report.model(model, trainer, resumed)
     state = trainer.train()

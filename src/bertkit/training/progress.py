@@ -91,7 +91,8 @@ class Logger:
         if self.bar is not None:
             self.bar.update(row["step"] - self.last_step)
             self.last_step = row["step"]
-            self.bar.set_postfix(loss=f"{row['loss']:.4f}", tok_s=f"{row['tokens_per_s']:.0f}")
+            self.bar.set_postfix(loss=f"{row['loss']:.4f}", tok_s=f"{row['tokens_per_s']:.0f}",
+                                 **({"mfu": f"{row['mfu']:.1%}"} if "mfu" in row else {}))
 
     def close(self) -> None:
         if self.bar is not None:

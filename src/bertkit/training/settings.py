@@ -26,6 +26,7 @@ from typing import Any
 
 from bertkit.common.errors import InputError
 from bertkit.common.settings import option
+from bertkit.training.budget import parse_duration
 from bertkit.training.progress import REPORT_TO, check_report_to
 
 
@@ -33,7 +34,10 @@ from bertkit.training.progress import REPORT_TO, check_report_to
 class TrainingSettings:
     """How the one training loop runs (`training.trainer.Trainer`); every field is a flag of both verbs."""
 
-    steps: int | None = option(None, "optimizer steps; default: from --epochs")
+    steps: int | None = option(None, "optimizer steps; default: from --epochs (with --time-budget: at most this many)")
+    time_budget: str | None = option(None, "train for this long (90s, 10m, 1.5h): the learning rate warms up and "
+                                     "decays over the time, training stops when it is spent; the final evaluation "
+                                     "and saving come after")
     epochs: float = option(1.0, "passes over the training data (when --steps is not given)")
     batch_size: int = option(32, "examples per micro-batch, per process")
     grad_accum: int = option(1, "micro-batches per optimizer step")
@@ -70,6 +74,8 @@ class TrainingSettings:
 
     def __post_init__(self) -> None:
         check_report_to(self.report_to)
+        if self.time_budget is not None:
+            parse_duration(self.time_budget)             # a clear error now, not when training starts
         wrong = [f"--{name.replace('_', '-')} {value} (must be {rule})" for name, value, ok, rule in (
             ("batch_size", self.batch_size, self.batch_size >= 1, "at least 1"),
             ("grad_accum", self.grad_accum, self.grad_accum >= 1, "at least 1"),
@@ -82,13 +88,16 @@ class TrainingSettings:
             raise InputError("invalid training setting: " + "; ".join(wrong))
 
 
-def with_defaults(name: str, **defaults: Any) -> type:
-    """A subclass of `TrainingSettings` with other defaults for some fields (same names, types, help)."""
-    unknown = set(defaults) - {f.name for f in dataclasses.fields(TrainingSettings)}
+def with_defaults(name: str, helps: dict[str, str] | None = None, **defaults: Any) -> type:
+    """A subclass of `TrainingSettings` with other defaults for some fields (same names and types;
+    the same help unless `helps` rewords it for this verb)."""
+    helps = helps or {}
+    unknown = (set(defaults) | set(helps)) - {f.name for f in dataclasses.fields(TrainingSettings)}
     if unknown:
         raise TypeError(f"with_defaults: TrainingSettings has no field {', '.join(sorted(unknown))}")
-    fields = [(f.name, f.type, dataclasses.field(default=defaults[f.name], metadata=f.metadata))
-              for f in dataclasses.fields(TrainingSettings) if f.name in defaults]
+    fields = [(f.name, f.type, dataclasses.field(default=defaults.get(f.name, f.default),
+                                                  metadata={**f.metadata, "help": helps.get(f.name, f.metadata["help"])}))
+              for f in dataclasses.fields(TrainingSettings) if f.name in defaults or f.name in helps]
     derived = dataclasses.make_dataclass(name, fields, bases=(TrainingSettings,))
     derived.__module__ = __name__          # its annotations are read in this module (typing.get_type_hints)
     return derived

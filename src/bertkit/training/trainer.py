@@ -23,7 +23,9 @@ What it does, in the order a step happens:
    current step, saves a checkpoint, and raises `TrainingInterrupted`.
 
 AdamW follows BERT (`training.precision`): no weight decay on biases and LayerNorm weights;
-the learning rate warms up linearly, then decays linearly to zero.
+the learning rate warms up linearly, then decays linearly to zero — over the steps, or with
+`time_budget` over the seconds of the budget (`training.budget`: the run uses the whole budget
+whatever the machine's speed).
 
 5. After each evaluation (rank 0) a `KeepBest` hands a better model to its `save` and counts
    evaluations without gain; `patience` of them stop the run (all ranks agree on the step).
@@ -40,11 +42,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import signal
 import sys
-import threading
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -55,16 +54,20 @@ from bertkit.modeling.checkpoint import load_state_dict
 from bertkit.modeling.encoder import BertPreTrainedModel
 from bertkit.modeling.fused import use_fused_blocks
 from bertkit.modeling.triton_ops import make_fused_ops
+from bertkit.training.budget import TimeBudget, budget_factor, parse_duration
 from bertkit.training.checkpoints import (check_same_model, latest_checkpoint, read_trainer_state,
                                           remove_checkpoints, rng_states, set_rng_states, unwrap, write_checkpoint)
 from bertkit.training.distributed import (all_reduce_mean_fp32, any_rank, broadcast_from_main, gather_to_main,
-                                          init_distributed, mean_over_ranks, process_device, sum_over_ranks, wrap_ddp)
+                                          init_distributed, max_over_ranks, mean_over_ranks, process_device,
+                                          sum_over_ranks, wrap_ddp)
 from bertkit.training.feed import (BatchFeed, FeedPlan, MicroBatch, accepts_generator, batch_generator,  # noqa: F401
                                    batches_per_epoch, count_tokens, epoch_order, takes_argument)
 from bertkit.training.precision import (Bf16Weights, autocast, bf16_supported, linear_warmup_decay,  # noqa: F401
                                         make_adamw, param_groups)
 from bertkit.training.progress import Logger, Window, plot_loss_curve  # noqa: F401  (re-exported)
 from bertkit.training.settings import TrainingSettings
+from bertkit.training.state import CtrlC, KeepBest, TrainingInterrupted, TrainState  # noqa: F401  (re-exported)
+from bertkit.training.throughput import flops_per_token, peak_flops
 
 # On a GPU every new tensor shape costs once: cuBLAS / cuDNN pick (and cuDNN builds) a kernel plan
 # for it, and the caching allocator grows.  Measured on an H200 (bench/bench_gpu.py, BERT-Base,
@@ -74,74 +77,6 @@ from bertkit.training.settings import TrainingSettings
 GPU_ROWS_MULTIPLE = 64
 
 
-@dataclass
-class KeepBest:
-    """What the Trainer keeps of a run's evaluations: the best so far by `score(row)` (higher is
-    better) is handed to `save(model, row)`; `TrainingSettings.patience` evaluations without gain
-    end the run.  Judged on rank 0 (the one that evaluates); the stop is agreed by all ranks."""
-
-    score: Callable[[dict], float]
-    save: Callable[[nn.Module, dict], None]
-
-
-@dataclass
-class TrainState:
-    """Where training stands; saved in every checkpoint."""
-
-    step: int = 0             # optimizer steps done
-    epoch: int = 0
-    examples_in_epoch: int = 0  # examples of this epoch consumed, by all processes together
-    tokens_seen: int = 0
-    world: int = 1            # processes of the run that wrote this state
-    history: list = field(default_factory=list)
-    best: dict | None = None  # the best evaluation row so far (with KeepBest)
-    evals_without_gain: int = 0
-
-    @classmethod
-    def from_saved(cls, saved: dict, batch_size: int) -> TrainState:
-        """A saved state.  Checkpoints written before positions were global counted the micro-batches
-        (of `batch_size` examples) of one process."""
-        saved = dict(saved)
-        if "batch_in_epoch" in saved:
-            saved["examples_in_epoch"] = saved.pop("batch_in_epoch") * batch_size
-        return cls(**{k: v for k, v in saved.items() if k in {f.name for f in dataclasses.fields(cls)}})
-
-
-class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C ended training after a complete step; `checkpoint` holds it (None on ranks > 0)."""
-
-    def __init__(self, step: int, checkpoint: Path | None):
-        super().__init__(f"training interrupted at step {step}; checkpoint: {checkpoint}")
-        self.step, self.checkpoint = step, checkpoint
-
-
-# ----------------------------------------------------------------------------- helpers
-
-class _CtrlC:
-    """While active (main thread only), the first SIGINT only sets `requested`; a second one
-    interrupts at once, as usual.  The loop checks `requested` between steps."""
-
-    def __init__(self):
-        self.requested = False
-        self.previous = None
-
-    def __enter__(self) -> _CtrlC:
-        if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum, frame) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        print("\nbertkit: Ctrl-C: finishing this step and saving a checkpoint (Ctrl-C again to quit at once)",
-              file=sys.stderr, flush=True)
-
-    def __exit__(self, *exc) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-
-
 # ----------------------------------------------------------------------------- trainer
 
 class Trainer:
@@ -149,7 +84,8 @@ class Trainer:
 
     `collate(samples[, generator])` turns a list of dataset items into a dict of
     tensors that `model(**batch)` accepts and whose output has `.loss`.
-    `evaluate(model) -> dict` (optional) is called every `eval_every` steps and at
+    `evaluate(model) -> dict` (optional) is called every `eval_every` steps (below 1: that share
+    of the run's steps) and at
     the end, on rank 0 only; it may call `request_stop()` (early stopping).
 
     Under `torchrun` every process builds the same Trainer; the model is wrapped in
@@ -159,26 +95,27 @@ class Trainer:
     """
 
     def __init__(self, model: nn.Module, dataset, collate: Callable, settings: TrainingSettings,
-                 run_dir: str | Path, evaluate: Callable | None = None, eval_every: int = 0,
+                 run_dir: str | Path, evaluate: Callable | None = None, eval_every: float = 0,
                  on_log: Callable | None = None, keep_best: KeepBest | None = None):
         self.cfg = config = settings
         self.dist = init_distributed(config.device)
         self.device = process_device(config.device, self.dist)
         self.model = model.to(self.device)
+        self.flops_per_token = flops_per_token(model)          # for the log's MFU (`training.throughput`)
         self.dataset, self.collate = dataset, collate
         self.evaluate, self.eval_every, self.on_log, self.keep_best = evaluate, eval_every, on_log, keep_best
         self.run_dir = Path(run_dir)
         self.state = TrainState(world=self.dist.world)
         self.stop_requested = False
+        self.budget = TimeBudget(parse_duration(config.time_budget)) if config.time_budget else None
         self.total_steps = self._total_steps()
-        self.log_every = config.log_every or max(1, min(50, self.total_steps // 20))
+        self.log_every = self._log_interval()
         self.use_bf16 = config.bf16 and bf16_supported(self.device)
         if config.fused_blocks:
             use_fused_blocks(model, make_fused_ops(config.fused_blocks))
         self.bf16_weights = Bf16Weights(model) if self.use_bf16 and config.bf16_weights else None
         self.optimizer = self._make_optimizer(model)
-        warmup = config.warmup_steps if config.warmup_steps is not None else int(config.warmup_ratio * self.total_steps)
-        self.scheduler = linear_warmup_decay(self.optimizer, warmup, self.total_steps)
+        self.scheduler = self._make_scheduler()
         if self.dist.world > 1:
             torch.manual_seed(rank_seed(config.seed, self.dist.rank, 0))      # dropout: a stream per process
             self.model = wrap_ddp(self.model, self.device)
@@ -191,6 +128,15 @@ class Trainer:
             groups = self.bf16_weights.master_groups(groups)
         return make_adamw(groups, self.cfg.learning_rate, self.cfg.adam_betas, self.cfg.adam_eps,
                           self.device, self.cfg.fused_adam)
+
+    def _make_scheduler(self) -> torch.optim.lr_scheduler.LambdaLR:
+        """Linear warm-up and decay over the steps, or over the time budget's seconds (`training.budget`)."""
+        cfg = self.cfg
+        if self.budget is not None:      # the LR of the next step, from the clock extrapolated to after it
+            return torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda _: budget_factor(
+                self.budget.fraction(self.state.step + 1), cfg.warmup_ratio))
+        warmup = cfg.warmup_steps if cfg.warmup_steps is not None else int(cfg.warmup_ratio * self.total_steps)
+        return linear_warmup_decay(self.optimizer, warmup, self.total_steps)
 
     # -- sizes
     def _feed_plan(self) -> FeedPlan:
@@ -206,10 +152,23 @@ class Trainer:
         return batches_per_epoch(self.dataset, self._feed_plan())
 
     def _total_steps(self) -> int:
+        """The steps of the run: --steps, or --epochs' worth; with a time budget, the steps that fit
+        what is left of it at the agreed pace (re-estimated as training goes, at most --steps)."""
+        if self.budget is not None:
+            return self.budget.total_steps(self.state.step, self.cfg.steps)
         if self.cfg.steps:
             return self.cfg.steps
         steps = self.cfg.epochs * self.micro_batches_per_epoch() / self.cfg.grad_accum
         return max(1, math.ceil(steps))
+
+    def _log_interval(self) -> int:
+        """Steps between log rows: about 20 over the run, at most 50 apart."""
+        return self.cfg.log_every or max(1, min(50, self.total_steps // 20))
+
+    def _eval_interval(self) -> int:
+        """`eval_every` steps; a value below 1 is a share of the run (0.1: ten evaluations)."""
+        every = self.eval_every
+        return int(every) if every >= 1 else max(1, int(every * self.total_steps + 1e-9))
 
     # -- resume
     def resume(self, checkpoint: Path | None = None) -> bool:
@@ -235,6 +194,9 @@ class Trainer:
         else:
             torch.manual_seed(rank_seed(self.cfg.seed, self.dist.rank, self.state.step))
         self.state.world = self.dist.world
+        if self.budget is not None:                  # go on with what is left of the budget
+            self.budget = TimeBudget(self.budget.seconds, self.state.seconds, self.state.step)
+            self.total_steps, self.log_every = self._total_steps(), self._log_interval()
         return True
 
     def _read_checkpoint(self, checkpoint: Path) -> dict:
@@ -290,7 +252,7 @@ class Trainer:
         self.stop_requested = False
         feed = self.feed()
         try:
-            with _CtrlC() as ctrl_c:
+            with CtrlC() as ctrl_c:
                 self._loop(feed, logger, ctrl_c)
             self.save()
         finally:
@@ -300,11 +262,13 @@ class Trainer:
                 self.bf16_weights.release()          # the model holds fp32 weights again
         return self.state
 
-    def _loop(self, feed: BatchFeed, logger: Logger, ctrl_c: _CtrlC) -> None:
+    def _loop(self, feed: BatchFeed, logger: Logger, ctrl_c: CtrlC) -> None:
         cfg = self.cfg
         window = Window()
         while self.state.step < self.total_steps and not self.stop_requested:
             window.add(*self._optimizer_step(feed))
+            if self.budget is not None:
+                self._follow_the_clock()
             log_due = self.state.step % self.log_every == 0 or self._evaluation_due()
             if log_due:
                 self._log(window, logger)
@@ -315,13 +279,26 @@ class Trainer:
             if cfg.save_every and self.state.step % cfg.save_every == 0 and self.state.step < self.total_steps:
                 self.save()
 
+    def _follow_the_clock(self) -> None:
+        """Time budget: agree on the clock (every step with one process; with several, one tiny
+        all-reduce at steps 1, 2, 4, ... 64 and at log steps) and re-plan the steps that fit."""
+        step = self.state.step
+        early = step <= 64 and step & (step - 1) == 0
+        if self.dist.world > 1 and not (early or step % self.log_every == 0):
+            return
+        self.budget.agree(step, max_over_ranks(self.budget.read(), self.dist, self.device))
+        self.state.seconds = self.budget.spent(step)
+        self.total_steps, self.log_every = self._total_steps(), self._log_interval()
+
     def _log(self, window: Window, logger: Logger) -> None:
         """A log row (loss averaged over the processes), evaluated and written by rank 0."""
         loss = mean_over_ranks(window.loss_sum(), self.dist)
-        row = {"step": self.state.step, "loss": float(loss) / max(1, window.steps),
-               "lr": self.scheduler.get_last_lr()[0], "tokens_per_s": window.tokens_per_s() * self.dist.world}
         if not self.dist.is_main:
             return
+        tokens_per_s = window.tokens_per_s() * self.dist.world
+        row = {"step": self.state.step, "loss": float(loss) / max(1, window.steps),
+               "lr": self.scheduler.get_last_lr()[0], "tokens_per_s": tokens_per_s,
+               "mfu": tokens_per_s * self.flops_per_token / (peak_flops(self.device, self.use_bf16) * self.dist.world)}
         self._maybe_evaluate(row)
         self.state.history.append(row)
         logger.log(row)
@@ -408,7 +385,7 @@ class Trainer:
         """Evaluate the untrained model once, so curves start at step 0 (rank 0)."""
         if not self.dist.is_main:
             return
-        row = {"step": 0, "loss": float("nan"), "lr": 0.0, "tokens_per_s": 0.0}
+        row = {"step": 0, "loss": float("nan"), "lr": 0.0, "tokens_per_s": 0.0, "mfu": 0.0}
         self._run_evaluation(row)
         self.state.history.append(row)
         logger.log(row)
@@ -418,7 +395,7 @@ class Trainer:
     def _evaluation_due(self) -> bool:
         """Evaluate every `eval_every` steps and at the last step (a log row is written then too)."""
         last = self.state.step == self.total_steps
-        return last or bool(self.evaluate and self.eval_every and self.state.step % self.eval_every == 0)
+        return last or bool(self.evaluate and self.eval_every and self.state.step % self._eval_interval() == 0)
 
     def _maybe_evaluate(self, row: dict) -> None:
         if self.evaluate and self.eval_every and self._evaluation_due():
@@ -451,6 +428,8 @@ class Trainer:
 
     def save(self) -> Path | None:
         """Write a checkpoint of the current step: rank 0 writes it, with every process's random state."""
+        if self.budget is not None:
+            self.state.seconds = self.budget.spent(self.state.step)
         every_rng = gather_to_main(rng_states(), self.dist)
         if not self.dist.is_main:
             return None
