@@ -4,6 +4,7 @@ keep_checkpoints / remove_checkpoints, and Ctrl-C saving a checkpoint."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,11 +13,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from bertkit.modeling import BertForPreTraining
 from bertkit.modeling.config import BertConfig
+from bertkit.training.checkpoints import read_trainer_state
+from bertkit.training.pretrain import run_pretraining
 from bertkit.training.settings import TrainingSettings
-from bertkit.training.trainer import Trainer, latest_checkpoint
+from bertkit.training.trainer import Trainer, latest_checkpoint, unwrap
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_train import VOCAB, RandomPretrainingData  # noqa: E402
@@ -195,3 +199,37 @@ def test_trainer_passes_masked_positions_only_to_models_that_take_them(tmp_path)
                                                           num_attention_heads=2, intermediate_size=64))
     other = Trainer(classifier, RandomPretrainingData(), ragged_collate, trainer.cfg, tmp_path / "other")
     assert other.feed().plan.masked_positions is False
+
+
+def test_collating_in_worker_processes_gives_the_same_run(tmp_path):
+    """Two processes collate (torch's DataLoader): the same batches and masks, so the same losses and
+    weights bit for bit; a resumed run with workers continues exactly too."""
+    plain, a = run(tmp_path / "a", prefetch=0)
+    workers, b = run(tmp_path / "b", collate_workers=2)
+    assert plain == workers
+    wa, wb = (unwrap(t.model).state_dict() for t in (a, b))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    shutil.rmtree(tmp_path / "b" / "step-8")
+    (tmp_path / "b" / "latest").write_text("step-4")
+    cfg = TrainingSettings(device="cpu", learning_rate=2e-3, steps=8, batch_size=8, grad_accum=2, save_every=4,
+                           log_every=1, progress=False, seed=3, collate_workers=2)
+    resumed = Trainer(model(0.1), RandomPretrainingData(), ragged_collate, cfg, tmp_path / "b")
+    assert resumed.resume() and resumed.state.step == 4
+    assert [r["loss"] for r in resumed.train().history] == plain
+
+
+def test_pretraining_with_collate_workers_is_the_same_run_across_epochs(tmp_path):
+    """Real next-sentence pairs drawn anew each epoch (`set_epoch` in the worker processes): several
+    epochs of a small corpus give the same model with 2 collating processes as without."""
+    from _ddp_modes import equality_settings
+    from test_ddp_modes import write_corpus
+    write_corpus(tmp_path / "corpus.txt", 16)
+    weights = []
+    for workers in (0, 2):
+        s = equality_settings("eq-nsp", tmp_path, tmp_path / f"w{workers}", batch_size=8, steps=12)
+        s.training.collate_workers = workers
+        summary = run_pretraining(s)
+        state = read_trainer_state(tmp_path / f"w{workers}" / "run" / "step-12")["state"]
+        assert summary["steps"] == 12 and state["epoch"] >= 2                           # 3 epochs or more
+        weights.append(load_file(str(tmp_path / f"w{workers}" / "model" / "model.safetensors")))
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])

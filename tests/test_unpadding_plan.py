@@ -129,3 +129,23 @@ def test_compiled_model_reuses_one_graph_per_row_bucket():
         out = compiled(ids, attention_mask=mask, unpad=plan).last_hidden_state
         torch.testing.assert_close(out, model(ids, attention_mask=mask).last_hidden_state, rtol=1e-5, atol=1e-5)
     assert counts["stats"]["unique_graphs"] == 1, dict(counts["stats"])
+
+
+def test_mlm_positions_rounded_up_give_the_same_loss_and_gradients():
+    """MLM positions padded to a multiple (the position B*T means "no token"): the [M, V] projection
+    keeps a few shapes over a run; loss and gradients are those of the exact positions."""
+    from bertkit.modeling.heads import masked_token_positions
+    ids, mask = ragged_batch()
+    labels = torch.full_like(ids, -100)
+    labels[0, 2], labels[2, 5], labels[2, 15], labels[4, 0] = ids[0, 2], ids[2, 5], ids[2, 15], ids[4, 0]
+    exact, padded = masked_token_positions(labels), masked_token_positions(labels, multiple=16)
+    assert padded.numel() == 16 and torch.equal(padded[:4], exact) and (padded[4:] == ids.numel()).all()
+    assert masked_token_positions(torch.full_like(ids, -100), multiple=16).numel() == 0    # nothing masked: none
+    results = []
+    for positions in (exact, padded):
+        model = BertForPreTraining(tiny())
+        loss = model(ids, attention_mask=mask, labels=labels, masked_positions=positions).mlm_loss
+        loss.backward()
+        results.append((loss.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None]))
+    assert torch.allclose(results[0][0], results[1][0], rtol=0, atol=1e-6)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(results[0][1], results[1][1]))

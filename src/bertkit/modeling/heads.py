@@ -75,10 +75,18 @@ class BertHeads(nn.Module):
             self.seq_relationship = nn.Linear(config.hidden_size, 2)
 
 
-def masked_token_positions(labels: Tensor) -> Tensor:
+def masked_token_positions(labels: Tensor, multiple: int = 0) -> Tensor:
     """[B, T] MLM labels -> [M] flat positions (into B*T) of the masked tokens (the rest are IGNORE_INDEX).
-    On a GPU tensor this waits for the device (`nonzero`); the trainer's feed calls it on the host."""
-    return (labels.reshape(-1) != IGNORE_INDEX).nonzero().squeeze(-1)
+    On a GPU tensor this waits for the device (`nonzero`); the trainer's feed calls it on the host.
+
+    multiple > 0: M is rounded up to a multiple of it with the position B*T (one past the end), which
+    `masked_lm` reads as "no token": the [M, V] projection then has few distinct shapes over a run
+    (for torch.compile and CUDA graphs), and the loss is the same."""
+    positions = (labels.reshape(-1) != IGNORE_INDEX).nonzero().squeeze(-1)
+    if multiple > 0 and positions.numel():
+        pad = -positions.numel() % multiple
+        positions = torch.cat([positions, positions.new_full((pad,), labels.numel())])
+    return positions
 
 
 def masked_lm(predictions: BertLMPredictionHead, sequence: Tensor, labels: Tensor | None,
@@ -97,9 +105,14 @@ def masked_lm(predictions: BertLMPredictionHead, sequence: Tensor, labels: Tenso
         return predictions(sequence), None
     if masked_positions is None:
         masked_positions = masked_token_positions(labels)                              # [M] (syncs)
+        targets = labels.reshape(-1).index_select(0, masked_positions)                 # [M]
+    else:                                     # padded positions (== B*T) read the last row, target ignored
+        inside = masked_positions.clamp(max=labels.numel() - 1)
+        targets = torch.where(masked_positions < labels.numel(), labels.reshape(-1).index_select(0, inside),
+                              IGNORE_INDEX)                                            # [M]
+        masked_positions = inside
     rows = sequence.reshape(-1, sequence.shape[-1]).index_select(0, masked_positions)  # [M, H]
     logits = predictions(rows)                                                         # [M, V]
-    targets = labels.reshape(-1).index_select(0, masked_positions)                     # [M]
     if targets.numel() == 0:                                         # nothing masked: zero loss, not NaN
         return logits, logits.sum() * 0.0
     return logits, F.cross_entropy(logits.float(), targets)

@@ -27,6 +27,9 @@ needs no thread.
 default, because measured on an H200 (`bench/bench_gpu.py`, BERT-Base) the thread competes
 with the training loop for Python's GIL: the step, which launches hundreds of kernels from
 Python, slowed down 1.2x (English corpus) to 3.4x (Korean reviews) with it.
+`collate_workers > 0` collates in worker processes instead (`worker_batches`): a batch is a pure
+function of its `Slot` (examples, step, micro-batch), so the processes give exactly the batches
+of collating in place, and the training process keeps its GIL.
 """
 from __future__ import annotations
 
@@ -86,6 +89,11 @@ class MicroBatch:
     tokens: int          # real tokens, counted on the host
     loss_items: int | None = None   # labelled tokens (2-D labels), counted on the host; None: one per row
 
+    def pin_memory(self) -> MicroBatch:
+        """Page-locked copies of the tensors (called by the DataLoader's pinning thread)."""
+        self.batch = pin(self.batch)
+        return self
+
 
 @dataclass
 class FeedPlan:
@@ -99,7 +107,8 @@ class FeedPlan:
     start_step: int = 0
     start_epoch: int = 0
     start_example: int = 0     # examples of start_epoch already consumed, by all ranks together
-    unpad_multiple: int = 0    # >0: attach a host-built Unpadding with N rounded up to this multiple
+    unpad_multiple: int = 0    # >0: attach a host-built Unpadding with N rounded up to this multiple (and
+                               # round the MLM positions up to it: few distinct shapes)
     masked_positions: bool = False  # attach the [M] flat positions of MLM labels (the model takes them)
 
 
@@ -126,9 +135,19 @@ def loss_items(batch: dict) -> int | None:
     return None
 
 
-def host_batches(dataset, collate: Callable, plan: FeedPlan) -> Iterator[MicroBatch]:
-    """Every micro-batch of this rank from the plan's start position onward, forever, collated on the host."""
-    takes_generator = accepts_generator(collate)
+@dataclass
+class Slot:
+    """One micro-batch's place in the run: this rank's examples, and the step it belongs to."""
+    epoch: int
+    position: int            # examples of the epoch consumed (by all ranks) once this micro-batch is done
+    indices: np.ndarray      # this rank's examples
+    step: int
+    micro: int               # its index within the step (0 .. grad_accum-1)
+
+
+def slots(dataset, plan: FeedPlan) -> Iterator[Slot]:
+    """Every micro-batch slot of this rank from the plan's start position onward, forever (cheap: no
+    example is read).  `dataset.set_epoch` is called as an epoch starts: its length may change."""
     epoch, position, k = plan.start_epoch, plan.start_example, 0
     while True:
         if hasattr(dataset, "set_epoch"):
@@ -138,17 +157,55 @@ def host_batches(dataset, collate: Callable, plan: FeedPlan) -> Iterator[MicroBa
         global_size = size * plan.world
         while position + global_size <= len(order):
             mine = order[position + plan.rank * size: position + (plan.rank + 1) * size]
-            step, micro = plan.start_step + k // plan.grad_accum, k % plan.grad_accum
-            batch = collate([dataset[int(i)] for i in mine], **(
-                {"generator": batch_generator(plan.collate_seed, step, micro)} if takes_generator else {}))
-            if plan.unpad_multiple and "attention_mask" in batch and "unpad" not in batch:
-                batch["unpad"] = plan_unpadding(batch["attention_mask"], multiple=plan.unpad_multiple)
-            if plan.masked_positions and "labels" in batch and batch["labels"].dim() == 2:
-                batch["masked_positions"] = masked_token_positions(batch["labels"])          # [M]
             position += global_size
-            yield MicroBatch(batch, epoch, position, count_tokens(batch), loss_items(batch))
+            yield Slot(epoch, position, mine, plan.start_step + k // plan.grad_accum, k % plan.grad_accum)
             k += 1
         epoch, position = epoch + 1, 0
+
+
+def collate_slot(dataset, collate: Callable, plan: FeedPlan, slot: Slot) -> MicroBatch:
+    """Read and collate the examples of `slot` (a pure function of the slot: the same batch in any
+    process, at any time), with the host-built unpadding plan and MLM positions when asked."""
+    if hasattr(dataset, "set_epoch"):
+        dataset.set_epoch(slot.epoch)                 # a no-op unless this process has another epoch loaded
+    extra = {"generator": batch_generator(plan.collate_seed, slot.step, slot.micro)} if accepts_generator(collate) \
+        else {}
+    batch = collate([dataset[int(i)] for i in slot.indices], **extra)
+    if plan.unpad_multiple and "attention_mask" in batch and "unpad" not in batch:
+        batch["unpad"] = plan_unpadding(batch["attention_mask"], multiple=plan.unpad_multiple)
+    if plan.masked_positions and "labels" in batch and batch["labels"].dim() == 2:
+        batch["masked_positions"] = masked_token_positions(batch["labels"], plan.unpad_multiple)  # [M], padded
+    return MicroBatch(batch, slot.epoch, slot.position, count_tokens(batch), loss_items(batch))
+
+
+def host_batches(dataset, collate: Callable, plan: FeedPlan) -> Iterator[MicroBatch]:
+    """Every micro-batch of this rank from the plan's start position onward, forever, collated here."""
+    return (collate_slot(dataset, collate, plan, slot) for slot in slots(dataset, plan))
+
+
+class _SlotCollator(torch.utils.data.Dataset):
+    """For a DataLoader whose sampler yields slots: item `slot` is its collated micro-batch."""
+
+    def __init__(self, dataset, collate: Callable, plan: FeedPlan):
+        self.dataset, self.collate, self.plan = dataset, collate, plan
+
+    def __getitem__(self, slot: Slot) -> MicroBatch:
+        return collate_slot(self.dataset, self.collate, self.plan, slot)
+
+
+def _as_is(item):
+    return item
+
+
+def worker_batches(dataset, collate: Callable, plan: FeedPlan, workers: int, pin: bool):
+    """The micro-batches of `host_batches`, collated by `workers` processes (torch's DataLoader: in
+    order, two per worker ahead, pinned by its thread when `pin`).  Every batch is a pure function of
+    its slot, so the run is the one `host_batches` gives."""
+    loader = torch.utils.data.DataLoader(_SlotCollator(dataset, collate, plan), sampler=slots(dataset, plan),
+                                         batch_size=None, collate_fn=_as_is, num_workers=workers, pin_memory=pin,
+                                         prefetch_factor=2,
+                                         generator=torch.Generator().manual_seed(plan.collate_seed))  # not torch's: dropout's
+    return iter(loader)
 
 
 def to_device(batch: dict, device: torch.device, pinned: bool = False) -> dict:
@@ -170,14 +227,20 @@ class BatchFeed:
     prefetch=0: collate each batch when it is asked for (the simplest, CPU default).
     prefetch=n: a daemon thread keeps up to n collated (and, for CUDA, pinned) batches
     ready.  An exception in the thread is raised in the consumer at the batch it hit.
+    workers=n: n processes collate (torch's DataLoader, in order, 2n batches ahead; for CUDA
+    its thread pins them): collation leaves the training process and its GIL altogether.
     Call `close()` when done (the trainer does, also after an error or Ctrl-C).
     """
 
-    def __init__(self, dataset, collate: Callable, plan: FeedPlan, device: torch.device, prefetch: int = 0):
+    def __init__(self, dataset, collate: Callable, plan: FeedPlan, device: torch.device, prefetch: int = 0,
+                 workers: int = 0):
         self.device, self.plan = torch.device(device), plan
         self.pinned = self.device.type == "cuda"
-        self.source = host_batches(dataset, collate, plan)
         self.thread = None
+        if workers > 0:                        # worker processes collate (and the loader's thread pins)
+            self.source = worker_batches(dataset, collate, plan, workers, self.pinned)
+            return
+        self.source = host_batches(dataset, collate, plan)
         if prefetch > 0:
             self.queue: queue.Queue = queue.Queue(maxsize=prefetch)
             self.stop = threading.Event()
@@ -222,4 +285,7 @@ class BatchFeed:
                 except queue.Empty:
                     pass
             self.thread = None
-        self.source.close()
+        if hasattr(self.source, "_shutdown_workers"):      # a DataLoader's iterator: stop its processes
+            self.source._shutdown_workers()
+        else:
+            self.source.close()

@@ -52,10 +52,12 @@ class TrainingSettings:
     fused_blocks: str | None = option(None, "GPU: fused bias+GELU and dropout+residual+LayerNorm",
                                       choices=("compile", "triton"))
     compile: bool = option(False, "torch.compile the model (static shapes: see --unpad-multiple)")
-    unpad_multiple: int | None = option(None, "round the real tokens of a batch up to this multiple (few distinct "
+    unpad_multiple: int | None = option(None, "round the real tokens (and the MLM positions) of a batch up to this multiple (few distinct "
                                         "shapes for the GPU and torch.compile); 0: off; default: 64 on GPU, off "
                                         "on CPU")
     prefetch: int = option(0, "micro-batches collated ahead in a thread (exact; for GPUs)")
+    collate_workers: int = option(0, "processes that collate micro-batches ahead, 2 each (exact; for GPUs: the "
+                                  "training process keeps Python to itself)")
     fused_adam: bool | None = option(None, "one fused AdamW kernel; default: on CUDA only")
     save_every: int = option(0, "steps between resume checkpoints (0: only at the end)")
     eval_every: int = option(0, "steps between evaluations; 0: the verb's default")
@@ -83,6 +85,7 @@ class TrainingSettings:
             ("epochs", self.epochs, self.epochs > 0, "more than 0"),
             ("learning_rate", self.learning_rate, self.learning_rate > 0, "more than 0"),
             ("save_every", self.save_every, self.save_every >= 0, "0 or more"),
+            ("collate_workers", self.collate_workers, self.collate_workers >= 0, "0 or more"),
             ("warmup_ratio", self.warmup_ratio, 0 <= self.warmup_ratio <= 1, "between 0 and 1")) if not ok]
         if wrong:
             raise InputError("invalid training setting: " + "; ".join(wrong))

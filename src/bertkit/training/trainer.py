@@ -31,10 +31,10 @@ whatever the machine's speed).
    evaluations without gain; `patience` of them stop the run (all ranks agree on the step).
 
 The settings are one `TrainingSettings` (`training.settings`), passed whole.  Switches for
-speed on a GPU, each exact or off by default:
-`prefetch` (collate ahead; exact), `fused_adam` (one AdamW kernel; on by default on
-CUDA), `unpad_multiple` (the unpadded layout built on the host, rows rounded up to a
-multiple: no host sync, static shapes), `bf16_weights` (bf16 weights + fp32 masters),
+speed on a GPU, each exact or off by default: `prefetch` (collate ahead in a thread;
+exact), `collate_workers` (in processes; exact), `fused_adam` (one AdamW kernel; on by
+default on CUDA), `unpad_multiple` (the unpadded layout built on the host, rows rounded up
+to a multiple: no host sync, static shapes), `bf16_weights` (bf16 weights + fp32 masters),
 `fused_blocks` (bias+GELU and dropout+residual+LayerNorm as fused kernels), `compile`.
 """
 from __future__ import annotations
@@ -212,7 +212,8 @@ class Trainer:
     # -- the loop
     def feed(self) -> BatchFeed:
         """The micro-batches of this process from the current data position on (see `training.feed`)."""
-        return BatchFeed(self.dataset, self.collate, self._feed_plan(), self.device, prefetch=self.cfg.prefetch or 0)
+        return BatchFeed(self.dataset, self.collate, self._feed_plan(), self.device, prefetch=self.cfg.prefetch or 0,
+                         workers=self.cfg.collate_workers)
 
     def _unpad_multiple(self) -> int:
         """Rows multiple of host-built unpadding plans; 0 when off or when the model has no use for them."""
