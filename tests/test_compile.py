@@ -2,7 +2,12 @@
 import pytest
 import torch
 
+from test_train import RandomPretrainingData
+from test_train_switches import model, ragged_collate
+
 from bertkit import BertConfig, BertForSequenceClassification
+from bertkit.training.settings import TrainingSettings
+from bertkit.training.trainer import Trainer
 
 
 def test_compiled_model_matches_eager_without_graph_breaks():
@@ -20,3 +25,24 @@ def test_compiled_model_matches_eager_without_graph_breaks():
     with torch.inference_mode():
         torch.testing.assert_close(compiled(ids, attention_mask=mask).logits,
                                    model(ids, attention_mask=mask).logits, atol=1e-5, rtol=1e-5)
+
+
+def test_a_training_run_makes_one_graph_per_bucket_and_no_graph_break(tmp_path):
+    """20 steps of ragged batches through the Trainer, the model under torch.compile (dynamo + AOT
+    autograd, without Inductor's code generation, to stay fast on a CPU): with rows and MLM positions
+    rounded up to 16 there is one graph per (rows, masked positions) bucket the feed makes, and no
+    graph break (no host sync, no data-dependent shape in the step)."""
+    dynamo = pytest.importorskip("torch._dynamo")
+    from torch._dynamo.utils import counters
+    cfg = TrainingSettings(device="cpu", learning_rate=2e-3, steps=20, batch_size=8, save_every=0, log_every=5,
+                           progress=False, seed=3, unpad_multiple=16)
+    trainer = Trainer(model(0.0), RandomPretrainingData(), ragged_collate, cfg, tmp_path)
+    feed = trainer.feed()
+    buckets = {(i.batch["unpad"].index.numel(), i.batch["masked_positions"].numel()) for i in (next(feed) for _ in range(20))}
+    feed.close()
+    dynamo.reset()
+    counters.clear()
+    trainer.model = torch.compile(trainer.model, backend="aot_eager", dynamic=False)
+    trainer.train()
+    assert not counters["graph_break"], dict(counters["graph_break"])
+    assert 1 <= counters["stats"]["unique_graphs"] <= len(buckets) <= 6, (dict(counters["stats"]), buckets)
