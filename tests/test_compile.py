@@ -27,16 +27,20 @@ def test_compiled_model_matches_eager_without_graph_breaks():
                                    model(ids, attention_mask=mask).logits, atol=1e-5, rtol=1e-5)
 
 
-def test_a_training_run_makes_one_graph_per_bucket_and_no_graph_break(tmp_path):
+@pytest.mark.parametrize("per_sequence", [False, True])
+def test_a_training_run_makes_one_graph_per_bucket_and_no_graph_break(tmp_path, per_sequence):
     """20 steps of ragged batches through the Trainer, the model under torch.compile (dynamo + AOT
     autograd, without Inductor's code generation, to stay fast on a CPU): with rows and MLM positions
     rounded up to 16 there is one graph per (rows, masked positions) bucket the feed makes, and no
-    graph break (no host sync, no data-dependent shape in the step)."""
+    graph break (no host sync, no data-dependent shape in the step).  With `per_sequence_attention`
+    too: on a CPU the recorded graph takes the padded attention (one varlen call on a GPU)."""
     dynamo = pytest.importorskip("torch._dynamo")
     from torch._dynamo.utils import counters
     cfg = TrainingSettings(device="cpu", learning_rate=2e-3, steps=20, batch_size=8, save_every=0, log_every=5,
                            progress=False, seed=3, unpad_multiple=16)
-    trainer = Trainer(model(0.0), RandomPretrainingData(), ragged_collate, cfg, tmp_path)
+    net = model(0.0)
+    net.bert.per_sequence_attention = per_sequence
+    trainer = Trainer(net, RandomPretrainingData(), ragged_collate, cfg, tmp_path)
     feed = trainer.feed()
     buckets = {(i.batch["unpad"].index.numel(), i.batch["masked_positions"].numel()) for i in (next(feed) for _ in range(20))}
     feed.close()

@@ -2,6 +2,8 @@
 layout, static row counts, and block-diagonal attention for packed rows."""
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 
@@ -149,3 +151,36 @@ def test_mlm_positions_rounded_up_give_the_same_loss_and_gradients():
         results.append((loss.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None]))
     assert torch.allclose(results[0][0], results[1][0], rtol=0, atol=1e-6)
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(results[0][1], results[1][1]))
+
+
+@pytest.mark.parametrize("multiple,packed", [(1, False), (16, False), (16, True)])
+def test_attention_on_the_blocks_of_a_plan_matches_the_padded_attention(multiple, packed):
+    """`per_sequence_attention=True` with a plan attends within its blocks (sequences, or the documents
+    of packed rows) without padding: outputs within 1e-5 of the padded, masked path, gradients within
+    1e-5 relative to their largest value."""
+    ids, mask = ragged_batch()
+    docs = [[4, 5], [3], [6, 6, 4], [1], [12]] if packed else None
+    plan = plan_unpadding(mask, multiple=multiple, document_lengths=docs)
+    assert plan.offsets.tolist() == [0, *torch.tensor(plan.lengths).cumsum(0).tolist()]
+    results = []
+    for per_sequence in (False, True):
+        model = BertModel(tiny(seed=3), per_sequence_attention=per_sequence)
+        out = model(ids, attention_mask=mask, unpad=plan).last_hidden_state
+        (out * torch.linspace(0, 1, out.shape[-1])).sum().backward()
+        results.append((out.detach(), [p.grad for p in model.parameters() if p.grad is not None]))
+    (a, grads_a), (b, grads_b) = results
+    assert (a - b).abs().max() <= 1e-5, (a - b).abs().max()
+    assert all((x - y).abs().max() <= 1e-5 * max(1.0, float(x.abs().max())) for x, y in zip(grads_a, grads_b))
+
+
+def test_nested_attention_in_one_call_matches_one_sequence_at_a_time():
+    """The GPU's one-call attention over jagged blocks (run here on the CPU) equals the per-block loop."""
+    from bertkit.modeling.encoder import BertSelfAttention
+    attention = BertSelfAttention(tiny(seed=4)).eval()
+    lengths = [9, 3, 16, 1, 12]
+    x = torch.randn(sum(lengths), 32)
+    offsets = torch.tensor([0, *torch.tensor(lengths).cumsum(0).tolist()], dtype=torch.int32)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")                  # torch: CPU nested tensors are a prototype
+        one_call = attention.attend_varlen(x, offsets, longest=16)                 # [N, H]
+        assert (one_call - attention.attend_per_sequence(x, lengths)).abs().max() <= 1e-5

@@ -19,7 +19,10 @@ Two ways through the encoder
   scattered back to [B, T, H] with **zeros at pad positions** (the reference has
   meaningless values there); real-token positions get the same numbers (bit for bit
   in the MiniLM parity test).
-  With `per_sequence_attention=True` the attention also skips the padding (see BertModel).
+  With `per_sequence_attention=True` the attention also skips the padding (see BertModel):
+  one sequence at a time, or — with an `Unpadding` plan — all of them in one variable-length
+  call (FlashAttention's varlen kernel on a GPU, a nested-tensor SDPA elsewhere), which
+  torch.compile captures as one graph.
   `unpad=False`, or `output_attentions=True`, takes the padded path and gives full
   tensors identical to the reference's.
 * `unpad=<Unpadding plan>` (`bertkit.modeling.layout.plan_unpadding`, built on the host by
@@ -45,6 +48,11 @@ from bertkit.modeling.checkpoint import load_pretrained, save_checkpoint_dir
 from bertkit.modeling.config import BertConfig
 from bertkit.modeling.fused import fused_intermediate, fused_residual_layer_norm
 from bertkit.modeling.layout import Batch, Unpadding, building_a_graph, plan_unpadding, planned_layout  # noqa: F401
+
+try:                                   # FlashAttention's variable-length kernel (CUDA, torch >= 2.9)
+    from torch.nn.attention.varlen import varlen_attn as _VARLEN
+except ImportError:                    # pragma: no cover - older torch: nested tensors everywhere
+    _VARLEN = None
 
 
 def activation(name: str, inplace: bool = False):
@@ -109,6 +117,8 @@ class BertSelfAttention(nn.Module):
         self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
 
     def forward(self, x: Tensor, batch: Batch, output_attentions: bool = False):
+        if batch.offsets is not None and not output_attentions:     # a plan's blocks, on a GPU: one call
+            return self.attend_varlen(x, batch.offsets, batch.longest), None
         if batch.lengths is not None and not output_attentions:
             return self.attend_per_sequence(x, batch.lengths), None
         B, T, A, D = batch.B, batch.T, self.num_heads, self.head_dim
@@ -141,6 +151,23 @@ class BertSelfAttention(nn.Module):
             outputs.append(context.transpose(0, 1).reshape(-1, A * D))        # [t, H]
         return torch.cat(outputs)                                     # [N, H]
 
+    def attend_varlen(self, x: Tensor, offsets: Tensor, longest: int) -> Tensor:
+        """Attention for the unpadded layout of a plan on a GPU, all sequences in one call: [N', H] -> [N', H].
+
+        Block b is rows offsets[b]:offsets[b+1] (a sequence, a packed document, or the plan's pad
+        rows).  In bf16/fp16 without attention dropout: FlashAttention's variable-length kernel
+        (`torch.nn.attention.varlen`); otherwise one scaled_dot_product_attention over nested
+        (jagged) tensors.  No padding, no mask, no pad/unpad per layer, and one graph under
+        torch.compile; the sums run in another order than the padded batch's (≤1e-5 in fp32).
+        `longest` bounds the blocks' lengths and is the same for every batch of a run (no recompiles).
+        (On a CPU torch's nested attention is a loop over the sequences, as `attend_per_sequence`.)"""
+        N, A, D = x.shape[0], self.num_heads, self.head_dim
+        p = self.dropout.p if self.training else 0.0
+        q, k, v = (proj(x).view(N, A, D) for proj in (self.query, self.key, self.value))   # 3 x [N', A, D]
+        if p == 0.0 and q.dtype in (torch.float16, torch.bfloat16) and _VARLEN is not None:     # autocast too
+            return _VARLEN(q, k, v, offsets, offsets, longest, longest).reshape(N, A * D)
+        return nested_attention(q, k, v, offsets, p, (1, longest)).reshape(N, A * D)
+
     def explicit_attention(self, q: Tensor, k: Tensor, v: Tensor, key_mask: Tensor | None):
         """The same attention written out, so the probabilities can be returned."""
         scores = (q @ k.transpose(-1, -2)) * self.head_dim ** -0.5   # [B, A, T, T]
@@ -148,6 +175,18 @@ class BertSelfAttention(nn.Module):
             scores = scores.masked_fill(~key_mask, torch.finfo(scores.dtype).min)
         probs = scores.softmax(dim=-1)                                 # [B, A, T, T]
         return self.dropout(probs) @ v, probs                          # [B, A, T, D]
+
+
+def nested_attention(q: Tensor, k: Tensor, v: Tensor, offsets: Tensor, dropout_p: float = 0.0,
+                     extent: tuple[int, int] | None = None) -> Tensor:
+    """Scaled dot-product attention within blocks of rows: 3 x [N, A, D] -> [N, A, D], block b being
+    rows offsets[b]:offsets[b+1], through nested (jagged) tensors: one call for every block.
+    `extent` (shortest, longest block), known on the host, spares a device read of the offsets."""
+    known = {"min_seqlen": extent[0], "max_seqlen": extent[1]} if extent else {}
+    jagged = [torch.nested.nested_tensor_from_jagged(t, offsets=offsets.long(), **known).transpose(1, 2)
+              for t in (q, k, v)]                                      # 3 x [blocks, A, j, D]
+    context = F.scaled_dot_product_attention(*jagged, dropout_p=dropout_p)   # [blocks, A, j, D]
+    return context.transpose(1, 2).values()                            # [N, A, D]
 
 
 class ResidualLayerNorm(nn.Module):

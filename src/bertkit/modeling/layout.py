@@ -12,6 +12,7 @@ rounded up), C channels.
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import torch
@@ -37,14 +38,18 @@ class Unpadding:
     scatter: Tensor                   # [N'] flat position each row is written back to; pad rows: B*T (dropped)
     lengths: list[int]                # rows per attention block (sequences or documents, then the pad rows)
     segments: Tensor | None = None    # [B, T] document number of each position, -1 at padding; None: one per row
+    offsets: Tensor | None = None     # [blocks + 1] int32 first row of each block, then N' (varlen attention)
+    longest: int = 0                  # a bound on the block lengths that only depends on T and the multiple
 
     def to(self, device, non_blocking: bool = False) -> Unpadding:
         move = (lambda t: None if t is None else t.to(device, non_blocking=non_blocking))
-        return Unpadding(move(self.index), move(self.scatter), self.lengths, move(self.segments))
+        return Unpadding(move(self.index), move(self.scatter), self.lengths, move(self.segments), move(self.offsets),
+                         self.longest)
 
     def pin_memory(self) -> Unpadding:
         pin = (lambda t: None if t is None else t.pin_memory())
-        return Unpadding(pin(self.index), pin(self.scatter), self.lengths, pin(self.segments))
+        return Unpadding(pin(self.index), pin(self.scatter), self.lengths, pin(self.segments), pin(self.offsets),
+                         self.longest)
 
 
 def plan_unpadding(attention_mask: Tensor, multiple: int = 1, document_lengths: list[list[int]] | None = None,
@@ -67,9 +72,10 @@ def plan_unpadding(attention_mask: Tensor, multiple: int = 1, document_lengths: 
     else:
         lengths, segments = _document_layout(real, document_lengths)
     lengths = [n for n in lengths if n] + ([extra] if extra else [])
+    offsets = torch.tensor([0, *itertools.accumulate(lengths)], dtype=torch.int32)     # [blocks + 1]
     return Unpadding(index=torch.cat([index, index.new_zeros(extra)]),
                      scatter=torch.cat([index, index.new_full((extra,), B * T)]),
-                     lengths=lengths, segments=segments)
+                     lengths=lengths, segments=segments, offsets=offsets, longest=max(T, multiple))
 
 
 def _document_layout(real: Tensor, document_lengths: list[list[int]]) -> tuple[list[int], Tensor]:
@@ -101,6 +107,8 @@ class Batch:
     T: int
     index: Tensor | None = None      # [N] flat positions of real tokens (unpadded layout)
     lengths: list[int] | None = None  # real tokens per sequence: set when attention runs per sequence
+    offsets: Tensor | None = None    # [blocks + 1] int32 block starts (a plan's): one varlen attention call
+    longest: int = 0                 # a static bound on the block lengths (the plan's)
     key_mask: Tensor | None = None   # [B, 1, 1, T] (or [B, 1, T, T] for packed rows) bool, True = may attend
     scratch: dict = field(default_factory=dict)  # buffers the layers of this forward pass may reuse
     scatter: Tensor | None = None    # [N'] write-back positions of a precomputed plan (None: same as index)
@@ -134,8 +142,9 @@ def planned_layout(B: int, T: int, attention_mask: Tensor | None, plan: Unpaddin
 
     Packed rows (`plan.segments`) get a block-diagonal [B, 1, T, T] mask: a token attends
     to the real tokens of its own document only.  Per-sequence attention follows the plan's
-    blocks (documents, or whole rows) unless a graph is being recorded (a Python loop over
-    a data-dependent number of blocks cannot be one static graph).
+    blocks (documents, or whole rows): in one varlen call on a GPU, one block at a time on a CPU,
+    padded with the mask while a CPU graph is recorded (a Python loop over a data-dependent
+    number of blocks cannot be one static graph).
     """
     if attention_mask is None:
         raise InputError("unpad=<Unpadding plan> needs the attention_mask it was planned from.")
@@ -149,7 +158,12 @@ def planned_layout(B: int, T: int, attention_mask: Tensor | None, plan: Unpaddin
         key_mask = (same & (real[:, None, :] | ~real[:, :, None]))[:, None]   # [B, 1, T, T]
     if output_attentions:
         return Batch(B, T, key_mask=key_mask)
-    lengths = plan.lengths if per_sequence and not building_a_graph() else None
+    if not per_sequence:
+        return Batch(B, T, index=plan.index, key_mask=key_mask, scatter=plan.scatter)
+    if plan.index.device.type == "cuda":     # one varlen call; nothing read on the host: static in a graph
+        return Batch(B, T, index=plan.index, key_mask=key_mask, scatter=plan.scatter, offsets=plan.offsets,
+                     longest=plan.longest)
+    lengths = None if building_a_graph() else plan.lengths             # a CPU graph: padded attention
     return Batch(B, T, index=plan.index, key_mask=key_mask, lengths=lengths, scatter=plan.scatter)
 
 
