@@ -507,6 +507,8 @@ def cli_variants(device, prof: Profile, options: dict) -> list[tuple[str, Callab
                  lambda s: bare_step_on_cli_batches(s, device, prof)),
                 ("run_pretraining --bf16-weights", through_cli(**fast)),
                 ("run_pretraining --collate-workers 4 --bf16-weights", through_cli(collate_workers=4, **fast)),
+                ("run_pretraining --per-sequence-attention --bf16-weights",
+                 through_cli(per_sequence_attention=True, **fast)),
                 ("bare step on the same batches, --bf16-weights",
                  lambda s: bare_step_on_cli_batches(s, device, prof, bf16_weights=True))]
     if options.get("one_doc_per_line"):          # short documents: pack them, several per row

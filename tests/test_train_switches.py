@@ -233,3 +233,11 @@ def test_pretraining_with_collate_workers_is_the_same_run_across_epochs(tmp_path
         assert summary["steps"] == 12 and state["epoch"] >= 2                           # 3 epochs or more
         weights.append(load_file(str(tmp_path / f"w{workers}" / "model" / "model.safetensors")))
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_per_sequence_attention_follows_the_padded_run(tmp_path):
+    """The training switch reaches the encoder; the curve is the padded run's up to float rounding."""
+    plain, _ = run(tmp_path / "a", dropout=0.0, unpad_multiple=16)
+    varlen, trainer = run(tmp_path / "b", dropout=0.0, unpad_multiple=16, per_sequence_attention=True)
+    assert unwrap(trainer.model).bert.per_sequence_attention
+    assert max(abs(a - b) for a, b in zip(plain, varlen)) < 1e-5, (plain, varlen)

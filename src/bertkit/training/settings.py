@@ -52,6 +52,8 @@ class TrainingSettings:
     fused_blocks: str | None = option(None, "GPU: fused bias+GELU and dropout+residual+LayerNorm",
                                       choices=("compile", "triton"))
     compile: bool = option(False, "torch.compile the model (static shapes: see --unpad-multiple)")
+    per_sequence_attention: bool = option(False, "attention over each sequence's real tokens only (GPU: one "
+                                          "variable-length call; float rounding differs from the padded path, ~1e-5)")
     unpad_multiple: int | None = option(None, "round the real tokens (and the MLM positions) of a batch up to this multiple (few distinct "
                                         "shapes for the GPU and torch.compile); 0: off; default: 64 on GPU, off "
                                         "on CPU")

@@ -35,7 +35,8 @@ speed on a GPU, each exact or off by default: `prefetch` (collate ahead in a thr
 exact), `collate_workers` (in processes; exact), `fused_adam` (one AdamW kernel; on by
 default on CUDA), `unpad_multiple` (the unpadded layout built on the host, rows rounded up
 to a multiple: no host sync, static shapes), `bf16_weights` (bf16 weights + fp32 masters),
-`fused_blocks` (bias+GELU and dropout+residual+LayerNorm as fused kernels), `compile`.
+`fused_blocks` (bias+GELU and dropout+residual+LayerNorm as fused kernels),
+`per_sequence_attention` (attention on real tokens only: one varlen call per layer on a GPU), `compile`.
 """
 from __future__ import annotations
 
@@ -113,6 +114,9 @@ class Trainer:
         self.use_bf16 = config.bf16 and bf16_supported(self.device)
         if config.fused_blocks:
             use_fused_blocks(model, make_fused_ops(config.fused_blocks))
+        for module in model.modules():                 # the encoder's attention mode (see modeling.encoder)
+            if hasattr(module, "per_sequence_attention"):
+                module.per_sequence_attention = module.per_sequence_attention or config.per_sequence_attention
         self.bf16_weights = Bf16Weights(model) if self.use_bf16 and config.bf16_weights else None
         self.optimizer = self._make_optimizer(model)
         self.scheduler = self._make_scheduler()
