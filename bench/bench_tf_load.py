@@ -30,6 +30,7 @@ tests/test_tf_checkpoint.py to make small checkpoints that TensorFlow never wrot
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import statistics
@@ -42,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import markdown_table, peak_rss_mb  # noqa: E402
+from _common import fail_if_different, markdown_table, peak_rss_mb  # noqa: E402
 
 from bertkit.modeling.tf_checkpoint import DTYPES, MAGIC, Entry, _mask, crc32c  # noqa: E402
 
@@ -194,7 +195,11 @@ def child(method: str, folder: Path, threads: int) -> dict:
             state = {k: v.clone() for k, v in state.items()}
     seconds = time.perf_counter() - t0
     mb = sum(t.numel() * t.element_size() for t in state.values()) / 2**20
-    return {"method": method, "seconds": seconds, "peak_mb": peak_rss_mb() - before, "weights_mb": mb}
+    digest = hashlib.sha256()
+    for name in sorted(state):                     # after the clock: which weights each way loaded
+        digest.update(name.encode() + state[name].contiguous().numpy().tobytes())
+    return {"method": method, "seconds": seconds, "peak_mb": peak_rss_mb() - before, "weights_mb": mb,
+            "digest": digest.hexdigest()}
 
 
 def load_model(method: str, folder: Path) -> dict:
@@ -222,8 +227,18 @@ def run(folder: Path, repeats: int, threads: int) -> dict[str, dict]:
                                   "--threads", str(threads)], check=True, capture_output=True, text=True)
             results[method].append(json.loads(out.stdout.strip().splitlines()[-1]))
     return {m: {"seconds": statistics.median(r["seconds"] for r in rs), "min_seconds": min(r["seconds"] for r in rs),
-                "peak_mb": statistics.median(r["peak_mb"] for r in rs), "weights_mb": rs[0]["weights_mb"]}
+                "peak_mb": statistics.median(r["peak_mb"] for r in rs), "weights_mb": rs[0]["weights_mb"],
+                "digests": sorted({r["digest"] for r in rs})}
             for m, rs in results.items()}
+
+
+def same_weights(r: dict[str, dict]) -> list[tuple[str, float, float]]:
+    """The TF reader gives the safetensors file's tensors (raw and through from_pretrained), every time."""
+    pairs = [("tf", "st_owned"), ("tf_verify", "st_owned"), ("st_lazy", "st_owned"), ("model_tf", "model_st"),
+             ("model_st_init", "model_st")]
+    return [(f"weights loaded by {a} vs {b} (0: the same bytes)", float(r[a]["digests"] != r[b]["digests"]
+                                                                       or len(r[a]["digests"]) != 1), 0.0)
+            for a, b in pairs]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -261,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         [[name, r[m]["seconds"], r[m]["peak_mb"], r[m]["weights_mb"]] for name, m in (
             ("Google TF folder (BertForPreTraining)", "model_tf"), ("safetensors folder", "model_st"),
             ("safetensors, random init + copy (before)", "model_st_init"))]))
+    fail_if_different(same_weights(r))
     return 0
 
 
