@@ -63,7 +63,7 @@ def test_help_shows_every_default(capsys):
     with pytest.raises(SystemExit):
         main(["pretrain", "--help"])
     out = " ".join(capsys.readouterr().out.split())
-    for shown in ("(default: mini)", "(default: 1000)", "(default: 128)", "(default: 0.0005)"):
+    for shown in ("(default: mini)", "(default 1000;", "(default: 128)", "(default: 0.0005)"):
         assert shown in out
 
 

@@ -36,6 +36,7 @@ from bertkit.modeling.pretrained import TASK_FILE, open_checkpoint
 from bertkit.tasks import TASK_NAMES, get_task
 from bertkit.text.coverage import check_coverage
 from bertkit.training.distributed import process_info
+from bertkit.training.progress import TRAINING_COLUMNS
 from bertkit.training.settings import nested, with_defaults
 from bertkit.training.trainer import KeepBest, Trainer
 
@@ -265,7 +266,7 @@ def make_trainer(s: FinetuneSettings, task, model, tokenizer, train_features, va
 
 def scores_of(row: dict) -> dict:
     """An evaluation row of the training log without the training columns: step + the task's scores."""
-    return {k: v for k, v in row.items() if k not in ("loss", "lr", "tokens_per_s")}
+    return {k: v for k, v in row.items() if k not in TRAINING_COLUMNS}
 
 
 def save_finetuned(model, tokenizer, task, settings: FinetuneSettings, out_dir: Path, max_seq_length: int,

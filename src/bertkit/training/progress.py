@@ -12,6 +12,7 @@ import torch
 from bertkit.common.errors import InputError, missing_dependency
 
 REPORT_TO = ("none", "tensorboard")
+TRAINING_COLUMNS = ("loss", "lr", "tokens_per_s", "mfu")    # of every log row; evaluations add their metrics
 TB_FOLDER = "tb"            # <run dir>/tb: `tensorboard --logdir runs/x/run/tb`
 
 
@@ -121,13 +122,13 @@ def check_report_to(report_to: str | None) -> None:
 class TensorBoardLog:
     """Every log row as TensorBoard scalars, named as the Hugging Face Trainer names them.
 
-    train/loss, train/learning_rate, train/tokens_per_s at each log step; every other number
+    train/loss, train/learning_rate, train/tokens_per_s, train/mfu at each log step; every other number
     of the row (evaluation metrics: accuracy, mlm_accuracy ...) as eval/<name>.  The row of the
     step-0 evaluation (loss NaN: nothing trained yet) gives only eval/ scalars.  A resumed run purges
     the events its previous process wrote after the checkpoint it resumes from.
     """
 
-    NAMES = {"loss": "train/loss", "lr": "train/learning_rate", "tokens_per_s": "train/tokens_per_s"}
+    NAMES = {"loss": "train/loss", "lr": "train/learning_rate", "tokens_per_s": "train/tokens_per_s", "mfu": "train/mfu"}
 
     def __init__(self, log_dir: Path, initial_step: int):
         writer = tensorboard_writer_class()
