@@ -95,6 +95,12 @@ class Logger:
             self.bar.set_postfix(loss=f"{row['loss']:.4f}", tok_s=f"{row['tokens_per_s']:.0f}",
                                  **({"mfu": f"{row['mfu']:.1%}"} if "mfu" in row else {}))
 
+    def set_total(self, total: int) -> None:
+        """A new estimate of the run's steps (a time budget re-plans them as it goes)."""
+        if self.bar is not None and self.bar.total != total:
+            self.bar.total = total
+            self.bar.refresh()
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()

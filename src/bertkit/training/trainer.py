@@ -306,6 +306,7 @@ class Trainer:
                "mfu": tokens_per_s * self.flops_per_token / (peak_flops(self.device, self.use_bf16) * self.dist.world)}
         self._maybe_evaluate(row)
         self.state.history.append(row)
+        logger.set_total(self.total_steps)
         logger.log(row)
         if self.on_log:
             self.on_log(row)
