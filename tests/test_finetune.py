@@ -22,11 +22,14 @@ import re
 import shutil
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 from conftest import data_file
+from test_time_budget import FakeClock
 
+import bertkit.training.budget as budget_module
 from bertkit import BertConfig, BertModel
 from bertkit.cli import main
 from bertkit.training.finetune import FinetuneSettings, FinetuneTraining, run_finetune
@@ -475,3 +478,14 @@ def test_eval_and_predict_bad_input_is_one_line(sst2, english, capsys, tmp_path)
     assert_one_line_error(code, err, "nothing to predict")
     code, _, err = cli(capsys, "predict", "--model", sst2["best"], "--file", empty)
     assert_one_line_error(code, err, "empty")
+
+
+def test_a_fine_tune_can_run_for_a_time_budget(english, tmp_path, monkeypatch):
+    """`--time-budget` on fine-tuning: the epochs no longer count; the run ends when the (fake) clock
+    says the budget is spent — 0.25 s per step, 5 s: 20 steps, about two epochs of 11 — evaluating at
+    each epoch's end and at the last step, and keeping the best model."""
+    monkeypatch.setattr(budget_module, "time", SimpleNamespace(perf_counter=FakeClock(0.25).perf_counter))
+    result = finetune(english["model"], "sst2", english["sst2_train"], tmp_path / "run", english["sst2_eval"],
+                      epochs=1, time_budget="5s")
+    assert result["steps"] == 20 and [e["step"] for e in result["epochs"]] == [11, 20]
+    assert (tmp_path / "run" / "best" / "model.safetensors").exists()
