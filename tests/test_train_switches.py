@@ -241,3 +241,27 @@ def test_per_sequence_attention_follows_the_padded_run(tmp_path):
     varlen, trainer = run(tmp_path / "b", dropout=0.0, unpad_multiple=16, per_sequence_attention=True)
     assert unwrap(trainer.model).bert.per_sequence_attention
     assert max(abs(a - b) for a, b in zip(plain, varlen)) < 1e-5, (plain, varlen)
+
+
+def test_checkpoints_written_by_a_thread_are_the_checkpoints_of_their_step(tmp_path):
+    """`async_checkpoints`: the content is copied at the step and written while training goes on —
+    the same files as writing in place, byte for byte, and a resume from them continues exactly."""
+    plain, _ = run(tmp_path / "a")
+    threaded, trainer = run(tmp_path / "b", async_checkpoints=True)
+    assert plain == threaded and trainer.writer.pending is None              # waited for before train() returned
+    for step in ("step-4", "step-8"):
+        a, b = (tmp_path / run_dir / step for run_dir in ("a", "b"))
+        assert (a / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
+        sa, sb = (read_trainer_state(d) for d in (a, b))
+        timing = ("tokens_per_s", "mfu")                                     # the clock's, not the run's
+        history = [[{k: v for k, v in r.items() if k not in timing} for r in x["state"].pop("history")]
+                   for x in (sa, sb)]
+        assert history[0] == history[1] and sa["state"] == sb["state"] and sa["scheduler"] == sb["scheduler"]
+        oa, ob = sa["optimizer"]["state"], sb["optimizer"]["state"]
+        assert all(torch.equal(oa[i][k], ob[i][k]) for i in oa for k in oa[i])
+    (tmp_path / "b" / "latest").write_text("step-4")
+    shutil.rmtree(tmp_path / "b" / "step-8")
+    cfg = TrainingSettings(device="cpu", learning_rate=2e-3, steps=8, batch_size=8, grad_accum=2, save_every=4,
+                           log_every=1, progress=False, seed=3, async_checkpoints=True)
+    resumed = Trainer(model(0.1), RandomPretrainingData(), ragged_collate, cfg, tmp_path / "b")
+    assert resumed.resume() and [r["loss"] for r in resumed.train().history] == plain

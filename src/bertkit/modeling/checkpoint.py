@@ -351,11 +351,20 @@ def save_checkpoint_dir(model: nn.Module, directory: str | os.PathLike, tokenize
     if directory.exists() and not directory.is_dir():
         raise InputError(f"cannot save a checkpoint to {directory}: it is a file, not a directory; "
                          f"choose another path.")
-    config = config or model.config
-    config = config.replace(extra={**config.extra, "architectures": [type(model).__name__]})
     with atomic_directory(directory, merge=True) as tmp:
-        config.save_pretrained(tmp)
-        save_file(state_for_saving(model), str(tmp / SAFETENSORS_NAME), metadata={"format": "pt"})
+        write_model_files(tmp, saved_config(model, config), state_for_saving(model))
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp)
     return directory
+
+
+def saved_config(model: nn.Module, config: BertConfig | None = None) -> BertConfig:
+    """The config written beside `model`'s weights: with its architecture named, as transformers reads it."""
+    config = config or model.config
+    return config.replace(extra={**config.extra, "architectures": [type(model).__name__]})
+
+
+def write_model_files(directory: Path, config: BertConfig, weights: dict[str, Tensor]) -> None:
+    """config.json + model.safetensors into `directory` (`weights` as `state_for_saving` gives them)."""
+    config.save_pretrained(directory)
+    save_file(weights, str(Path(directory) / SAFETENSORS_NAME), metadata={"format": "pt"})

@@ -9,7 +9,9 @@ A run directory holds:
                                        torch.load(weights_only=True), never a general unpickler)
     latest               the name of the newest complete checkpoint ("step-N")
 
-Each checkpoint is written as `.tmp-step-N/`, fsynced, and renamed into place: a crash
+With `async_checkpoints` the content is copied to CPU memory at the step (`take_snapshot`) and
+written by a `CheckpointWriter` thread while training goes on; `latest` moves only once it is
+complete.  Each checkpoint is written as `.tmp-step-N/`, fsynced, and renamed into place: a crash
 (or SIGKILL) at any moment leaves either the previous checkpoint or the new one, never a
 half-written directory that resume would pick up.  `latest` is replaced atomically too,
 and is only followed to a `step-N` folder inside the run folder.
@@ -23,6 +25,7 @@ import pickle
 import random
 import re
 import shutil
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +34,7 @@ from torch import nn
 
 from bertkit.common.errors import InputError
 from bertkit.common.files import atomic_write_text
+from bertkit.modeling.checkpoint import saved_config, state_for_saving, write_model_files
 
 CHECKPOINT_PREFIX = "step-"
 LATEST_FILE = "latest"
@@ -76,16 +80,51 @@ def write_checkpoint(run_dir: Path, model: nn.Module, optimizer, scheduler, stat
     `state` is the trainer's TrainState (a dataclass); `rng` the random states of every
     process, rank by rank (default: this process's); `keep=0` keeps every checkpoint.
     """
-    final = run_dir / f"{CHECKPOINT_PREFIX}{state.step}"
-    tmp = run_dir / f".tmp-{CHECKPOINT_PREFIX}{state.step}"
+    return write_snapshot(run_dir, take_snapshot(model, optimizer, scheduler, state, rng), keep)
+
+
+@dataclasses.dataclass
+class Snapshot:
+    """A checkpoint's content, copied off the tensors training goes on changing: it can be written
+    later, in another thread, and is the checkpoint of the step it was taken at."""
+    step: int
+    config: object                 # the BertConfig written as config.json
+    weights: dict                  # name -> CPU tensor (model.safetensors)
+    trainer_state: dict            # optimizer, scheduler, rng, state (trainer_state.pt)
+
+
+def take_snapshot(model: nn.Module, optimizer, scheduler, state, rng: list[dict] | None = None) -> Snapshot:
+    """Copies, on the CPU, of everything a checkpoint of this step holds."""
+    model = unwrap(model)
+    weights = state_for_saving(model)                  # CPU tensors: copies of a GPU model's, a CPU model's own
+    if all(p.device.type == "cpu" for p in model.parameters()):
+        weights = {k: v.clone() for k, v in weights.items()}
+    trainer_state = {"optimizer": _on_cpu(optimizer.state_dict()), "scheduler": scheduler.state_dict(),
+                     "rng": rng if rng is not None else [rng_states()], "state": dataclasses.asdict(state)}
+    return Snapshot(state.step, saved_config(model), weights, trainer_state)
+
+
+def _on_cpu(value):
+    """A copy of a (nested) state dict whose tensors are on the CPU and share nothing with training."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {k: _on_cpu(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_on_cpu(v) for v in value)
+    return value
+
+
+def write_snapshot(run_dir: Path, snapshot: Snapshot, keep: int) -> Path:
+    """The disk part of a checkpoint: `.tmp-step-N/`, fsynced, renamed to `step-N/`, then `latest`."""
+    final = run_dir / f"{CHECKPOINT_PREFIX}{snapshot.step}"
+    tmp = run_dir / f".tmp-{CHECKPOINT_PREFIX}{snapshot.step}"
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
-    unwrap(model).save_pretrained(tmp)
-    trainer_state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                     "rng": rng if rng is not None else [rng_states()], "state": dataclasses.asdict(state)}
+    write_model_files(tmp, snapshot.config, snapshot.weights)
     with open(tmp / STATE_FILE, "wb") as fh:
-        torch.save(trainer_state, fh)
+        torch.save(snapshot.trainer_state, fh)
         fh.flush()
         os.fsync(fh.fileno())
     if final.exists():
@@ -94,6 +133,32 @@ def write_checkpoint(run_dir: Path, model: nn.Module, optimizer, scheduler, stat
     atomic_write_text(run_dir / LATEST_FILE, final.name)
     prune_checkpoints(run_dir, keep)
     return final
+
+
+class CheckpointWriter:
+    """Writes snapshots in one background thread while training goes on, one at a time: a new
+    checkpoint first waits for the previous write (so at most one snapshot is held in memory), and
+    `wait()` raises here any error the write met."""
+
+    def __init__(self):
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bertkit-checkpoint")
+        self.pending: Future | None = None
+
+    def submit(self, run_dir: Path, snapshot: Snapshot, keep: int) -> Path:
+        self.wait()
+        self.pending = self.pool.submit(write_snapshot, run_dir, snapshot, keep)
+        return run_dir / f"{CHECKPOINT_PREFIX}{snapshot.step}"
+
+    def wait(self) -> None:
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            self.pool.shutdown()
 
 
 def checkpoint_dirs(run_dir: Path) -> list[Path]:

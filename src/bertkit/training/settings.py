@@ -62,6 +62,8 @@ class TrainingSettings:
                                   "training process keeps Python to itself)")
     fused_adam: bool | None = option(None, "one fused AdamW kernel; default: on CUDA only")
     save_every: int = option(0, "steps between resume checkpoints (0: only at the end)")
+    async_checkpoints: bool = option(False, "write checkpoints in a background thread while training goes on "
+                                     "(copied to CPU memory at their step; for GPUs)")
     eval_every: int = option(0, "steps between evaluations; 0: the verb's default")
     patience: int = option(0, "stop after this many evaluations without gain (0: never)")
     max_checkpoints: int = option(2, "resume checkpoints kept while training (0: all)")

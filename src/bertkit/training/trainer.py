@@ -36,7 +36,8 @@ exact), `collate_workers` (in processes; exact), `fused_adam` (one AdamW kernel;
 default on CUDA), `unpad_multiple` (the unpadded layout built on the host, rows rounded up
 to a multiple: no host sync, static shapes), `bf16_weights` (bf16 weights + fp32 masters),
 `fused_blocks` (bias+GELU and dropout+residual+LayerNorm as fused kernels),
-`per_sequence_attention` (attention on real tokens only: one varlen call per layer on a GPU), `compile`.
+`per_sequence_attention` (attention on real tokens only: one varlen call per layer on a GPU),
+`async_checkpoints` (written by a thread while training goes on; exact), `compile`.
 """
 from __future__ import annotations
 
@@ -56,8 +57,9 @@ from bertkit.modeling.encoder import BertPreTrainedModel
 from bertkit.modeling.fused import use_fused_blocks
 from bertkit.modeling.triton_ops import make_fused_ops
 from bertkit.training.budget import TimeBudget, budget_factor, parse_duration
-from bertkit.training.checkpoints import (check_same_model, latest_checkpoint, read_trainer_state,
-                                          remove_checkpoints, rng_states, set_rng_states, unwrap, write_checkpoint)
+from bertkit.training.checkpoints import (CheckpointWriter, check_same_model, latest_checkpoint, read_trainer_state,
+                                          remove_checkpoints, rng_states, set_rng_states, take_snapshot, unwrap,
+                                          write_checkpoint)
 from bertkit.training.distributed import (all_reduce_mean_fp32, any_rank, broadcast_from_main, gather_to_main,
                                           init_distributed, max_over_ranks, mean_over_ranks, process_device,
                                           sum_over_ranks, wrap_ddp)
@@ -120,6 +122,7 @@ class Trainer:
         self.bf16_weights = Bf16Weights(model) if self.use_bf16 and config.bf16_weights else None
         self.optimizer = self._make_optimizer(model)
         self.scheduler = self._make_scheduler()
+        self.writer = CheckpointWriter() if config.async_checkpoints and self.dist.is_main else None
         if self.dist.world > 1:
             torch.manual_seed(rank_seed(config.seed, self.dist.rank, 0))      # dropout: a stream per process
             self.model = wrap_ddp(self.model, self.device)
@@ -263,6 +266,8 @@ class Trainer:
         finally:
             feed.close()
             logger.close()
+            if self.writer is not None:
+                self.writer.wait()                   # the last checkpoint is complete when train() returns
             if self.bf16_weights is not None:
                 self.bf16_weights.release()          # the model holds fp32 weights again
         return self.state
@@ -324,6 +329,8 @@ class Trainer:
 
     def _save_interrupted(self) -> None:
         checkpoint = self.save()
+        if self.writer is not None:
+            self.writer.wait()
         if self.dist.is_main:
             print(f"bertkit: interrupted at step {self.state.step}/{self.total_steps}; checkpoint saved to "
                   f"{checkpoint}. Run the same command again to resume from it.", file=sys.stderr, flush=True)
@@ -440,8 +447,11 @@ class Trainer:
         if not self.dist.is_main:
             return None
         with self._full_precision():
-            return write_checkpoint(self.run_dir, self.model, self.optimizer, self.scheduler,
-                                    self.state, self.cfg.max_checkpoints, every_rng)
+            if self.writer is None:
+                return write_checkpoint(self.run_dir, self.model, self.optimizer, self.scheduler,
+                                        self.state, self.cfg.max_checkpoints, every_rng)
+            snapshot = take_snapshot(self.model, self.optimizer, self.scheduler, self.state, every_rng)
+        return self.writer.submit(self.run_dir, snapshot, self.cfg.max_checkpoints)
 
     def remove_checkpoints(self) -> list[Path]:
         """Delete this run's resume checkpoints (step-N/, latest) — when `keep_checkpoints` is False.
