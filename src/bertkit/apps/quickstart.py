@@ -100,15 +100,15 @@ def _run(out_dir: str, minutes: float, seed: int, size: str, vocab_size: int, st
     tokenizer = data.tokenizer
     settings.eval_batches = math.ceil(len(data.eval_set) / settings.training.batch_size)   # every held-out pair
     _show_data(data)
-    timing, length = "", f"for {steps} steps"
+    timing, length = "", f"for {steps} steps of"
     if steps is None:                       # train for the budget: the LR schedule runs on the clock
         _, timing = _steps_for_budget(settings, data, minutes)
         settings.training.steps, settings.training.time_budget = None, f"{minutes:g}m"
-        length = f"for {minutes:g} min (--time-budget: warm-up and decay over the time, not a step count)"
+        length = f"for {minutes:g} min (--time-budget: warm-up and decay over the time, not a step count), steps of"
 
     cfg = BertConfig.preset(size, vocab_size=tokenizer.vocab_size)
     say(f"[4/5] pretraining BERT-{size.capitalize()} (L={cfg.num_hidden_layers}, H={cfg.hidden_size}, "
-        f"A={cfg.num_attention_heads}, no dropout) {length}, steps of {settings.training.batch_size} sequences × "
+        f"A={cfg.num_attention_heads}, no dropout) {length} {settings.training.batch_size} sequences × "
         f"{settings.max_seq_length} tokens, peak learning rate {settings.training.learning_rate:g}; "
         "loss = masked-LM + next-sentence")
     if timing:
