@@ -13,8 +13,10 @@ With `async_checkpoints` the content is copied to CPU memory at the step (`take_
 written by a `CheckpointWriter` thread while training goes on; `latest` moves only once it is
 complete.  Each checkpoint is written as `.tmp-step-N/`, fsynced, and renamed into place: a crash
 (or SIGKILL) at any moment leaves either the previous checkpoint or the new one, never a
-half-written directory that resume would pick up.  `latest` is replaced atomically too,
-and is only followed to a `step-N` folder inside the run folder.
+half-written directory that resume would pick up.  Old checkpoints are renamed out of the
+`step-N` names before they are deleted, so a kill mid-deletion leaves no half-deleted one
+either.  `latest` is replaced atomically too, and is only followed to a `step-N` folder
+inside the run folder.
 """
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ from bertkit.modeling.checkpoint import saved_config, state_for_saving, write_mo
 CHECKPOINT_PREFIX = "step-"
 LATEST_FILE = "latest"
 STATE_FILE = "trainer_state.pt"
+DISCARDED = ".tmp-discarded-"          # a checkpoint being deleted (never a `step-N` name meanwhile)
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -128,7 +131,7 @@ def write_snapshot(run_dir: Path, snapshot: Snapshot, keep: int) -> Path:
         fh.flush()
         os.fsync(fh.fileno())
     if final.exists():
-        shutil.rmtree(final)
+        discard(final)
     os.replace(tmp, final)
     atomic_write_text(run_dir / LATEST_FILE, final.name)
     prune_checkpoints(run_dir, keep)
@@ -168,9 +171,23 @@ def checkpoint_dirs(run_dir: Path) -> list[Path]:
 
 
 def prune_checkpoints(run_dir: Path, keep: int) -> None:
-    """Delete all but the newest `keep` checkpoints (keep <= 0: delete none)."""
+    """Delete all but the newest `keep` checkpoints (keep <= 0: delete none), and what an earlier
+    deletion killed mid-way left behind."""
     for path in checkpoint_dirs(run_dir)[:-keep] if keep > 0 else []:
+        discard(path)
+    for path in Path(run_dir).glob(f"{DISCARDED}*"):
         shutil.rmtree(path, ignore_errors=True)
+
+
+def discard(path: Path) -> None:
+    """Delete a checkpoint directory so that no half-deleted `step-N/` is ever visible: it is first
+    renamed (atomically) out of the `step-N` names, then deleted."""
+    hidden = path.with_name(f"{DISCARDED}{path.name}-{os.getpid()}")
+    try:
+        os.replace(path, hidden)
+    except FileNotFoundError:
+        return
+    shutil.rmtree(hidden, ignore_errors=True)
 
 
 def remove_checkpoints(run_dir: Path) -> list[Path]:
@@ -180,7 +197,8 @@ def remove_checkpoints(run_dir: Path) -> list[Path]:
     is safely written elsewhere: afterwards the run can no longer be resumed.
     """
     run_dir = Path(run_dir)
-    doomed = checkpoint_dirs(run_dir) + sorted(run_dir.glob(f".tmp-{CHECKPOINT_PREFIX}*"))
+    doomed = checkpoint_dirs(run_dir) + sorted(run_dir.glob(f".tmp-{CHECKPOINT_PREFIX}*")) \
+        + sorted(run_dir.glob(f"{DISCARDED}*"))
     (run_dir / LATEST_FILE).unlink(missing_ok=True)     # first: a crash below leaves no pointer to a ghost
     for path in doomed:
         shutil.rmtree(path, ignore_errors=True)
