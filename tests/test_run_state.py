@@ -18,7 +18,8 @@ import torch
 
 from bertkit.cli.main import build_parser
 from bertkit.common.errors import InputError
-from bertkit.training.checkpoints import STATE_FILE, latest_checkpoint, read_trainer_state
+import bertkit.training.checkpoints as checkpoints
+from bertkit.training.checkpoints import STATE_FILE, latest_checkpoint, prune_checkpoints, read_trainer_state
 from bertkit.training.finetune import FinetuneTraining
 from bertkit.training.pretrain import PretrainTraining
 from bertkit.training.settings import TrainingSettings
@@ -126,3 +127,28 @@ def test_impossible_training_settings_are_one_line_before_anything_is_read(verb,
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"{flag} 0" in err[0] and "(must be" in err[0], err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_deletion_killed_midway_leaves_no_half_deleted_checkpoint(tmp_path, monkeypatch):
+    """Pruning renames a checkpoint out of the step-N names before deleting it: a kill in the middle of
+    the deletion (simulated: the first file goes, then the process "dies") leaves only complete
+    step-N folders; the next prune removes the remains."""
+    for step in (1, 2, 3):
+        folder = tmp_path / f"step-{step}"
+        folder.mkdir()
+        for name in ("config.json", "model.safetensors", STATE_FILE):
+            (folder / name).write_text("x")
+    real = checkpoints.shutil.rmtree
+
+    def killed(path, ignore_errors=False):
+        os.remove(os.path.join(path, STATE_FILE))          # the trainer state goes first ...
+        raise KeyboardInterrupt("killed mid-deletion")     # ... then the process dies
+
+    monkeypatch.setattr(checkpoints.shutil, "rmtree", killed)
+    with pytest.raises(KeyboardInterrupt):
+        prune_checkpoints(tmp_path, keep=2)
+    visible = sorted(p.name for p in tmp_path.glob("step-*"))
+    assert visible == ["step-2", "step-3"] and all((tmp_path / v / STATE_FILE).exists() for v in visible)
+    monkeypatch.setattr(checkpoints.shutil, "rmtree", real)
+    prune_checkpoints(tmp_path, keep=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step-2", "step-3"]
