@@ -157,12 +157,6 @@ class CheckpointWriter:
         if pending is not None:
             pending.result()
 
-    def close(self) -> None:
-        try:
-            self.wait()
-        finally:
-            self.pool.shutdown()
-
 
 def checkpoint_dirs(run_dir: Path) -> list[Path]:
     """The step-N directories of a run (complete or not), oldest first."""

@@ -115,7 +115,7 @@ def _leave() -> None:
         return
     try:
         store, world = dist.distributed_c10d._get_default_store(), dist.get_world_size()
-        key = f"bertkit/attempt-{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}/leaving"
+        key = f"{_attempt_prefix()}leaving"
         store.set(f"{key}/{dist.get_rank()}", "1")
         _store_wait(store, [f"{key}/{r}" for r in range(world)], LEAVE_SECONDS)
     except Exception:  # noqa: BLE001 — the store may be gone with the job: leave anyway
@@ -134,14 +134,18 @@ def _attempt_store(info: DistInfo) -> dict:
         return {}
     client = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), info.world, is_master=False,
                            timeout=COLLECTIVE_TIMEOUT)
-    prefix = f"bertkit/attempt-{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}/"
-    return {"store": dist.PrefixStore(prefix, client), "rank": info.rank, "world_size": info.world}
+    return {"store": dist.PrefixStore(_attempt_prefix(), client), "rank": info.rank, "world_size": info.world}
+
+
+def _attempt_prefix() -> str:
+    """The key prefix of this attempt of the job (torchrun --max-restarts counts the attempts)."""
+    return f"bertkit/attempt-{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}/"
 
 
 def _exchange_key(what: str) -> str:
     """A fresh key prefix in the job's key-value store (the one torchrun's rendezvous set up), the same
     on every rank as long as every rank makes the same exchanges in the same order."""
-    return f"bertkit/attempt-{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}/{next(_EXCHANGES)}-{what}"
+    return f"{_attempt_prefix()}{next(_EXCHANGES)}-{what}"
 
 
 def _store_wait(store, keys: list[str], seconds: float) -> bool:
@@ -262,22 +266,17 @@ def gather_to_main(value, info: DistInfo) -> list | None:
 
 def any_rank(flags: list[bool], info: DistInfo, device: torch.device) -> list[bool]:
     """Element-wise OR of `flags` over all ranks (one tiny all-reduce)."""
-    if info.world == 1:
-        return flags
-    device = device if device.type == "cuda" else torch.device("cpu")
-    tensor = torch.tensor([float(f) for f in flags], device=device)
-    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
-    return [bool(x) for x in tensor.tolist()]
+    return [bool(x) for x in max_over_ranks([float(f) for f in flags], info, device)]
 
 
-def max_over_ranks(value: float, info: DistInfo, device: torch.device) -> float:
-    """The largest of a host number over all ranks (the same result on every rank)."""
+def max_over_ranks(values: list[float], info: DistInfo, device: torch.device) -> list[float]:
+    """Element-wise largest of host numbers over all ranks (one tiny all-reduce; the same on every rank)."""
     if info.world == 1:
-        return value
+        return values
     device = device if device.type == "cuda" else torch.device("cpu")
-    tensor = torch.tensor([value], dtype=torch.float64, device=device)
+    tensor = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
-    return float(tensor)
+    return tensor.tolist()
 
 
 def mean_over_ranks(value: torch.Tensor, info: DistInfo) -> torch.Tensor:

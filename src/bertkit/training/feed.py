@@ -201,10 +201,10 @@ def worker_batches(dataset, collate: Callable, plan: FeedPlan, workers: int, pin
     """The micro-batches of `host_batches`, collated by `workers` processes (torch's DataLoader: in
     order, two per worker ahead, pinned by its thread when `pin`).  Every batch is a pure function of
     its slot, so the run is the one `host_batches` gives."""
+    own_seed = torch.Generator().manual_seed(plan.collate_seed)   # the workers' seeds: not drawn from dropout's RNG
     loader = torch.utils.data.DataLoader(_SlotCollator(dataset, collate, plan), sampler=slots(dataset, plan),
                                          batch_size=None, collate_fn=_as_is, num_workers=workers, pin_memory=pin,
-                                         prefetch_factor=2,
-                                         generator=torch.Generator().manual_seed(plan.collate_seed))  # not torch's: dropout's
+                                         prefetch_factor=2, generator=own_seed)
     return iter(loader)
 
 

@@ -381,8 +381,8 @@ class StageReport:
             of = f"{budget.spent(step) / 60:.1f} of {budget.seconds / 60:g} min spent" if budget else f"of {total}"
             self(f"      resuming from step {step} ({of}) in {trainer.run_dir}")
         rows = self.s.training.batch_size * self.s.training.grad_accum * self.info.world
-        length = (f"for {(budget.seconds - budget.spent(step)) / 60:.1f} min (--time-budget {self.s.training.time_budget})"
-                  if budget else f"{total - step} steps")
+        length = (f"for {(budget.seconds - budget.spent(step)) / 60:.1f} min "
+                  f"(--time-budget {self.s.training.time_budget})" if budget else f"{total - step} steps")
         self(f"[4/4] training {length}, steps of {rows} × {self.s.max_seq_length} tokens; held-out MLM / NSP "
              "accuracy as they come:")
 

@@ -134,7 +134,8 @@ class TensorBoardLog:
     the events its previous process wrote after the checkpoint it resumes from.
     """
 
-    NAMES = {"loss": "train/loss", "lr": "train/learning_rate", "tokens_per_s": "train/tokens_per_s", "mfu": "train/mfu"}
+    NAMES = {"loss": "train/loss", "lr": "train/learning_rate", "tokens_per_s": "train/tokens_per_s",
+             "mfu": "train/mfu"}
 
     def __init__(self, log_dir: Path, initial_step: int):
         writer = tensorboard_writer_class()

@@ -54,9 +54,9 @@ class TrainingSettings:
     compile: bool = option(False, "torch.compile the model (static shapes: see --unpad-multiple)")
     per_sequence_attention: bool = option(False, "attention over each sequence's real tokens only (GPU: one "
                                           "variable-length call; float rounding differs from the padded path, ~1e-5)")
-    unpad_multiple: int | None = option(None, "round the real tokens (and the MLM positions) of a batch up to this multiple (few distinct "
-                                        "shapes for the GPU and torch.compile); 0: off; default: 64 on GPU, off "
-                                        "on CPU")
+    unpad_multiple: int | None = option(None, "round the real tokens (and the MLM positions) of a batch up to this "
+                                        "multiple (few distinct shapes for the GPU and torch.compile); 0: off; "
+                                        "default: 64 on GPU, off on CPU")
     prefetch: int = option(0, "micro-batches collated ahead in a thread (exact; for GPUs)")
     collate_workers: int = option(0, "processes that collate micro-batches ahead, 2 each (exact; for GPUs: the "
                                   "training process keeps Python to itself)")
@@ -102,8 +102,9 @@ def with_defaults(name: str, helps: dict[str, str] | None = None, **defaults: An
     unknown = (set(defaults) | set(helps)) - {f.name for f in dataclasses.fields(TrainingSettings)}
     if unknown:
         raise TypeError(f"with_defaults: TrainingSettings has no field {', '.join(sorted(unknown))}")
-    fields = [(f.name, f.type, dataclasses.field(default=defaults.get(f.name, f.default),
-                                                  metadata={**f.metadata, "help": helps.get(f.name, f.metadata["help"])}))
+    fields = [(f.name, f.type, dataclasses.field(
+                  default=defaults.get(f.name, f.default),
+                  metadata={**f.metadata, "help": helps.get(f.name, f.metadata["help"])}))
               for f in dataclasses.fields(TrainingSettings) if f.name in defaults or f.name in helps]
     derived = dataclasses.make_dataclass(name, fields, bases=(TrainingSettings,))
     derived.__module__ = __name__          # its annotations are read in this module (typing.get_type_hints)

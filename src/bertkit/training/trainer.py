@@ -296,8 +296,7 @@ class Trainer:
         early = step <= 64 and step & (step - 1) == 0
         if self.dist.world > 1 and not (early or step % self.log_every == 0):
             return
-        self.budget.agree(step, max_over_ranks(self.budget.read(), self.dist, self.device))
-        self.state.seconds = self.budget.spent(step)
+        self.budget.agree(step, max_over_ranks([self.budget.read()], self.dist, self.device)[0])
         self.total_steps, self.log_every = self._total_steps(), self._log_interval()
 
     def _log(self, window: Window, logger: Logger) -> None:
